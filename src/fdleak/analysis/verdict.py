@@ -1,0 +1,75 @@
+"""Leak or not: does a signature group keep accumulating as its process works?
+
+The evidence is the fds of the group still open at the end (or at their process's
+exit), per process:
+- spread: where each was created within the group's active span in its process
+  (from the group's first creation there to the process's end), in quarters. A pool
+  or cache fills in a burst; a leak keeps adding as work goes on.
+- rise: how much the group's open count climbed between the first and the last of
+  them (the level stamped on each fd at creation). A pool that replaces its members
+  stays level; a Celery parent's pipes rise and fall with its children.
+Positions are input lines, not seconds: an idle worker writes no lines, so idling
+after a burst of leaky tasks does not hide it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fdleak.model.records import OpenFd
+
+STD_STREAMS = frozenset({0, 1, 2})
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    name: str  # leak | pool | one-off | steady
+    confidence: str | None  # high | medium | low for leaks, None otherwise
+    accumulated: int  # fds that piled up with work, over all processes
+    growing: bool  # still being added in the last quarter of the span
+    reason: str
+
+
+def judge(
+    survivors: list[OpenFd],
+    first_seq_by_pid: dict[int, int],
+    end_seq_by_pid: dict[int, int],
+    opened: int,
+    closed: int,
+    min_count: int,
+) -> Verdict:
+    own = [s for s in survivors if not s.record.copied and s.record.fd not in STD_STREAMS]
+    by_pid: dict[int, list[OpenFd]] = {}
+    for item in own:
+        by_pid.setdefault(item.record.pid, []).append(item)
+    accumulated = 0
+    growing = False
+    widest = 0
+    for pid, items in by_pid.items():
+        items.sort(key=lambda s: s.record.line or 0)
+        start = first_seq_by_pid.get(pid, items[0].record.line or 0)
+        end = max(end_seq_by_pid.get(pid, 0), items[-1].record.line or 0)
+        span = max(1, end - start)
+        quarters = {min(3, max(0, ((s.record.line or start) - start) * 4 // span)) for s in items}
+        rise = max(s.record.level for s in items) - min(s.record.level for s in items) + 1
+        widest = max(widest, len(quarters))
+        if len(quarters) >= 2 and rise >= 2:
+            accumulated += min(rise, len(items))
+            growing = growing or 3 in quarters
+    n = len(own)
+    never = f"{n} of {opened} opened never closed" if opened else f"{n} open"
+    if accumulated >= min_count:
+        confidence = "high" if accumulated >= 10 and growing and widest >= 3 else "medium"
+        tail = "; still growing at the end" if growing else "; no longer growing at the end"
+        return Verdict("leak", confidence, accumulated, growing, never + tail)
+    if accumulated >= 2 and growing:
+        return Verdict("leak", "low", accumulated, growing, never + "; growing, but too few to judge")
+    if n == 0:
+        return Verdict("inherited", None, 0, False, "copies of a parent's fds, made at fork")
+    if n <= len(by_pid):
+        return Verdict("one-off", None, accumulated, growing, f"{n} open, one per process (opened once)")
+    if closed and widest <= 2:
+        return Verdict("pool", None, accumulated, growing, f"{n} open at a steady level while {closed} were closed: a pool or cache")
+    if widest <= 1:
+        return Verdict("pool", None, accumulated, growing, f"{n} opened together and kept: a pool, cache or set-up")
+    return Verdict("steady", None, accumulated, growing, f"{n} open; the count does not climb with work")

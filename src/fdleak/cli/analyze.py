@@ -1,0 +1,41 @@
+"""fdleak analyze: read strace logs someone already took and report what leaked."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from rich.console import Console
+
+from fdleak.cli.options import add_report_options, positive_int, write_outputs
+from fdleak.cli.progress import byte_progress
+from fdleak.pipeline import DEFAULT_MIN_COUNT, analyze_logs, total_size
+
+HELP = "report fd leaks from strace logs (strace -f -ttt -y -o trace.txt ...)"
+DESCRIPTION = """\
+Rebuild every traced process's fd table from strace logs and report the fds that
+were opened and never closed, grouped by what they are.
+
+LOG may be a file, several strace -ff files (trace.1234 trace.1235 or 'trace.*'),
+a gzip-compressed log, or - for standard input. Exit status: 0 no leak, 1 leak
+found, 2 nothing could be analysed."""
+
+
+def add_parser(sub: Any, name: str) -> None:
+    parser = sub.add_parser(name, help=HELP, description=DESCRIPTION,
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("logs", nargs="+", metavar="LOG", help="strace log(s) to read")
+    parser.add_argument("--min-count", type=positive_int, default=DEFAULT_MIN_COUNT, metavar="N",
+                        help=f"fds that must pile up before a group is called a leak (default {DEFAULT_MIN_COUNT})")
+    parser.add_argument("--jobs", type=positive_int, default=None, metavar="N",
+                        help="worker processes for a large log (default: up to 2)")
+    add_report_options(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    console = Console(stderr=True)
+    with byte_progress(console, total_size(args.logs), quiet=args.quiet) as progress:
+        report = analyze_logs(args.logs, min_count=args.min_count, jobs=args.jobs, progress=progress)
+    write_outputs(report, args, Console(file=sys.stdout))
+    return 1 if report.found_leak else 0

@@ -1,0 +1,1 @@
+"""The fd-table engine: FdEvents applied to a model of the kernel's fd tables."""

@@ -1,0 +1,344 @@
+"""Applies FdEvents to fd tables: fork copies, threads share, exec drops close-on-exec."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
+
+from fdleak.lifecycle.tables import GroupKey, Process, Table
+from fdleak.model.events import FdEvent, Op
+from fdleak.model.kinds import FdKind
+from fdleak.model.observation import GroupActivity, ProcessSummary
+from fdleak.model.records import FdRecord, OpenFd
+from fdleak.model.signature import signature_of
+from fdleak.model.targets import with_socket_end
+
+# Events of a task whose parent's clone has not returned yet are held this long at most.
+_MAX_BUFFERED = 10_000
+
+
+@dataclass
+class _Activity:
+    opened: int = 0
+    closed: int = 0
+    first_seq_by_pid: dict[int, int] = field(default_factory=dict)
+
+
+class Engine:
+    """The fd tables of every traced process, rebuilt event by event."""
+
+    def __init__(self) -> None:
+        self.tables: dict[int, Table] = {}  # task id -> its table
+        self.tgid: dict[int, int] = {}  # task id -> process (thread-group) id
+        self.processes: dict[int, Process] = {}  # live and exited, by pid
+        self.finished: list[Process] = []  # exited processes whose pid was reused since
+        self.at_exit: list[OpenFd] = []
+        self.activity: dict[GroupKey, _Activity] = {}
+        self.pending_forks: dict[int, Table | None] = {}  # parent task -> table copy at the call
+        self.buffered: dict[int, list[tuple[FdEvent, int]]] = {}
+        self.replaced_open = 0  # a create found its fd number still open: a close was missed
+        self.last_seq = 0
+        self._apply: dict[Op, Callable[[FdEvent, int], None]] = {
+            Op.CREATE: self._create,
+            Op.CLOSE: self._close,
+            Op.DUP: self._dup,
+            Op.CLOSE_RANGE: self._close_range,
+            Op.SET_CLOEXEC: self._set_cloexec,
+            Op.ANNOTATE: self._annotate,
+            Op.FORK: self._fork,
+            Op.EXEC: self._exec,
+            Op.UNSHARE: self._unshare,
+            Op.PID_CHANGE: self._pid_change,
+            Op.EXIT: self._exit,
+        }
+
+    # -- feeding -------------------------------------------------------------------------
+
+    def seed(self, pid: int, records: Iterable[FdRecord], tids: Iterable[int] = ()) -> None:
+        """A process that existed before the window, with the fds it had then."""
+        table = Table()
+        for record in records:
+            table.put(replace(record, inherited=True))
+        self._new_process(pid, None, 0, table, threads=set(tids) | {pid})
+
+    def apply(self, ev: FdEvent, offset: int = 0) -> None:
+        """Apply one event; ``offset`` turns a block-local seq into an input line number."""
+        if ev.pid not in self.tables and not self._adopt(ev, offset):
+            return
+        self._apply[ev.op](ev, ev.seq + offset)
+        self.last_seq = ev.seq + offset
+
+    def add_pairs(self, pairs: dict[tuple[int, FdKind, str], list[float | int | None]], offset: int) -> None:
+        """Open/close pairs a block folded away: they count, but never touch a table."""
+        for (tid, kind, signature), (count, _first_ts, _last_ts, first_seq) in pairs.items():
+            pid = self.tgid.get(tid, tid)
+            n = int(count or 0)
+            process = self.processes.get(pid)
+            if process is not None:
+                process.opened += n
+                process.closed += n
+            activity = self.activity.setdefault((kind, signature), _Activity())
+            activity.opened += n
+            activity.closed += n
+            if pid not in activity.first_seq_by_pid:
+                activity.first_seq_by_pid[pid] = int(first_seq or 0) + offset
+
+    # -- unknown tasks --------------------------------------------------------------------
+
+    def _adopt(self, ev: FdEvent, offset: int) -> bool:
+        """A task seen for the first time: a child printing before its parent's clone
+        returned (hold its events), or a process that was there when tracing began."""
+        if self.pending_forks and ev.op is not Op.FORK:
+            held = self.buffered.setdefault(ev.pid, [])
+            if len(held) < _MAX_BUFFERED:
+                held.append((ev, offset))
+                return False
+        self._new_process(ev.pid, None, ev.seq + offset, Table())
+        self._replay(ev.pid)
+        return True
+
+    def _replay(self, tid: int) -> None:
+        for held, offset in self.buffered.pop(tid, []):
+            self.apply(held, offset)
+
+    def _new_process(self, pid: int, parent: int | None, seq: int, table: Table,
+                     threads: set[int] | None = None) -> None:
+        old = self.processes.get(pid)
+        if old is not None:
+            self._retire(old, seq)
+        self.processes[pid] = Process(pid, parent, seq, threads=threads or {pid})
+        for tid in threads or {pid}:
+            self.tables[tid] = table
+            self.tgid[tid] = pid
+            table.holders.add(tid)
+
+    def _retire(self, process: Process, seq: int) -> None:
+        # the pid is being reused: the old process must have ended unseen
+        for tid in list(process.threads):
+            self._drop_task(tid, seq, None)
+        self.finished.append(process)
+
+    # -- fd operations --------------------------------------------------------------------
+
+    def _record(self, ev: FdEvent, seq: int, pid: int, kind: FdKind, target: str, syscall: str,
+                cloexec: bool) -> FdRecord:
+        return FdRecord(pid, ev.fd2 if ev.op is Op.DUP else ev.fd, kind, target,
+                        signature_of(kind, target, syscall), syscall, ev.ts, seq, cloexec)
+
+    def _created(self, table: Table, record: FdRecord, seq: int) -> None:
+        if record.fd in table.fds:
+            self.replaced_open += 1
+            table.take(record.fd)
+        table.put(record)
+        process = self.processes.get(record.pid)
+        if process is not None:
+            process.opened += 1
+        activity = self.activity.setdefault((record.kind, record.signature), _Activity())
+        activity.opened += 1
+        activity.first_seq_by_pid.setdefault(record.pid, seq)
+
+    def _released(self, table: Table, fd: int) -> None:
+        record = table.take(fd)
+        if record is None or record.inherited:
+            return  # an fd from before the window: closing it is no news
+        if record.copied:
+            return  # the child's copy of a parent's fd: its creation was counted there
+        process = self.processes.get(record.pid)
+        if process is not None:
+            process.closed += 1
+        self.activity.setdefault((record.kind, record.signature), _Activity()).closed += 1
+
+    def _create(self, ev: FdEvent, seq: int) -> None:
+        table = self.tables[ev.pid]
+        target = ev.target
+        if ev.fd2 >= 0 and " ->" in target:
+            # accept(): our end is the listener's bound address
+            listener = table.fds.get(ev.fd2)
+            if listener is not None and listener.target.startswith(target.split(" ", 1)[0] + " "):
+                target = listener.target.split("->", 1)[0] + target[target.index(" ->") + 1 :]
+        record = self._record(ev, seq, self.tgid[ev.pid], ev.kind, target, ev.syscall, ev.cloexec)
+        self._created(table, record, seq)
+
+    def _close(self, ev: FdEvent, seq: int) -> None:
+        self._released(self.tables[ev.pid], ev.fd)
+
+    def _dup(self, ev: FdEvent, seq: int) -> None:
+        table = self.tables[ev.pid]
+        old = table.fds.get(ev.fd)
+        if ev.fd2 in table.fds:
+            self._released(table, ev.fd2)  # dup2/dup3 onto an open fd closes it first
+        kind = old.kind if old is not None else ev.kind
+        target = old.target if old is not None else (ev.target or f"<dup of {ev.fd}>")
+        record = self._record(ev, seq, self.tgid[ev.pid], kind, target, ev.syscall, ev.cloexec)
+        if old is not None:
+            record = replace(record, signature=old.signature)
+        self._created(table, record, seq)
+
+    def _close_range(self, ev: FdEvent, seq: int) -> None:
+        table = self.tables[ev.pid]
+        for fd in [fd for fd in table.fds if ev.fd <= fd <= ev.fd2]:
+            if ev.cloexec:  # CLOSE_RANGE_CLOEXEC: only marked, closed at the next execve
+                table.fds[fd] = replace(table.fds[fd], cloexec=True)
+            else:
+                self._released(table, fd)
+
+    def _set_cloexec(self, ev: FdEvent, seq: int) -> None:
+        table = self.tables[ev.pid]
+        record = table.fds.get(ev.fd)
+        if record is not None:
+            table.fds[ev.fd] = replace(record, cloexec=ev.cloexec)
+
+    def _annotate(self, ev: FdEvent, seq: int) -> None:
+        table = self.tables[ev.pid]
+        record = table.fds.get(ev.fd)
+        if record is None or record.kind is not FdKind.SOCKET:
+            return
+        target = with_socket_end(record.target, ev.syscall, ev.target)
+        signature = signature_of(record.kind, target, record.syscall)
+        if signature != record.signature and not record.inherited:
+            # the fd was counted under its old name ("TCP"): move it to its full one
+            self.activity.setdefault((record.kind, record.signature), _Activity()).opened -= 1
+            moved = self.activity.setdefault((record.kind, signature), _Activity())
+            moved.opened += 1
+            moved.first_seq_by_pid.setdefault(record.pid, record.line or seq)
+        table.take(ev.fd)
+        table.put(replace(record, target=target, signature=signature))
+
+    # -- process operations ---------------------------------------------------------------
+
+    def _fork(self, ev: FdEvent, seq: int) -> None:
+        parent_table = self.tables[ev.pid]
+        if ev.child == 0:
+            # the call is in flight; the kernel copies the table now, the child may
+            # print before the parent learns its pid
+            self.pending_forks[ev.pid] = None if ev.shares_table else parent_table.copy_for(0)
+            return
+        snapshot = self.pending_forks.pop(ev.pid, None)
+        parent_pid = self.tgid[ev.pid]
+        if ev.thread:
+            process = self.processes[parent_pid]
+            process.threads.add(ev.child)
+            table = parent_table if ev.shares_table else (snapshot or parent_table.copy_for(parent_pid))
+            if not ev.shares_table:
+                table.fds = {fd: replace(r, pid=parent_pid) for fd, r in table.fds.items()}
+            self.tables[ev.child] = table
+            self.tgid[ev.child] = parent_pid
+            table.holders.add(ev.child)
+        elif ev.shares_table:
+            self._new_process(ev.child, parent_pid, seq, parent_table)
+        else:
+            table = snapshot or parent_table.copy_for(ev.child)
+            table.fds = {fd: replace(r, pid=ev.child) for fd, r in table.fds.items()}
+            self._new_process(ev.child, parent_pid, seq, table)
+        self._replay(ev.child)
+
+    def _exec(self, ev: FdEvent, seq: int) -> None:
+        pid = self.tgid[ev.pid]
+        process = self.processes[pid]
+        for tid in list(process.threads - {ev.pid}):
+            self._drop_task(tid, seq, None)  # execve ends every other thread
+        table = self.tables[ev.pid]
+        if len(table.holders) > 1:
+            # shared with another process (CLONE_FILES): execve gets a private copy
+            table.holders.discard(ev.pid)
+            table = _private_copy(table, pid)
+            table.holders.add(ev.pid)
+            self.tables[ev.pid] = table
+        for fd in [fd for fd, record in table.fds.items() if record.cloexec]:
+            self._released(table, fd)
+        if ev.target:
+            process.command = ev.target
+
+    def _unshare(self, ev: FdEvent, seq: int) -> None:
+        table = self.tables[ev.pid]
+        if len(table.holders) > 1:
+            table.holders.discard(ev.pid)
+            private = _private_copy(table, self.tgid[ev.pid])
+            private.holders.add(ev.pid)
+            self.tables[ev.pid] = private
+
+    def _pid_change(self, ev: FdEvent, seq: int) -> None:
+        # a non-leader thread called execve: it carries on as the leader's pid
+        old_tid = ev.child
+        table = self.tables.pop(old_tid, None)
+        self.tgid.pop(old_tid, None)
+        if table is not None:
+            table.holders.discard(old_tid)
+        process = self.processes.get(self.tgid.get(ev.pid, ev.pid))
+        if process is not None:
+            process.threads.discard(old_tid)
+
+    def _exit(self, ev: FdEvent, seq: int) -> None:
+        self._drop_task(ev.pid, seq, ev.status)
+
+    def _drop_task(self, tid: int, seq: int, status: int | None) -> None:
+        table = self.tables.pop(tid, None)
+        pid = self.tgid.pop(tid, tid)
+        process = self.processes.get(pid)
+        if process is not None:
+            process.threads.discard(tid)
+            if tid == pid and status is not None:
+                process.exit_status = status
+            if not process.threads:
+                process.exited = True
+                process.end_seq = seq
+        if table is None:
+            return
+        table.holders.discard(tid)
+        if not table.holders:
+            # the last task holding this table is gone: what was still open, leaked
+            # until the exit
+            for record in table.fds.values():
+                if not record.inherited:
+                    self.at_exit.append(OpenFd(record, at_exit=True))
+
+    # -- results --------------------------------------------------------------------------
+
+    def finish(self) -> tuple[list[OpenFd], list[ProcessSummary], list[GroupActivity]]:
+        """Open fds (at the end, or at their process's exit), processes and group activity."""
+        # a clone that never returned in the log: its child's held events stand alone
+        self.pending_forks.clear()
+        for tid, held in list(self.buffered.items()):
+            if held and tid not in self.tables:
+                first, offset = held[0]
+                self._new_process(tid, None, first.seq + offset, Table())
+                self._replay(tid)
+        open_fds = list(self.at_exit)
+        seen: set[int] = set()
+        inherited_open: dict[int, int] = {}
+        for table in self.tables.values():
+            if id(table) in seen:
+                continue
+            seen.add(id(table))
+            holders = {self.tgid[tid] for tid in table.holders}
+            for record in table.fds.values():
+                for pid in sorted(holders):
+                    if record.inherited:
+                        inherited_open[pid] = inherited_open.get(pid, 0) + 1
+                    else:
+                        open_fds.append(OpenFd(replace(record, pid=pid), at_exit=False))
+        open_count: dict[int, int] = {}
+        for item in open_fds:
+            if not item.at_exit:
+                open_count[item.record.pid] = open_count.get(item.record.pid, 0) + 1
+        processes = [
+            ProcessSummary(
+                pid=p.pid, parent=p.parent, command=p.command, exited=p.exited,
+                exit_status=p.exit_status, opened=p.opened, closed=p.closed,
+                open_at_end=0 if p.exited else open_count.get(p.pid, 0),
+                inherited_open=0 if p.exited else inherited_open.get(p.pid, 0),
+                start_seq=p.start_seq, end_seq=p.end_seq if p.end_seq is not None else self.last_seq,
+            )
+            for p in [*self.finished, *self.processes.values()]
+        ]
+        activity = [
+            GroupActivity(kind, signature, a.opened, a.closed, dict(a.first_seq_by_pid))
+            for (kind, signature), a in self.activity.items()
+        ]
+        return open_fds, processes, activity
+
+
+def _private_copy(table: Table, pid: int) -> Table:
+    copy = Table(fds=dict(table.fds), levels=dict(table.levels))
+    copy.fds = {fd: replace(r, pid=pid) for fd, r in copy.fds.items()}
+    return copy

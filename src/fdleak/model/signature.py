@@ -1,0 +1,46 @@
+"""Signatures: the part of an fd's target that stays the same from run to run."""
+
+from __future__ import annotations
+
+import re
+
+from fdleak.model.kinds import FdKind
+
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+# a run of 6+ hex digits with at least one digit: commit ids, object ids, hashes
+_HEX = re.compile(r"(?<![0-9A-Za-z])(?=[0-9a-fA-F]*\d)[0-9a-fA-F]{6,}(?![0-9A-Za-z])")
+# tempfile's random names: tmpab3_x9k2 (tmp + 8 chars) and mkstemp's XXXXXX suffixes
+_TEMP = re.compile(r"(?<=tmp)[a-z0-9_]{8}(?![a-z0-9_])|(?<=\.)(?=[A-Za-z]*\d)[A-Za-z0-9]{6}$")
+_NUMBER = re.compile(r"\d+")
+_STARS = re.compile(r"\*(?:[-_.:]?\*)+")
+# "TCP 127.0.0.1:40312->127.0.0.1:6379": protocol, local end, optional peer
+_SOCKET = re.compile(r"^(?P<proto>\S+) (?P<local>[^ ]*?)(?:->(?P<peer>.*))?$")
+_PORT = re.compile(r":\d+$")
+_ACCEPTS = frozenset({"accept", "accept4"})
+
+
+def signature_of(kind: FdKind, target: str, syscall: str = "") -> str:
+    """Group key for ``target``: run-to-run varying parts become ``*``."""
+    if kind is FdKind.SOCKET:
+        return _socket_signature(target, syscall)
+    if kind is FdKind.PIPE or target.startswith(("pipe:", "socket:", "anon_inode:")):
+        return _NUMBER.sub("*", target)  # pipe:[12345]: every pipe has its own inode
+    text = _UUID.sub("*", target)
+    text = _HEX.sub("*", text)
+    text = _TEMP.sub("*", text)
+    text = _NUMBER.sub("*", text)
+    return _STARS.sub("*", text)
+
+
+def _socket_signature(target: str, syscall: str) -> str:
+    match = _SOCKET.match(target)
+    if match is None or "[" in target:  # socket:[123], TCP:[5138]: only an inode is known
+        return _NUMBER.sub("*", target)
+    proto, local, peer = match.group("proto", "local", "peer")
+    if peer is None:
+        return target  # bound or listening: the port is the identity
+    if syscall in _ACCEPTS:
+        # the server end: our port is fixed, the client's port is ephemeral
+        return f"{proto} {local}->{_PORT.sub(':*', peer)}"
+    # a client: our local port is ephemeral, the peer is what matters
+    return f"{proto} {_PORT.sub(':*', local)}->{peer}"

@@ -1,0 +1,1 @@
+"""Sources: everything that turns something outside into FdEvents."""

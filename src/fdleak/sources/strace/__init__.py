@@ -1,0 +1,1 @@
+"""The strace source: log lines in, FdEvents out."""

@@ -1,0 +1,36 @@
+"""Joining "<unfinished ...>" calls with their "<... X resumed>" ends, per thread."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+
+class Unfinished(NamedTuple):
+    name: str
+    head: str  # "name(args" as printed before " <unfinished ...>"
+    seq: int
+    from_tid: int  # a thread whose execve made it the leader: "<pid changed to N ...>"
+
+
+class Assembler:
+    """Holds each thread's call in flight until its resumed line arrives.
+
+    With -f, another thread's line can split a call into "<unfinished ...>" and
+    "<... close resumed>": the call takes effect when it returns, at the resumed line.
+    """
+
+    def __init__(self) -> None:
+        self.pending: dict[int, Unfinished] = {}
+
+    def start(self, pid: int, name: str, args: str, seq: int, from_tid: int = 0) -> None:
+        self.pending[pid] = Unfinished(name, f"{name}({args}", seq, from_tid)
+
+    def resume(self, pid: int, name: str, rest: str) -> tuple[str, Unfinished] | None:
+        """The whole call text, or None when its start was never seen (an orphan)."""
+        started = self.pending.get(pid)
+        if started is None or started.name != name:
+            return None
+        del self.pending[pid]
+        if rest.startswith(" ") and not rest.startswith(" =>"):
+            rest = rest[1:]  # "<... read resumed> rest": the space is strace's, not the args'
+        return started.head + rest, started

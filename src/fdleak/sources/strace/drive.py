@@ -1,0 +1,215 @@
+"""Reading whole logs: blocks of lines through the reducer, in order, into an engine.
+
+A large plain file is cut at line boundaries and its blocks reduced by worker
+processes (two cores here); stdin, gzip, -ff sets and -r logs go through one reducer.
+"""
+
+from __future__ import annotations
+
+import heapq
+import os
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from itertools import islice
+
+from fdleak.lifecycle.engine import Engine
+from fdleak.model.events import FdEvent
+from fdleak.sources.strace.inputs import LogInput, read_lines
+from fdleak.sources.strace.lines import PREFIX, parse_ts
+from fdleak.sources.strace.reduce import BlockReducer, BlockResult, RawPiece
+
+BLOCK_LINES = 20_000
+BLOCK_BYTES = 4 << 20
+PARALLEL_MIN_BYTES = 16 << 20
+Progress = Callable[[int], None]
+
+
+@dataclass
+class Totals:
+    """Window figures summed over every block."""
+
+    lines: int = 0
+    unparsed: int = 0
+    events: int = 0
+    first_ts: float | None = None
+    last_ts: float | None = None
+    relative: bool = False
+    errors: dict[tuple[int, str, str], list[float | int | None]] = field(default_factory=dict)
+    unparsed_examples: list[tuple[int, str]] = field(default_factory=list)
+    truncated: bool = False
+
+
+class LogDriver:
+    """Feeds every block's result into ``engine`` in input order."""
+
+    def __init__(self, engine: Engine, jobs: int | None = None, progress: Progress | None = None) -> None:
+        self.engine = engine
+        self.jobs = jobs if jobs is not None else min(2, os.cpu_count() or 1)
+        self.progress = progress
+        self.totals = Totals()
+        self._joiner = BlockReducer()  # joins pieces split across blocks
+
+    def run(self, inputs: list[LogInput]) -> Totals:
+        if len(inputs) > 1 and all(i.pid is not None for i in inputs):
+            self._sequential(_merge_split_files(inputs), BlockReducer(), inputs)
+        else:
+            for log in inputs:
+                self._one(log)
+        return self.totals
+
+    def _one(self, log: LogInput) -> None:
+        relative = _looks_relative(log)
+        self.totals.relative = self.totals.relative or relative
+        if self.jobs > 1 and not log.gzipped and log.path != "-" and not relative and log.size >= PARALLEL_MIN_BYTES:
+            self._parallel(log)
+        else:
+            self._sequential(read_lines(log), BlockReducer(log.pid or 0, relative), [log])
+
+    def _sequential(self, lines: Iterable[str], reducer: BlockReducer, logs: list[LogInput]) -> None:
+        iterator = iter(lines)
+        done_bytes = 0
+        last_line = ""
+        while True:
+            block = list(islice(iterator, BLOCK_LINES))
+            if not block:
+                break
+            last_line = block[-1]
+            result = reducer.reduce(block, self.totals.lines + 1, final=False)
+            self._take(result, 0)
+            done_bytes += sum(map(len, block))
+            if self.progress:
+                self.progress(done_bytes)
+        self.totals.truncated = self.totals.truncated or (bool(last_line) and not last_line.endswith("\n"))
+
+    def _parallel(self, log: LogInput) -> None:
+        ranges = _split(log.path, log.size, BLOCK_BYTES)
+        with ProcessPoolExecutor(max_workers=self.jobs) as pool:
+            # bounded look-ahead: results are consumed in order, memory stays flat
+            window = self.jobs * 3
+            futures = [pool.submit(reduce_range, log.path, a, b) for a, b in ranges[:window]]
+            next_range = window
+            for index in range(len(ranges)):
+                result = futures[index].result()
+                futures[index] = None  # type: ignore[call-overload]
+                if next_range < len(ranges):
+                    a, b = ranges[next_range]
+                    futures.append(pool.submit(reduce_range, log.path, a, b))
+                    next_range += 1
+                offset = self.totals.lines
+                self._take(result, offset)
+                if self.progress:
+                    self.progress(ranges[index][1])
+        with open(log.path, "rb") as handle:
+            handle.seek(max(0, log.size - 1))
+            self.totals.truncated = self.totals.truncated or handle.read(1) != b"\n"
+
+    def _take(self, result: BlockResult, offset: int) -> None:
+        """Apply one block: its surviving events in order, then its folded pairs."""
+        engine = self.engine
+        apply = engine.apply
+        for item in result.items:
+            if item is None:
+                continue
+            if type(item) is RawPiece:
+                self._join(item, offset)
+            else:
+                apply(item, offset)  # type: ignore[arg-type]
+        engine.add_pairs(result.pairs, offset)
+        totals = self.totals
+        totals.lines += result.lines
+        totals.unparsed += result.unparsed
+        totals.events += result.events
+        if totals.first_ts is None:
+            totals.first_ts = result.first_ts
+        if result.last_ts is not None:
+            totals.last_ts = result.last_ts
+        for key, (count, ts, seq) in result.errors.items():
+            known = totals.errors.get(key)
+            if known is None:
+                totals.errors[key] = [count, ts, int(seq or 0) + offset]
+            else:
+                known[0] = int(known[0] or 0) + int(count or 0)
+        for seq, text in result.unparsed_examples:
+            if len(totals.unparsed_examples) < 5:
+                totals.unparsed_examples.append((seq + offset, text))
+
+    def _join(self, piece: RawPiece, offset: int) -> None:
+        joiner = self._joiner
+        if not piece.resumed:
+            joiner.assembler.start(piece.pid, piece.name, piece.text, piece.seq + offset, piece.from_tid)
+            return
+        joined = joiner.assembler.resume(piece.pid, piece.name, piece.text)
+        if joined is None:
+            self.totals.unparsed += 1  # the call's start is not in the log
+            return
+        text, started = joined
+        scratch = BlockResult()
+        joiner.complete(text, piece.pid, piece.ts, piece.seq + offset, scratch, {}, started.from_tid)
+        self.totals.events += scratch.events
+        for item in scratch.items:
+            if isinstance(item, FdEvent):
+                self.engine.apply(item, 0)
+
+
+def reduce_range(path: str, start: int, end: int) -> BlockResult:
+    """Worker: reduce the lines in bytes [start, end) of ``path``."""
+    with open(path, "rb") as handle:
+        handle.seek(start)
+        data = handle.read(end - start)
+    lines = data.decode("latin-1").split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    reducer = BlockReducer()
+    result = reducer.reduce(lines, 1, final=True)
+    reducer.flush_unfinished(result)
+    return result
+
+
+def _split(path: str, size: int, block: int) -> list[tuple[int, int]]:
+    """Byte ranges of about ``block`` bytes, each ending just after a newline."""
+    cuts = [0]
+    with open(path, "rb") as handle:
+        position = block
+        while position < size:
+            handle.seek(position)
+            handle.readline()
+            position = handle.tell()
+            if position >= size:
+                break
+            cuts.append(position)
+            position += block
+    cuts.append(size)
+    return [(a, b) for a, b in zip(cuts, cuts[1:]) if b > a]
+
+
+def _looks_relative(log: LogInput) -> bool:
+    """strace -r prints small deltas where -ttt prints epoch seconds."""
+    if log.path == "-":
+        return False
+    for line in islice(read_lines(log), 50):
+        m = PREFIX.match(line)
+        ts = m.group("ts") if m else None
+        if ts and ":" not in ts:
+            return float(ts) < 1e8
+        if ts:
+            return False
+    return False
+
+
+def _merge_split_files(inputs: list[LogInput]) -> Iterator[str]:
+    """-ff files merged into one stream by timestamp, each line given its pid."""
+    streams = [_tagged(log) for log in inputs]
+    yield from (line for _, _, line in heapq.merge(*streams))
+
+
+def _tagged(log: LogInput) -> Iterator[tuple[float, int, str]]:
+    pid = log.pid or 0
+    last = 0.0
+    for n, line in enumerate(read_lines(log)):
+        m = PREFIX.match(line)
+        ts = parse_ts(m.group("ts")) if m else None
+        if ts is not None:
+            last = ts
+        # no timestamps: order within a file is all we know; files follow one another
+        yield (last if ts is not None or last else float(pid), n, f"{pid} {line}")

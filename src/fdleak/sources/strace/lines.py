@@ -1,0 +1,37 @@
+"""The shapes of an strace output line: prefix (pid, time), then call, piece or notice."""
+
+from __future__ import annotations
+
+import re
+
+# "1234  ", "[pid  1234] " or nothing; then -t/-tt ("09:09:22.123"), -ttt or -r
+# ("1716900000.123456", "     0.000467") or nothing.
+_PREFIX = r" *(?:\[pid +(?P<p1>\d+)\] |(?P<p2>\d+) +)?(?P<ts>(?:\d+:\d\d:\d\d|\d+)(?:\.\d+)? +)?"
+
+# A whole call: name(args) = ret<decoration> errno (text) <duration>
+CALL = re.compile(
+    _PREFIX + r"(?P<name>\w+)\((?P<args>.*)\) += (?P<ret>-?\d+|\?|0x[0-9a-fA-F]+)"
+    r"(?:<(?P<deco>.*?)>)?(?P<tail>[^<]*)(?:<[\w.]+>)?\r?$"
+)
+PREFIX = re.compile(_PREFIX)
+
+UNFINISHED = re.compile(r"(?P<name>\w+)\((?P<args>.*?) ?<unfinished \.\.\.>\r?$")
+PID_CHANGED = re.compile(r"(?P<name>\w+)\((?P<args>.*?) ?<pid changed to (?P<new>\d+) \.\.\.>\r?$")
+RESUMED = re.compile(r"<\.\.\. (?P<name>\w+) resumed>(?P<rest>.*?)\r?$")
+EXITED = re.compile(
+    r"\+\+\+ (?:exited with (?P<code>-?\d+)|killed by (?P<sig>SIG\w+|\d+)(?: \(core dumped\))?"
+    r"|superseded by execve(?: in pid (?P<old>\d+))?) \+\+\+\r?$"
+)
+# strace's own notices: "strace: Process 1234 attached" and friends.
+ATTACHED_INSIDE = re.compile(r"strace: Process \d+ (?:attached|detached)")
+
+
+def parse_ts(text: str | None) -> float | None:
+    """-ttt "1716900000.123456" -> float; -t/-tt "09:09:22.123" -> seconds of the day."""
+    if not text:
+        return None
+    text = text.rstrip()
+    if ":" not in text:
+        return float(text)
+    hours, minutes, seconds = text.split(":")
+    return int(hours) * 3600 + int(minutes) * 60 + float(seconds)

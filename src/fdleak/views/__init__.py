@@ -1,0 +1,1 @@
+"""Views render a report. They compute nothing new."""

@@ -1,0 +1,118 @@
+"""The terminal view: a summary line, each leak with its evidence, then what to do."""
+
+from __future__ import annotations
+
+import re
+import time
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from fdleak.model.report import FdEntry, Leak, Report
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_STYLE = {"high": "bold red", "medium": "yellow", "low": "dim"}
+
+
+def safe(text: str) -> str:
+    """A target is hostile input: no control characters, no rich markup."""
+    return escape(_CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text))
+
+
+def render(report: Report, console: Console) -> None:
+    _summary(report, console)
+    for leak in report.leaks:
+        _leak(leak, console)
+    _errors(report, console)
+    _not_leaks(report, console)
+    _next_steps(report, console)
+    for warning in report.warnings:
+        console.print(f"[yellow]warning:[/] {safe(warning)}")
+
+
+def _summary(report: Report, console: Console) -> None:
+    w = report.window
+    serious = [leak for leak in report.leaks if leak.confidence in ("high", "medium")]
+    processes = len(report.processes)
+    unparsed = f", {w.unparsed_lines:,} not understood" if w.unparsed_lines else ""
+    seen = f"{w.lines:,} lines, {w.events:,} fd events{unparsed}, {processes} process{'es' if processes != 1 else ''}"
+    if serious:
+        pids = sorted({pid for leak in serious for pid in leak.pids})
+        head = f"[bold red]{len(serious)} leak{'s' if len(serious) > 1 else ''} found[/] in pid{'s' if len(pids) > 1 else ''} {_pids(pids)}"
+    else:
+        head = "[green]no leak found[/]"
+    console.print(f"fdleak: {head} ({seen})")
+
+
+def _leak(leak: Leak, console: Console) -> None:
+    style = _STYLE.get(leak.confidence, "")
+    console.print()
+    console.print(
+        f"[{style}]{leak.id}[/]  {leak.kind:<8} [bold]{safe(leak.signature)}[/]  "
+        f"[{style}]{leak.count} open[/] in pid{'s' if len(leak.pids) > 1 else ''} {_pids(leak.pids)}"
+        f"  ({leak.confidence} confidence)"
+    )
+    since = f"since {_clock(leak.first_ts)}, " if leak.first_ts is not None else ""
+    rate = f"{leak.rate_per_min:g}/min, " if leak.rate_per_min else ""
+    console.print(f"    {safe(leak.reason)} ({since}{rate}{leak.opened} opened, {leak.closed} closed)")
+    for example in leak.examples:
+        console.print(f"    {_evidence(example)}")
+    hidden = leak.count - len(leak.examples)
+    if hidden > 0:
+        console.print(f"    [dim]… and {hidden} more (--json for all)[/]")
+
+
+def _evidence(entry: FdEntry) -> str:
+    where = f"line {entry.line}" if entry.line is not None else "line ?"
+    return f"[dim]{where:>12}[/]  pid {entry.pid} fd {entry.fd:<4} {entry.syscall:<8} {safe(entry.target)}"
+
+
+def _errors(report: Report, console: Console) -> None:
+    if not report.fd_errors:
+        return
+    console.print()
+    for error in report.fd_errors:
+        where = f" (first at line {error.first_line})" if error.first_line is not None else ""
+        console.print(
+            f"[bold red]{error.errno}[/]: {error.count} × {error.syscall} failed in pid {error.pid}{where}"
+            + (" — the process ran out of fds" if error.errno == "EMFILE" else " — the system ran out of fds")
+        )
+
+
+def _not_leaks(report: Report, console: Console) -> None:
+    others = [g for g in report.groups if g.verdict != "leak"]
+    if not others:
+        return
+    console.print()
+    table = Table(title=None, show_header=True, header_style="dim", box=None, pad_edge=False)
+    table.add_column("open at end, not leaks", overflow="fold")
+    table.add_column("kind")
+    table.add_column("open", justify="right")
+    table.add_column("why not", overflow="fold")
+    for group in others[:8]:
+        table.add_row(safe(group.signature), group.kind, str(group.count), safe(group.reason))
+    console.print(table)
+    if len(others) > 8:
+        console.print(f"[dim]… {len(others) - 8} more groups in --json[/]")
+
+
+def _next_steps(report: Report, console: Console) -> None:
+    serious = [leak for leak in report.leaks if leak.confidence in ("high", "medium")]
+    if not serious:
+        return
+    top = serious[0]
+    console.print()
+    console.print(
+        f"Next: find the code that opens [bold]{safe(top.signature)}[/] and close it on every path "
+        "(a with-block); the evidence lines above point into the log."
+    )
+
+
+def _pids(pids: tuple[int, ...] | list[int]) -> str:
+    shown = ", ".join(map(str, pids[:6]))
+    return shown + (f" +{len(pids) - 6}" if len(pids) > 6 else "")
+
+
+def _clock(ts: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts))
