@@ -30,6 +30,9 @@ class Engine:
     def __init__(self) -> None:
         self.tables: dict[int, Table] = {}  # task id -> its table
         self.tgid: dict[int, int] = {}  # task id -> process (thread-group) id
+        # the same, kept after a task ends: folded pairs of a block are counted after
+        # the block's events, by which time a thread may have exited
+        self.owner: dict[int, int] = {}
         self.processes: dict[int, Process] = {}  # live and exited, by pid
         self.finished: list[Process] = []  # exited processes whose pid was reused since
         self.at_exit: list[OpenFd] = []
@@ -68,11 +71,10 @@ class Engine:
         self._apply[ev.op](ev, ev.seq + offset)
         self.last_seq = ev.seq + offset
 
-    def add_pairs(self, pairs: dict[tuple[int, FdKind, str], list[float | int | None]], offset: int) -> None:
+    def add_pairs(self, pairs: dict[tuple[int, FdKind, str], list[int]], offset: int) -> None:
         """Open/close pairs a block folded away: they count, but never touch a table."""
-        for (tid, kind, signature), (count, _first_ts, _last_ts, first_seq) in pairs.items():
-            pid = self.tgid.get(tid, tid)
-            n = int(count or 0)
+        for (tid, kind, signature), (n, first_seq) in pairs.items():
+            pid = self.tgid.get(tid) or self.owner.get(tid, tid)
             process = self.processes.get(pid)
             if process is not None:
                 process.opened += n
@@ -81,7 +83,7 @@ class Engine:
             activity.opened += n
             activity.closed += n
             if pid not in activity.first_seq_by_pid:
-                activity.first_seq_by_pid[pid] = int(first_seq or 0) + offset
+                activity.first_seq_by_pid[pid] = first_seq + offset
 
     # -- unknown tasks --------------------------------------------------------------------
 
@@ -223,6 +225,7 @@ class Engine:
                 table.fds = {fd: replace(r, pid=parent_pid) for fd, r in table.fds.items()}
             self.tables[ev.child] = table
             self.tgid[ev.child] = parent_pid
+            self.owner[ev.child] = parent_pid
             table.holders.add(ev.child)
         elif ev.shares_table:
             self._new_process(ev.child, parent_pid, seq, parent_table)

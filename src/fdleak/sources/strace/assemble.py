@@ -10,6 +10,7 @@ class Unfinished(NamedTuple):
     head: str  # "name(args" as printed before " <unfinished ...>"
     seq: int
     from_tid: int  # a thread whose execve made it the leader: "<pid changed to N ...>"
+    applied: bool  # its effect was taken at the start (close): the end only completes it
 
 
 class Assembler:
@@ -22,8 +23,8 @@ class Assembler:
     def __init__(self) -> None:
         self.pending: dict[int, Unfinished] = {}
 
-    def start(self, pid: int, name: str, args: str, seq: int, from_tid: int = 0) -> None:
-        self.pending[pid] = Unfinished(name, f"{name}({args}", seq, from_tid)
+    def start(self, pid: int, name: str, args: str, seq: int, from_tid: int = 0, applied: bool = False) -> None:
+        self.pending[pid] = Unfinished(name, f"{name}({args}", seq, from_tid, applied)
 
     def resume(self, pid: int, name: str, rest: str) -> tuple[str, Unfinished] | None:
         """The whole call text, or None when its start was never seen (an orphan)."""

@@ -78,7 +78,9 @@ def _socket(seq: int, ts: float | None, pid: int, name: str, args: str, ret: int
     return (FdEvent(seq, ts, pid, Op.CREATE, ret, -1, FdKind.SOCKET, target, name, "SOCK_CLOEXEC" in args),)
 
 
-_FD_LIST = re.compile(r"\[(-?\d+)(<[^\]]*?>)?, (-?\d+)(<.*?>)?\]")
+# [3<pipe:[4616]>, 4<pipe:[4616]>]: a decoration may itself hold brackets
+_DECO = r"(<(?:[^<>]|<[^<>]*>)*>)?"
+_FD_LIST = re.compile(r"\[(-?\d+)" + _DECO + r", (-?\d+)" + _DECO + r"\]")
 
 
 def _two_ends(seq: int, ts: float | None, pid: int, name: str, args: str, ret: int, deco: str | None) -> Events:

@@ -137,13 +137,16 @@ class LogDriver:
     def _join(self, piece: RawPiece, offset: int) -> None:
         joiner = self._joiner
         if not piece.resumed:
-            joiner.assembler.start(piece.pid, piece.name, piece.text, piece.seq + offset, piece.from_tid)
+            joiner.assembler.start(piece.pid, piece.name, piece.text, piece.seq + offset, piece.from_tid,
+                                   piece.applied)
             return
         joined = joiner.assembler.resume(piece.pid, piece.name, piece.text)
         if joined is None:
             self.totals.unparsed += 1  # the call's start is not in the log
             return
         text, started = joined
+        if started.applied:
+            return
         scratch = BlockResult()
         joiner.complete(text, piece.pid, piece.ts, piece.seq + offset, scratch, {}, started.from_tid)
         self.totals.events += scratch.events

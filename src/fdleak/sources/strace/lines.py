@@ -8,16 +8,20 @@ import re
 # ("1716900000.123456", "     0.000467") or nothing.
 _PREFIX = r" *(?:\[pid +(?P<p1>\d+)\] |(?P<p2>\d+) +)?(?P<ts>(?:\d+:\d\d:\d\d|\d+)(?:\.\d+)? +)?"
 
-# A whole call: name(args) = ret<decoration> errno (text) <duration>
-CALL = re.compile(
-    _PREFIX + r"(?P<name>\w+)\((?P<args>.*)\) += (?P<ret>-?\d+|\?|0x[0-9a-fA-F]+)"
-    r"(?:<(?P<deco>.*?)>)?(?P<tail>[^<]*)(?:<[\w.]+>)?\r?$"
+# name(args) = ret<decoration> errno (text) <duration>
+_RESULT = r"\) += (?P<ret>-?\d+|\?|0x[0-9a-fA-F]+)(?:<(?P<deco>.*?)>)?(?P<tail>[^<]*)(?:<[\w.]+>)?"
+
+# One pattern for the three shapes that make up nearly every line: a whole call, a
+# call's "<unfinished ...>" start, and its "<... name resumed>" end.
+LINE = re.compile(
+    _PREFIX + r"(?:(?P<name>\w+)\((?P<args>.*)(?:" + _RESULT + r"|(?P<unf> ?<unfinished \.\.\.>))"
+    r"|<\.\.\. (?P<rname>\w+) resumed>(?P<rest>.*?))\r?$"
 )
+# A call joined from its pieces: no prefix.
+CALL = re.compile(r"(?P<name>\w+)\((?P<args>.*)" + _RESULT + r"\r?$")
 PREFIX = re.compile(_PREFIX)
 
-UNFINISHED = re.compile(r"(?P<name>\w+)\((?P<args>.*?) ?<unfinished \.\.\.>\r?$")
 PID_CHANGED = re.compile(r"(?P<name>\w+)\((?P<args>.*?) ?<pid changed to (?P<new>\d+) \.\.\.>\r?$")
-RESUMED = re.compile(r"<\.\.\. (?P<name>\w+) resumed>(?P<rest>.*?)\r?$")
 EXITED = re.compile(
     r"\+\+\+ (?:exited with (?P<code>-?\d+)|killed by (?P<sig>SIG\w+|\d+)(?: \(core dumped\))?"
     r"|superseded by execve(?: in pid (?P<old>\d+))?) \+\+\+\r?$"

@@ -1,9 +1,13 @@
 """One pass over a block of strace lines: events out, open/close pairs folded into counts.
 
 Most fds in a real log are opened and closed a few lines apart. Where that is provably
-safe (see ``_pair``), the pair never reaches the fd-table engine: it is counted here, by
-(pid, kind, signature). That keeps the engine's work proportional to the fds that
-outlive a block, and lets blocks of one file be reduced on several cores at once.
+safe (see ``BlockReducer._place``), the pair never reaches the fd-table engine: it is
+counted here by (pid, kind, signature). The engine's work then follows the fds that
+outlive a block, and the blocks of one file can be reduced on several cores at once.
+
+The common lines (open/openat/close in the usual ``PID TIME call`` shape) take a fast
+path of plain string operations; their full decoding waits until a create turns out to
+outlive its block. Everything else goes through the line pattern and ``decode``.
 """
 
 from __future__ import annotations
@@ -16,24 +20,15 @@ from fdleak.model.kinds import FdKind
 from fdleak.model.signature import signature_of
 from fdleak.model.targets import with_socket_end
 from fdleak.sources.strace.assemble import Assembler
-from fdleak.sources.strace.decode import FORK_CALLS, decode, fork_event
-from fdleak.sources.strace.lines import (
-    ATTACHED_INSIDE,
-    CALL,
-    EXITED,
-    PID_CHANGED,
-    PREFIX,
-    RESUMED,
-    UNFINISHED,
-    parse_ts,
-)
+from fdleak.sources.strace.decode import FORK_CALLS, HANDLERS, decode, fork_event
+from fdleak.sources.strace.lines import ATTACHED_INSIDE, CALL, EXITED, LINE, PID_CHANGED, PREFIX, parse_ts
 
 _SIGNALS = {"SIGHUP": 1, "SIGINT": 2, "SIGQUIT": 3, "SIGILL": 4, "SIGTRAP": 5, "SIGABRT": 6,
             "SIGBUS": 7, "SIGFPE": 8, "SIGKILL": 9, "SIGUSR1": 10, "SIGSEGV": 11, "SIGUSR2": 12,
             "SIGPIPE": 13, "SIGALRM": 14, "SIGTERM": 15, "SIGXCPU": 24, "SIGXFSZ": 25, "SIGSYS": 31}
 _FD_ERRORS = ("EMFILE", "ENFILE")
-# Ops after which no pairing across them is safe: the table is copied, replaced or
-# emptied wholesale, or a pid may be reused.
+# Ops no pairing may cross: the table is copied, replaced or emptied wholesale, or a
+# pid may be reused.
 _BARRIERS = frozenset({Op.FORK, Op.EXEC, Op.EXIT, Op.UNSHARE, Op.CLOSE_RANGE, Op.PID_CHANGE})
 
 
@@ -47,19 +42,28 @@ class RawPiece(NamedTuple):
     text: str  # unfinished: the args so far; resumed: the rest of the line
     resumed: bool
     from_tid: int = 0
+    applied: bool = False
 
 
-Item = "FdEvent | RawPiece | None"
+class LazyCreate(NamedTuple):
+    """An open()/openat() from the fast path: decoded only if it outlives its block."""
+
+    seq: int
+    pid: int
+    fd: int
+    line: str
+    key: tuple[str, str]  # (call text, result text): all that decides kind and target
+
+
+Item = FdEvent | RawPiece | LazyCreate | None
 
 
 @dataclass
 class BlockResult:
     """What one block of lines amounts to. ``seq`` values are block-local line numbers."""
 
-    items: list[FdEvent | RawPiece | None] = field(default_factory=list)
-    # (pid, kind, signature) -> [pairs, first_ts, last_ts, first_seq]
-    pairs: dict[tuple[int, FdKind, str], list[float | int | None]] = field(default_factory=dict)
-    # (pid, syscall, errno) -> [count, first_ts, first_seq]
+    items: list[Item] = field(default_factory=list)
+    pairs: dict[tuple[int, FdKind, str], list[int]] = field(default_factory=dict)  # -> [count, first seq]
     errors: dict[tuple[int, str, str], list[float | int | None]] = field(default_factory=dict)
     lines: int = 0
     unparsed: int = 0
@@ -67,7 +71,15 @@ class BlockResult:
     first_ts: float | None = None
     last_ts: float | None = None
     unparsed_examples: list[tuple[int, str]] = field(default_factory=list)
-    truncated_last_line: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class _Shape:
+    """The prefix every line of this log has: fast-path splitting depends on it."""
+
+    fields: int  # how many whitespace-separated prefix fields precede the call
+    has_pid: bool
+    has_ts: bool
 
 
 class BlockReducer:
@@ -78,59 +90,214 @@ class BlockReducer:
         self.relative_ts = relative_ts
         self.clock = 0.0  # -r: running sum of the relative timestamps
         self.assembler = Assembler()
-        self._signatures: dict[tuple[FdKind, str, str], str] = {}
         self._carry = ""
+        self._shape: _Shape | None = None
+        self._shape_known = False
+        self._lazy_pairs: dict[tuple[int, tuple[str, str]], list[int]] = {}
 
     def reduce(self, lines: list[str], first_seq: int = 1, final: bool = True) -> BlockResult:
         result = BlockResult()
         items = result.items
-        append = items.append
-        pending: dict[int, int] = {}  # fd number -> index in items of its unpaired CREATE
-        call_match = CALL.match
+        pending: dict[int, int] = {}  # fd number -> index in items of its unpaired create
+        lazy_pairs = self._lazy_pairs
+        if not self._shape_known:
+            self._sniff(lines)
+        shape = self._shape
+        k = shape.fields if shape else -1
+        has_pid = shape.has_pid if shape else False
         default_pid = self.default_pid
-        relative = self.relative_ts
         seq = first_seq - 1
-        last_ts: float | None = None
+        last_ts_text = None
         for line in lines:
             seq += 1
             if self._carry:
                 line = self._carry + line
                 self._carry = ""
-            m = call_match(line)
-            if m is None:
-                self._slow_line(line, seq, result, pending)
-                continue
-            p1, p2, ts_text, name, args, ret, deco, tail = m.groups()
-            pid = int(p1 or p2) if (p1 or p2) else default_pid
-            if ts_text is None:
-                ts = None
-            elif relative:
-                self.clock += float(ts_text)
-                ts = self.clock
-            elif ":" in ts_text:
-                ts = parse_ts(ts_text)
-            else:
-                ts = float(ts_text)
-            last_ts = ts
-            if result.first_ts is None:
-                result.first_ts = ts
-            if ret[0] == "-" and tail and tail.lstrip().startswith(_FD_ERRORS):
-                self._count_error(result, pid, name, tail.split()[0], ts, seq)
-            events = decode(seq, ts, pid, name, args, ret, deco, tail)
-            for ev in events:
-                result.events += 1
-                self._place(ev, result, pending)
+            if k >= 0:
+                # fast path: "PID TIME openat(...) = 3</path>" / "... close(3</path>) = 0"
+                head, sep, res = line.rpartition(") = ")
+                if sep and res[0] != "-" and res[0] != "?":
+                    parts = head.split(None, k)
+                    if len(parts) == k + 1:
+                        call = parts[k]
+                        if call.startswith("close("):
+                            fd_text = call[6:].partition("<")[0]
+                            if fd_text.isdigit() and (not has_pid or parts[0].isdigit()):
+                                fd = int(fd_text)
+                                pid = int(parts[0]) if has_pid else default_pid
+                                result.events += 1
+                                if k:
+                                    last_ts_text = parts[k - 1]
+                                index = pending.pop(fd, None)
+                                if index is not None:
+                                    created = items[index]
+                                    if type(created) is LazyCreate and created.pid == pid:
+                                        items[index] = None
+                                        counts = lazy_pairs.get((pid, created.key))
+                                        if counts is None:
+                                            lazy_pairs[(pid, created.key)] = [1, created.seq]
+                                        else:
+                                            counts[0] += 1
+                                        continue
+                                    if type(created) is FdEvent and created.pid == pid:
+                                        items[index] = None
+                                        self._count_pair(result, created)
+                                        continue
+                                ts = self._ts_of(parts, k)
+                                items.append(FdEvent(seq, ts, pid, Op.CLOSE, fd, syscall="close"))
+                                continue
+                        elif call[0] != "<" and call[: call.find("(")] not in HANDLERS:
+                            continue  # a syscall that touches no fd table (read, mmap, ...)
+                        elif call.startswith(("openat(", "open(")):
+                            fd_text = res.partition("<")[0]
+                            if fd_text.isdigit() and (not has_pid or parts[0].isdigit()):
+                                fd = int(fd_text)
+                                pid = int(parts[0]) if has_pid else default_pid
+                                result.events += 1
+                                if k:
+                                    last_ts_text = parts[k - 1]
+                                pending[fd] = len(items)
+                                items.append(LazyCreate(seq, pid, fd, line, (call, res[len(fd_text) :])))
+                                continue
+            ts = self._regex_line(line, seq, result, pending)
+            if ts is not None:
+                last_ts_text = None
+                result.last_ts = ts
         if final and self._carry:
             result.unparsed += 1
             self._carry = ""
         result.lines = seq - first_seq + 1
-        result.last_ts = last_ts if last_ts is not None else result.first_ts
+        if last_ts_text is not None:
+            result.last_ts = parse_ts(last_ts_text)
+        if result.first_ts is None:
+            result.first_ts = self._first_ts(lines)
+        self._settle(result)
         return result
+
+    # -- the fast path's bookkeeping ------------------------------------------------------
+
+    def _sniff(self, lines: list[str]) -> None:
+        """Learn the prefix shape from the first whole call; -r and [pid N] logs stay slow."""
+        for line in lines[:200]:
+            m = LINE.match(line)
+            if m is None or m.group("name") is None:
+                continue
+            self._shape_known = True
+            if m.group("p1") is not None or self.relative_ts:
+                return
+            has_pid, has_ts = m.group("p2") is not None, m.group("ts") is not None
+            self._shape = _Shape(int(has_pid) + int(has_ts), has_pid, has_ts)
+            return
+
+    def _ts_of(self, parts: list[str], k: int) -> float | None:
+        shape = self._shape
+        return parse_ts(parts[k - 1]) if shape is not None and shape.has_ts else None
+
+    def _first_ts(self, lines: list[str]) -> float | None:
+        for line in lines[:50]:
+            m = PREFIX.match(line)
+            if m is not None and m.group("ts"):
+                return self.clock if self.relative_ts else parse_ts(m.group("ts"))
+        return None
+
+    def _settle(self, result: BlockResult) -> None:
+        """End of block: decode the creates that survived, sign the folded pairs."""
+        items = result.items
+        for index, item in enumerate(items):
+            if type(item) is LazyCreate:
+                items[index] = self._decode_lazy(item)
+        signatures: dict[tuple[str, str], tuple[FdKind, str] | None] = {}
+        for (pid, key), (count, first_seq) in self._lazy_pairs.items():
+            if key not in signatures:
+                signatures[key] = self._sign(key)
+            signed = signatures[key]
+            if signed is not None:
+                self._add_pair(result, pid, signed[0], signed[1], count, first_seq)
+        self._lazy_pairs.clear()
+
+    def _decode_lazy(self, item: LazyCreate) -> FdEvent | None:
+        m = LINE.match(item.line)
+        if m is None or m.group("ret") is None:
+            return None
+        p1, p2, ts_text, name, args, ret, deco, tail = m.groups()[:8]
+        for ev in decode(item.seq, parse_ts(ts_text), item.pid, name, args, ret, deco, tail):
+            return ev
+        return None
+
+    @staticmethod
+    def _sign(key: tuple[str, str]) -> tuple[FdKind, str] | None:
+        call, rest = key
+        m = CALL.match(f"{call}) = 3{rest}")
+        if m is None:
+            return None
+        name, args, ret, deco, tail = m.groups()
+        for ev in decode(0, None, 0, name, args, ret, deco, tail):
+            return ev.kind, signature_of(ev.kind, ev.target, ev.syscall)
+        return None
+
+    @staticmethod
+    def _add_pair(result: BlockResult, pid: int, kind: FdKind, signature: str, count: int, first_seq: int) -> None:
+        counts = result.pairs.get((pid, kind, signature))
+        if counts is None:
+            result.pairs[(pid, kind, signature)] = [count, first_seq]
+        else:
+            counts[0] += count
+            counts[1] = min(counts[1], first_seq)
+
+    def _count_pair(self, result: BlockResult, created: FdEvent) -> None:
+        signature = signature_of(created.kind, created.target, created.syscall)
+        self._add_pair(result, created.pid, created.kind, signature, 1, created.seq)
+
+    # -- everything else ------------------------------------------------------------------
+
+    def _regex_line(self, line: str, seq: int, result: BlockResult, pending: dict[int, int]) -> float | None:
+        """Any line the fast path did not take. Returns its timestamp, if it had one."""
+        m = LINE.match(line)
+        if m is None:
+            self._slow_line(line, seq, result, pending)
+            return None
+        p1, p2, ts_text, name, args, ret, deco, tail, unfinished, resumed, rest = m.groups()
+        pid = int(p1 or p2) if (p1 or p2) else self.default_pid
+        ts = self._ts(ts_text)
+        if result.first_ts is None:
+            result.first_ts = ts
+        if resumed is not None:
+            self._resumed(resumed, rest, pid, ts, seq, result, pending)
+        elif unfinished is not None:
+            if args.endswith(" "):
+                args = args[:-1]
+            # close() frees the fd as it starts: another thread's open can be given the
+            # same number and return before this close does
+            early = name == "close"
+            self.assembler.start(pid, name, args, seq, applied=early)
+            if early:
+                for ev in decode(seq, ts, pid, name, args, "0", None, ""):
+                    result.events += 1
+                    self._place(ev, result, pending)
+            elif name in FORK_CALLS:
+                # the child may run (and print) before the parent's call returns: the
+                # table is copied now, the child's pid comes with the resumed line
+                self._place(fork_event(seq, ts, pid, name, args, 0), result, pending)
+        else:
+            self._completed(name, args, ret, deco, tail, pid, ts, seq, result, pending)
+        return ts
+
+    def _completed(self, name: str, args: str, ret: str, deco: str | None, tail: str, pid: int,
+                   ts: float | None, seq: int, result: BlockResult, pending: dict[int, int],
+                   from_tid: int = 0) -> None:
+        if ret[0] == "-" and tail and tail.lstrip().startswith(_FD_ERRORS):
+            self._count_error(result, pid, name, tail.split()[0], ts, seq)
+        events = decode(seq, ts, pid, name, args, ret, deco, tail)
+        if from_tid and any(ev.op is Op.EXEC for ev in events):
+            self._place(FdEvent(seq, ts, pid, Op.PID_CHANGE, syscall=name, child=from_tid), result, pending)
+        for ev in events:
+            result.events += 1
+            self._place(ev, result, pending)
 
     def _place(self, ev: FdEvent, result: BlockResult, pending: dict[int, int]) -> None:
         """Append ``ev`` to the block's items, pairing a close with its create when safe.
 
-        A CREATE of fd N by pid P and a later CLOSE of N by P pair up only if no event
+        A create of fd N by pid P and a later close of N by P pair up only if no event
         in between mentions fd number N (in any pid) and no barrier intervenes: then P's
         table held exactly that create's fd at the close, whatever came before the block.
         """
@@ -140,14 +307,16 @@ class BlockReducer:
             index = pending.pop(ev.fd, None)
             if index is not None:
                 created = items[index]
-                assert isinstance(created, FdEvent)
-                if created.pid == ev.pid:
+                if created is not None and created.pid == ev.pid and type(created) is not RawPiece:
                     items[index] = None
-                    self._count_pair(result, created, ev)
+                    if type(created) is LazyCreate:
+                        self._lazy_pairs.setdefault((created.pid, created.key), [0, created.seq])[0] += 1
+                    else:
+                        self._count_pair(result, created)  # type: ignore[arg-type]
                     return
             items.append(ev)
         elif op is Op.CREATE:
-            if ev.fd2 < 0:  # accept: the engine fills in the listener's address
+            if ev.fd2 < 0:  # accept(): the engine fills in the listener's address
                 pending[ev.fd] = len(items)
             else:
                 pending.pop(ev.fd, None)
@@ -155,8 +324,9 @@ class BlockReducer:
         elif op is Op.ANNOTATE:
             index = pending.get(ev.fd)
             created = items[index] if index is not None else None
-            if isinstance(created, FdEvent) and created.pid == ev.pid:
-                items[index] = created._replace(target=with_socket_end(created.target, ev.syscall, ev.target))  # type: ignore[index]
+            if type(created) is FdEvent and created.pid == ev.pid:
+                target = with_socket_end(created.target, ev.syscall, ev.target)
+                items[index] = created._replace(target=target)  # type: ignore[index]
                 return
             pending.pop(ev.fd, None)
             items.append(ev)
@@ -168,31 +338,17 @@ class BlockReducer:
             pending.pop(ev.fd2, None)
             items.append(ev)
 
-    def _count_pair(self, result: BlockResult, created: FdEvent, closed: FdEvent) -> None:
-        key = (created.kind, created.target, created.syscall)
-        signature = self._signatures.get(key)
-        if signature is None:
-            if len(self._signatures) > 50_000:  # bounded: unique temp names must not pile up
-                self._signatures.clear()
-            signature = self._signatures[key] = signature_of(*key)
-        counts = result.pairs.get((created.pid, created.kind, signature))
-        if counts is None:
-            result.pairs[(created.pid, created.kind, signature)] = [1, created.ts, closed.ts, created.seq]
-        else:
-            counts[0] += 1  # type: ignore[operator]
-            counts[2] = closed.ts
-
     @staticmethod
     def _count_error(result: BlockResult, pid: int, name: str, errno: str, ts: float | None, seq: int) -> None:
         counts = result.errors.get((pid, name, errno))
         if counts is None:
             result.errors[(pid, name, errno)] = [1, ts, seq]
         else:
-            counts[0] += 1  # type: ignore[operator]
+            counts[0] = int(counts[0] or 0) + 1
 
     def _slow_line(self, line: str, seq: int, result: BlockResult, pending: dict[int, int]) -> None:
-        """Everything but a whole call: pieces, exits, signals, notices, garbage."""
-        stripped = line.rstrip("\r")
+        """Exits, signals, notices, a thread's execve, garbage."""
+        stripped = line.rstrip("\r\n")
         if not stripped.strip():
             return
         if stripped.startswith("strace: ") or stripped.startswith(" > "):
@@ -209,19 +365,10 @@ class BlockReducer:
         pid = int(p) if p else self.default_pid
         ts = self._ts(m.group("ts"))
         body = stripped[m.end() :]
-        if body.startswith("<..."):
-            self._resumed(body, pid, ts, seq, result, pending)
-        elif body.startswith("+++"):
+        if body.startswith("+++"):
             self._exited(body, pid, ts, seq, result, pending)
         elif body.startswith("---"):
             return  # a signal delivered: no fd changes
-        elif (u := UNFINISHED.match(body)) is not None:
-            name, args = u.group("name", "args")
-            self.assembler.start(pid, name, args, seq)
-            if name in FORK_CALLS:
-                # the child may run (and print) before the parent's call returns: the
-                # table copy is taken now, the child's pid comes with the resumed line
-                self._place(fork_event(seq, ts, pid, name, args, 0), result, pending)
         elif (c := PID_CHANGED.match(body)) is not None:
             name, args, new = c.group("name", "args", "new")
             self.assembler.start(int(new), name, args, seq, from_tid=pid)
@@ -238,21 +385,18 @@ class BlockReducer:
             return self.clock
         return parse_ts(text)
 
-    def _resumed(self, body: str, pid: int, ts: float | None, seq: int, result: BlockResult,
+    def _resumed(self, name: str, rest: str, pid: int, ts: float | None, seq: int, result: BlockResult,
                  pending: dict[int, int]) -> None:
-        r = RESUMED.match(body)
-        if r is None:
-            result.unparsed += 1
-            return
-        name, rest = r.group("name", "rest")
         joined = self.assembler.resume(pid, name, rest)
         if joined is None:
-            # its start lies in an earlier block (or was never logged): the engine joins it
+            # its start lies in an earlier block (or was never logged): the engine side
+            # joins it; nothing may pair across it, as we cannot tell which fd it names
             pending.clear()
             result.items.append(RawPiece(seq, ts, pid, name, rest, resumed=True))
             return
         text, started = joined
-        self.complete(text, pid, ts, seq, result, pending, started.from_tid)
+        if not started.applied:
+            self.complete(text, pid, ts, seq, result, pending, started.from_tid)
 
     def complete(self, text: str, pid: int, ts: float | None, seq: int, result: BlockResult,
                  pending: dict[int, int], from_tid: int = 0) -> None:
@@ -261,15 +405,8 @@ class BlockReducer:
         if m is None:
             result.unparsed += 1
             return
-        _, _, _, name, args, ret, deco, tail = m.groups()
-        if ret[0] == "-" and tail and tail.lstrip().startswith(_FD_ERRORS):
-            self._count_error(result, pid, name, tail.split()[0], ts, seq)
-        events = decode(seq, ts, pid, name, args, ret, deco, tail)
-        if from_tid and any(ev.op is Op.EXEC for ev in events):
-            self._place(FdEvent(seq, ts, pid, Op.PID_CHANGE, syscall=name, child=from_tid), result, pending)
-        for ev in events:
-            result.events += 1
-            self._place(ev, result, pending)
+        name, args, ret, deco, tail = m.groups()
+        self._completed(name, args, ret, deco, tail, pid, ts, seq, result, pending, from_tid)
 
     def _exited(self, body: str, pid: int, ts: float | None, seq: int, result: BlockResult,
                 pending: dict[int, int]) -> None:
@@ -277,7 +414,7 @@ class BlockReducer:
         if m is None:
             result.unparsed += 1
             return
-        if m.group("old") is not None or "superseded" in body:
+        if "superseded" in body:
             return  # the leader was replaced by an exec'ing thread: not an exit
         code, signal = m.group("code", "sig")
         status = int(code) if code is not None else -_signal_number(signal)
@@ -288,7 +425,9 @@ class BlockReducer:
         """At a block's end: calls still in flight go to the engine side as pieces."""
         for pid, started in self.assembler.pending.items():
             args = started.head[len(started.name) + 1 :]
-            result.items.append(RawPiece(started.seq, None, pid, started.name, args, False, started.from_tid))
+            result.items.append(
+                RawPiece(started.seq, None, pid, started.name, args, False, started.from_tid, started.applied)
+            )
         self.assembler.pending.clear()
 
 
