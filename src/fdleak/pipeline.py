@@ -13,8 +13,13 @@ from fdleak.sources.strace.inputs import LogInput, resolve
 DEFAULT_MIN_COUNT = 3
 
 
-def analyze_logs(paths: list[str], *, min_count: int = DEFAULT_MIN_COUNT, jobs: int | None = None,
-                 progress: Progress | None = None) -> Report:
+def analyze_logs(
+    paths: list[str],
+    *,
+    min_count: int = DEFAULT_MIN_COUNT,
+    jobs: int | None = None,
+    progress: Progress | None = None,
+) -> Report:
     """``fdleak analyze``: strace logs in, a report out. Raises FdleakError on bad input."""
     inputs = resolve(paths)
     engine = Engine()
@@ -33,12 +38,21 @@ def observe(engine: Engine, totals: Totals, source: SourceInfo) -> Observation:
     epoch = totals.first_ts is not None and not totals.relative and totals.first_ts > 1e8
     errors = tuple(
         FdError(errno, pid, syscall, int(count or 0), ts, int(seq) if seq is not None else None)
-        for (pid, syscall, errno), (count, ts, seq) in sorted(totals.errors.items(), key=lambda kv: kv[1][2] or 0)
+        for (pid, syscall, errno), (count, ts, seq) in sorted(
+            totals.errors.items(), key=lambda kv: kv[1][2] or 0
+        )
     )
     return Observation(
         source=source,
-        window=WindowInfo(totals.first_ts, totals.last_ts, totals.events, totals.lines, totals.unparsed,
-                          epoch=epoch, truncated=totals.truncated),
+        window=WindowInfo(
+            totals.first_ts,
+            totals.last_ts,
+            totals.events,
+            totals.lines,
+            totals.unparsed,
+            epoch=epoch,
+            truncated=totals.truncated,
+        ),
         processes=tuple(processes),
         open_fds=tuple(open_fds),
         activity=tuple(activity),
@@ -56,16 +70,20 @@ def _warnings(totals: Totals, engine: Engine) -> list[str]:
     if totals.truncated:
         notes.append("the log ends in the middle of a line: was strace still writing it?")
     if engine.replaced_open:
-        notes.append(f"{engine.replaced_open} fd(s) were created while the log still had them open: "
-                     "some closes are missing from the log (was a syscall filtered out?)")
+        notes.append(
+            f"{engine.replaced_open} fd(s) were created while the log still had them open: "
+            "some closes are missing from the log (was a syscall filtered out?)"
+        )
     return notes
 
 
 def _check_something_seen(inputs: list[LogInput], totals: Totals) -> None:
     names = ", ".join(i.name for i in inputs)
     if totals.lines and totals.unparsed == totals.lines:
-        raise NothingToAnalyze(f"{names} does not look like strace output: no line was understood",
-                               "give a log written by strace -o (ideally strace -f -ttt -y)")
+        raise NothingToAnalyze(
+            f"{names} does not look like strace output: no line was understood",
+            "give a log written by strace -o (ideally strace -f -ttt -y)",
+        )
     if totals.events == 0:
         raise NothingToAnalyze(
             f"no fd syscalls in {names} ({totals.lines} lines)",

@@ -28,8 +28,18 @@ def build_report(observation: Observation, min_count: int = 3) -> Report:
         act = activity.get(key) or GroupActivity(key[0], key[1], len(survivors), 0)
         verdict = _judge_group(survivors, act, end_seq, min_count)
         pids = tuple(sorted({s.record.pid for s in survivors}))
-        group_entries.append(Group(key[0].value, key[1], len(survivors), act.opened, act.closed, pids,
-                                   verdict.name, verdict.reason))
+        group_entries.append(
+            Group(
+                key[0].value,
+                key[1],
+                len(survivors),
+                act.opened,
+                act.closed,
+                pids,
+                verdict.name,
+                verdict.reason,
+            )
+        )
         if verdict.confidence is not None:
             leaks.append(_leak(key, survivors, act, verdict, pids, epoch))
     leaks.sort(key=lambda leak: (_RANK[leak.confidence], -leak.count, leak.signature))
@@ -49,8 +59,18 @@ def build_report(observation: Observation, min_count: int = 3) -> Report:
             lost_events=window.lost_events,
         ),
         processes=tuple(
-            ProcessEntry(p.pid, p.parent, p.command, p.exited, p.exit_status, p.opened, p.closed,
-                         p.open_at_end, p.fd_soft_limit, p.inherited_open)
+            ProcessEntry(
+                p.pid,
+                p.parent,
+                p.command,
+                p.exited,
+                p.exit_status,
+                p.opened,
+                p.closed,
+                p.open_at_end,
+                p.fd_soft_limit,
+                p.inherited_open,
+            )
             for p in sorted(observation.processes, key=lambda p: (p.start_seq, p.pid))
         ),
         leaks=tuple(leaks),
@@ -61,14 +81,24 @@ def build_report(observation: Observation, min_count: int = 3) -> Report:
     )
 
 
-def _judge_group(survivors: list[OpenFd], act: GroupActivity, end_seq: dict[int, int], min_count: int) -> Verdict:
+def _judge_group(
+    survivors: list[OpenFd], act: GroupActivity, end_seq: dict[int, int], min_count: int
+) -> Verdict:
     return judge(survivors, act.first_seq_by_pid, end_seq, act.opened, act.closed, min_count)
 
 
-def _leak(key: tuple[FdKind, str], survivors: list[OpenFd], act: GroupActivity, verdict: Verdict,
-          pids: tuple[int, ...], epoch: bool) -> Leak:
-    own = sorted((s.record for s in survivors if not s.record.copied and s.record.fd not in STD_STREAMS),
-                 key=lambda r: (r.line or 0, r.pid, r.fd))
+def _leak(
+    key: tuple[FdKind, str],
+    survivors: list[OpenFd],
+    act: GroupActivity,
+    verdict: Verdict,
+    pids: tuple[int, ...],
+    epoch: bool,
+) -> Leak:
+    own = sorted(
+        (s.record for s in survivors if not s.record.copied and s.record.fd not in STD_STREAMS),
+        key=lambda r: (r.line or 0, r.pid, r.fd),
+    )
     times = [r.ts for r in own if r.ts is not None]
     first_ts, last_ts = (min(times), max(times)) if times else (None, None)
     rate = 0.0
@@ -98,8 +128,15 @@ def _numbered(leak: Leak, n: int) -> Leak:
 
 
 def _entry(record: FdRecord, epoch: bool) -> FdEntry:
-    return FdEntry(record.pid, record.fd, record.kind.value, record.target, record.syscall,
-                   record.ts if epoch else None, record.line)
+    return FdEntry(
+        record.pid,
+        record.fd,
+        record.kind.value,
+        record.target,
+        record.syscall,
+        record.ts if epoch else None,
+        record.line,
+    )
 
 
 __all__ = ["build_report"]

@@ -69,7 +69,15 @@ def judge(
     if n <= len(by_pid):
         return Verdict("one-off", None, accumulated, growing, f"{n} open, one per process (opened once)")
     if closed and widest <= 2:
-        return Verdict("pool", None, accumulated, growing, f"{n} open at a steady level while {closed} were closed: a pool or cache")
+        return Verdict(
+            "pool",
+            None,
+            accumulated,
+            growing,
+            f"{n} open at a steady level while {closed} were closed: a pool or cache",
+        )
     if widest <= 1:
-        return Verdict("pool", None, accumulated, growing, f"{n} opened together and kept: a pool, cache or set-up")
+        return Verdict(
+            "pool", None, accumulated, growing, f"{n} opened together and kept: a pool, cache or set-up"
+        )
     return Verdict("steady", None, accumulated, growing, f"{n} open; the count does not climb with work")

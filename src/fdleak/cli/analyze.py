@@ -23,13 +23,24 @@ found, 2 nothing could be analysed."""
 
 
 def add_parser(sub: Any, name: str) -> None:
-    parser = sub.add_parser(name, help=HELP, description=DESCRIPTION,
-                            formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = sub.add_parser(
+        name, help=HELP, description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("logs", nargs="+", metavar="LOG", help="strace log(s) to read")
-    parser.add_argument("--min-count", type=positive_int, default=DEFAULT_MIN_COUNT, metavar="N",
-                        help=f"fds that must pile up before a group is called a leak (default {DEFAULT_MIN_COUNT})")
-    parser.add_argument("--jobs", type=positive_int, default=None, metavar="N",
-                        help="worker processes for a large log (default: up to 2)")
+    parser.add_argument(
+        "--min-count",
+        type=positive_int,
+        default=DEFAULT_MIN_COUNT,
+        metavar="N",
+        help=f"fds that must pile up before a group is called a leak (default {DEFAULT_MIN_COUNT})",
+    )
+    parser.add_argument(
+        "--jobs",
+        type=positive_int,
+        default=None,
+        metavar="N",
+        help="worker processes for a large log (default: up to 2)",
+    )
     add_report_options(parser)
 
 

@@ -47,6 +47,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as error:  # a bug in fdleak: still one line, unless --debug
         if args.debug:
             raise
-        print(f"fdleak: internal error: {type(error).__name__}: {error} (run with --debug for the traceback)",
-              file=sys.stderr)
+        print(
+            f"fdleak: internal error: {type(error).__name__}: {error} (run with --debug for the traceback)",
+            file=sys.stderr,
+        )
         return 2

@@ -16,7 +16,14 @@ def byte_progress(console: Console, total: int, quiet: bool) -> Iterator[Callabl
     if quiet or not console.is_terminal or total < MIN_BYTES:
         yield None
         return
-    with Progress("reading", BarColumn(), DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn(),
-                  console=console, transient=True) as bar:
+    with Progress(
+        "reading",
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
+    ) as bar:
         task = bar.add_task("reading", total=total)
         yield lambda done: bar.update(task, completed=done)

@@ -103,8 +103,9 @@ class Engine:
         for held, offset in self.buffered.pop(tid, []):
             self.apply(held, offset)
 
-    def _new_process(self, pid: int, parent: int | None, seq: int, table: Table,
-                     threads: set[int] | None = None) -> None:
+    def _new_process(
+        self, pid: int, parent: int | None, seq: int, table: Table, threads: set[int] | None = None
+    ) -> None:
         old = self.processes.get(pid)
         if old is not None:
             self._retire(old, seq)
@@ -122,10 +123,20 @@ class Engine:
 
     # -- fd operations --------------------------------------------------------------------
 
-    def _record(self, ev: FdEvent, seq: int, pid: int, kind: FdKind, target: str, syscall: str,
-                cloexec: bool) -> FdRecord:
-        return FdRecord(pid, ev.fd2 if ev.op is Op.DUP else ev.fd, kind, target,
-                        signature_of(kind, target, syscall), syscall, ev.ts, seq, cloexec)
+    def _record(
+        self, ev: FdEvent, seq: int, pid: int, kind: FdKind, target: str, syscall: str, cloexec: bool
+    ) -> FdRecord:
+        return FdRecord(
+            pid,
+            ev.fd2 if ev.op is Op.DUP else ev.fd,
+            kind,
+            target,
+            signature_of(kind, target, syscall),
+            syscall,
+            ev.ts,
+            seq,
+            cloexec,
+        )
 
     def _created(self, table: Table, record: FdRecord, seq: int) -> None:
         if record.fd in table.fds:
@@ -326,11 +337,17 @@ class Engine:
                 open_count[item.record.pid] = open_count.get(item.record.pid, 0) + 1
         processes = [
             ProcessSummary(
-                pid=p.pid, parent=p.parent, command=p.command, exited=p.exited,
-                exit_status=p.exit_status, opened=p.opened, closed=p.closed,
+                pid=p.pid,
+                parent=p.parent,
+                command=p.command,
+                exited=p.exited,
+                exit_status=p.exit_status,
+                opened=p.opened,
+                closed=p.closed,
                 open_at_end=0 if p.exited else open_count.get(p.pid, 0),
                 inherited_open=0 if p.exited else inherited_open.get(p.pid, 0),
-                start_seq=p.start_seq, end_seq=p.end_seq if p.end_seq is not None else self.last_seq,
+                start_seq=p.start_seq,
+                end_seq=p.end_seq if p.end_seq is not None else self.last_seq,
             )
             for p in [*self.finished, *self.processes.values()]
         ]

@@ -53,8 +53,23 @@ def kind_of_link(text: str) -> FdKind:
 
 
 _SOCKET_PREFIXES = (
-    "TCP", "UDP", "UNIX", "NETLINK", "RAW", "UDPLITE", "SCTP", "PACKET", "ICMP", "DCCP",
-    "L2TP", "MPTCP", "XDP", "VSOCK", "TIPC", "BLUETOOTH", "AF_",
+    "TCP",
+    "UDP",
+    "UNIX",
+    "NETLINK",
+    "RAW",
+    "UDPLITE",
+    "SCTP",
+    "PACKET",
+    "ICMP",
+    "DCCP",
+    "L2TP",
+    "MPTCP",
+    "XDP",
+    "VSOCK",
+    "TIPC",
+    "BLUETOOTH",
+    "AF_",
 )
 
 

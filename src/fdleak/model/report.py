@@ -167,7 +167,7 @@ def _build(cls: Any, data: dict[str, Any], **override: Any) -> Any:
         elif f.name in data:
             values[f.name] = data[f.name]
         else:
-            values[f.name] = _DEFAULTS.get(f.name, None)
+            values[f.name] = _DEFAULTS.get(f.name)
     return cls(**values)
 
 
@@ -182,7 +182,7 @@ def _leak_json(leak: Leak) -> dict[str, Any]:
 
 def _leak_from(data: dict[str, Any]) -> Leak:
     origin = data.get("origin")
-    return _build(
+    leak: Leak = _build(
         Leak,
         data,
         pids=tuple(data.get("pids", ())),
@@ -191,7 +191,18 @@ def _leak_from(data: dict[str, Any]) -> Leak:
         if origin
         else None,
     )
+    return leak
 
 
-__all__ = ["CONFIDENCES", "SCHEMA", "FdEntry", "Frame", "Group", "Leak", "Origin", "ProcessEntry",
-           "Report", "Window"]
+__all__ = [
+    "CONFIDENCES",
+    "SCHEMA",
+    "FdEntry",
+    "Frame",
+    "Group",
+    "Leak",
+    "Origin",
+    "ProcessEntry",
+    "Report",
+    "Window",
+]

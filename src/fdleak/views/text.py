@@ -36,10 +36,12 @@ def _summary(report: Report, console: Console) -> None:
     serious = [leak for leak in report.leaks if leak.confidence in ("high", "medium")]
     processes = len(report.processes)
     unparsed = f", {w.unparsed_lines:,} not understood" if w.unparsed_lines else ""
-    seen = f"{w.lines:,} lines, {w.events:,} fd events{unparsed}, {processes} process{'es' if processes != 1 else ''}"
+    plural = "es" if processes != 1 else ""
+    seen = f"{w.lines:,} lines, {w.events:,} fd events{unparsed}, {processes} process{plural}"
     if serious:
         pids = sorted({pid for leak in serious for pid in leak.pids})
-        head = f"[bold red]{len(serious)} leak{'s' if len(serious) > 1 else ''} found[/] in pid{'s' if len(pids) > 1 else ''} {_pids(pids)}"
+        leaks = "leak" if len(serious) == 1 else "leaks"
+        head = f"[bold red]{len(serious)} {leaks} found[/] in {_pid_word(pids)} {_pids(pids)}"
     else:
         head = "[green]no leak found[/]"
     console.print(f"fdleak: {head} ({seen})")
@@ -112,6 +114,10 @@ def _next_steps(report: Report, console: Console) -> None:
 def _pids(pids: tuple[int, ...] | list[int]) -> str:
     shown = ", ".join(map(str, pids[:6]))
     return shown + (f" +{len(pids) - 6}" if len(pids) > 6 else "")
+
+
+def _pid_word(pids: tuple[int, ...] | list[int]) -> str:
+    return "pid" if len(pids) == 1 else "pids"
 
 
 def _clock(ts: float) -> str:

@@ -23,7 +23,9 @@ class Assembler:
     def __init__(self) -> None:
         self.pending: dict[int, Unfinished] = {}
 
-    def start(self, pid: int, name: str, args: str, seq: int, from_tid: int = 0, applied: bool = False) -> None:
+    def start(
+        self, pid: int, name: str, args: str, seq: int, from_tid: int = 0, applied: bool = False
+    ) -> None:
         self.pending[pid] = Unfinished(name, f"{name}({args}", seq, from_tid, applied)
 
     def resume(self, pid: int, name: str, rest: str) -> tuple[str, Unfinished] | None:

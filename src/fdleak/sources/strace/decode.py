@@ -83,7 +83,9 @@ _DECO = r"(<(?:[^<>]|<[^<>]*>)*>)?"
 _FD_LIST = re.compile(r"\[(-?\d+)" + _DECO + r", (-?\d+)" + _DECO + r"\]")
 
 
-def _two_ends(seq: int, ts: float | None, pid: int, name: str, args: str, ret: int, deco: str | None) -> Events:
+def _two_ends(
+    seq: int, ts: float | None, pid: int, name: str, args: str, ret: int, deco: str | None
+) -> Events:
     # pipe2([3<pipe:[4616]>, 4<pipe:[4616]>], O_CLOEXEC) = 0; socketpair(..., [6, 7]) = 0
     match = _FD_LIST.search(args)
     if match is None:
@@ -117,14 +119,18 @@ def _accept(seq: int, ts: float | None, pid: int, name: str, args: str, ret: int
 
 
 def _anon(kind: FdKind, target: str, flag: str, always_cloexec: bool = False) -> Handler:
-    def handler(seq: int, ts: float | None, pid: int, name: str, args: str, ret: int, deco: str | None) -> Events:
+    def handler(
+        seq: int, ts: float | None, pid: int, name: str, args: str, ret: int, deco: str | None
+    ) -> Events:
         cloexec = always_cloexec or flag in args
         return (FdEvent(seq, ts, pid, Op.CREATE, ret, -1, kind, deco or target, name, cloexec),)
 
     return handler
 
 
-def _signalfd(seq: int, ts: float | None, pid: int, name: str, args: str, ret: int, deco: str | None) -> Events:
+def _signalfd(
+    seq: int, ts: float | None, pid: int, name: str, args: str, ret: int, deco: str | None
+) -> Events:
     if not args.startswith("-1"):
         return NONE  # an existing signalfd's mask was changed: no new fd
     return _anon(FdKind.SIGNALFD, "anon_inode:[signalfd]", "SFD_CLOEXEC")(seq, ts, pid, name, args, ret, deco)
@@ -138,7 +144,9 @@ def _memfd(seq: int, ts: float | None, pid: int, name: str, args: str, ret: int,
 
 def _from_decoration(default_kind: FdKind, always_cloexec: bool) -> Handler:
     # pidfd_getfd and open_by_handle_at: only the decoration tells what the fd is
-    def handler(seq: int, ts: float | None, pid: int, name: str, args: str, ret: int, deco: str | None) -> Events:
+    def handler(
+        seq: int, ts: float | None, pid: int, name: str, args: str, ret: int, deco: str | None
+    ) -> Events:
         kind = kind_of_link(deco) if deco else default_kind
         cloexec = always_cloexec or "O_CLOEXEC" in args
         return (FdEvent(seq, ts, pid, Op.CREATE, ret, -1, kind, deco or f"<{name}>", name, cloexec),)
@@ -194,7 +202,9 @@ def _close(seq: int, ts: float | None, pid: int, name: str, args: str, ret: int,
 _HUGE_FD = 1 << 31
 
 
-def _close_range(seq: int, ts: float | None, pid: int, name: str, args: str, ret: int, deco: str | None) -> Events:
+def _close_range(
+    seq: int, ts: float | None, pid: int, name: str, args: str, ret: int, deco: str | None
+) -> Events:
     parts = split_top(args)
     if len(parts) < 2:
         return NONE
@@ -205,7 +215,9 @@ def _close_range(seq: int, ts: float | None, pid: int, name: str, args: str, ret
     if "CLOSE_RANGE_UNSHARE" in flags:
         events.append(FdEvent(seq, ts, pid, Op.UNSHARE, syscall=name))
     events.append(
-        FdEvent(seq, ts, pid, Op.CLOSE_RANGE, first, last, syscall=name, cloexec="CLOSE_RANGE_CLOEXEC" in flags)
+        FdEvent(
+            seq, ts, pid, Op.CLOSE_RANGE, first, last, syscall=name, cloexec="CLOSE_RANGE_CLOEXEC" in flags
+        )
     )
     return tuple(events)
 
@@ -218,8 +230,10 @@ def _int_or(text: str, default: int) -> int:
         return default
 
 
-def _connect_or_bind(seq: int, ts: float | None, pid: int, name: str, args: str, ret: int, deco: str | None) -> Events:
-    fd, fd_deco = fd_and_decoration(args.split(",", 1)[0])
+def _connect_or_bind(
+    seq: int, ts: float | None, pid: int, name: str, args: str, ret: int, deco: str | None
+) -> Events:
+    fd, _ = fd_and_decoration(args.split(",", 1)[0])
     address = sockaddr(args)
     if fd is None or address is None:
         return NONE
@@ -229,7 +243,9 @@ def _connect_or_bind(seq: int, ts: float | None, pid: int, name: str, args: str,
 _CMSG_FDS = re.compile(r"cmsg_type=SCM_RIGHTS, cmsg_data=\[([^\]]*)\]")
 
 
-def _recvmsg(seq: int, ts: float | None, pid: int, name: str, args: str, ret: int, deco: str | None) -> Events:
+def _recvmsg(
+    seq: int, ts: float | None, pid: int, name: str, args: str, ret: int, deco: str | None
+) -> Events:
     # fds passed over a UNIX socket arrive as new fds in the receiver
     if "SCM_RIGHTS" not in args:
         return NONE
@@ -241,7 +257,9 @@ def _recvmsg(seq: int, ts: float | None, pid: int, name: str, args: str, ret: in
             if fd is None:
                 continue
             kind = kind_of_link(link) if link else FdKind.OTHER
-            events.append(FdEvent(seq, ts, pid, Op.CREATE, fd, -1, kind, link or "<SCM_RIGHTS>", name, cloexec))
+            events.append(
+                FdEvent(seq, ts, pid, Op.CREATE, fd, -1, kind, link or "<SCM_RIGHTS>", name, cloexec)
+            )
     return tuple(events)
 
 
@@ -269,7 +287,9 @@ def fork_event(seq: int, ts: float | None, pid: int, name: str, args: str, child
     return FdEvent(seq, ts, pid, Op.FORK, syscall=name, child=child, shares_table=shares, thread=thread)
 
 
-def _unshare(seq: int, ts: float | None, pid: int, name: str, args: str, ret: int, deco: str | None) -> Events:
+def _unshare(
+    seq: int, ts: float | None, pid: int, name: str, args: str, ret: int, deco: str | None
+) -> Events:
     if "CLONE_FILES" not in args:
         return NONE
     return (FdEvent(seq, ts, pid, Op.UNSHARE, syscall=name),)
@@ -325,7 +345,10 @@ HANDLERS: dict[str, Handler] = {
     "bind": _connect_or_bind,
 }
 
-def decode(seq: int, ts: float | None, pid: int, name: str, args: str, ret_text: str, deco: str | None, tail: str) -> Events:
+
+def decode(
+    seq: int, ts: float | None, pid: int, name: str, args: str, ret_text: str, deco: str | None, tail: str
+) -> Events:
     """The events of one completed call (unknown syscalls and failures: none)."""
     handler = HANDLERS.get(name)
     if handler is None:

@@ -11,10 +11,11 @@ import os
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
-from itertools import islice
+from itertools import islice, pairwise
+from typing import Protocol
 
-from fdleak.lifecycle.engine import Engine
 from fdleak.model.events import FdEvent
+from fdleak.model.kinds import FdKind
 from fdleak.sources.strace.inputs import LogInput, read_lines
 from fdleak.sources.strace.lines import PREFIX, parse_ts
 from fdleak.sources.strace.reduce import BlockReducer, BlockResult, RawPiece
@@ -23,6 +24,14 @@ BLOCK_LINES = 20_000
 BLOCK_BYTES = 4 << 20
 PARALLEL_MIN_BYTES = 16 << 20
 Progress = Callable[[int], None]
+
+
+class EventSink(Protocol):
+    """Where events go: the fd-table engine, in practice."""
+
+    def apply(self, ev: FdEvent, offset: int = 0) -> None: ...
+
+    def add_pairs(self, pairs: dict[tuple[int, FdKind, str], list[int]], offset: int) -> None: ...
 
 
 @dataclass
@@ -43,7 +52,7 @@ class Totals:
 class LogDriver:
     """Feeds every block's result into ``engine`` in input order."""
 
-    def __init__(self, engine: Engine, jobs: int | None = None, progress: Progress | None = None) -> None:
+    def __init__(self, engine: EventSink, jobs: int | None = None, progress: Progress | None = None) -> None:
         self.engine = engine
         self.jobs = jobs if jobs is not None else min(2, os.cpu_count() or 1)
         self.progress = progress
@@ -61,7 +70,13 @@ class LogDriver:
     def _one(self, log: LogInput) -> None:
         relative = _looks_relative(log)
         self.totals.relative = self.totals.relative or relative
-        if self.jobs > 1 and not log.gzipped and log.path != "-" and not relative and log.size >= PARALLEL_MIN_BYTES:
+        if (
+            self.jobs > 1
+            and not log.gzipped
+            and log.path != "-"
+            and not relative
+            and log.size >= PARALLEL_MIN_BYTES
+        ):
             self._parallel(log)
         else:
             self._sequential(read_lines(log), BlockReducer(log.pid or 0, relative), [log])
@@ -137,8 +152,9 @@ class LogDriver:
     def _join(self, piece: RawPiece, offset: int) -> None:
         joiner = self._joiner
         if not piece.resumed:
-            joiner.assembler.start(piece.pid, piece.name, piece.text, piece.seq + offset, piece.from_tid,
-                                   piece.applied)
+            joiner.assembler.start(
+                piece.pid, piece.name, piece.text, piece.seq + offset, piece.from_tid, piece.applied
+            )
             return
         joined = joiner.assembler.resume(piece.pid, piece.name, piece.text)
         if joined is None:
@@ -183,7 +199,7 @@ def _split(path: str, size: int, block: int) -> list[tuple[int, int]]:
             cuts.append(position)
             position += block
     cuts.append(size)
-    return [(a, b) for a, b in zip(cuts, cuts[1:]) if b > a]
+    return [(a, b) for a, b in pairwise(cuts) if b > a]
 
 
 def _looks_relative(log: LogInput) -> bool:

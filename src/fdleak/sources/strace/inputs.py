@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import glob
 import gzip
+import io
 import os
 import re
 import sys
@@ -39,13 +40,11 @@ class LogInput:
             return _text(raw)
         if self.gzipped:
             return _text(gzip.open(self.path, "rb"))  # type: ignore[arg-type]
-        return open(self.path, encoding="latin-1", newline="\n")  # noqa: SIM115
+        return open(self.path, encoding="latin-1", newline="\n")
 
 
 def _text(raw: IO[bytes]) -> IO[str]:
-    import io
-
-    return io.TextIOWrapper(raw, encoding="latin-1", newline="\n")  # type: ignore[arg-type]
+    return io.TextIOWrapper(raw, encoding="latin-1", newline="\n")
 
 
 def resolve(paths: list[str]) -> list[LogInput]:
@@ -73,7 +72,10 @@ def _check(path: str) -> LogInput:
     if not os.path.exists(path):
         raise InputError(f"cannot read {path}: no such file")
     if os.path.isdir(path):
-        raise InputError(f"cannot read {path}: it is a directory", "name the log file inside it (or a glob such as DIR/trace.*)")
+        raise InputError(
+            f"cannot read {path}: it is a directory",
+            "name the log file inside it (or a glob such as DIR/trace.*)",
+        )
     try:
         with open(path, "rb") as handle:
             head = handle.read(_SNIFF)
@@ -110,9 +112,9 @@ def _stdin_is_gzip() -> bool:
 
 def _as_split_set(inputs: list[LogInput]) -> list[LogInput]:
     """strace -ff writes trace.<pid> files without pid prefixes: remember each pid."""
-    pids = [_FF_SUFFIX.search(i.path) for i in inputs]
-    if all(pids) and len({i.path[: m.start()] for i, m in zip(inputs, pids) if m}) == 1:
-        return [LogInput(i.path, i.gzipped, i.size, int(m.group(1))) for i, m in zip(inputs, pids) if m]
+    found = [(i, m) for i in inputs if (m := _FF_SUFFIX.search(i.path)) is not None]
+    if len(found) == len(inputs) and len({i.path[: m.start()] for i, m in found}) == 1:
+        return [LogInput(i.path, i.gzipped, i.size, int(m.group(1))) for i, m in found]
     return inputs
 
 

@@ -23,9 +23,26 @@ from fdleak.sources.strace.assemble import Assembler
 from fdleak.sources.strace.decode import FORK_CALLS, HANDLERS, decode, fork_event
 from fdleak.sources.strace.lines import ATTACHED_INSIDE, CALL, EXITED, LINE, PID_CHANGED, PREFIX, parse_ts
 
-_SIGNALS = {"SIGHUP": 1, "SIGINT": 2, "SIGQUIT": 3, "SIGILL": 4, "SIGTRAP": 5, "SIGABRT": 6,
-            "SIGBUS": 7, "SIGFPE": 8, "SIGKILL": 9, "SIGUSR1": 10, "SIGSEGV": 11, "SIGUSR2": 12,
-            "SIGPIPE": 13, "SIGALRM": 14, "SIGTERM": 15, "SIGXCPU": 24, "SIGXFSZ": 25, "SIGSYS": 31}
+_SIGNALS = {
+    "SIGHUP": 1,
+    "SIGINT": 2,
+    "SIGQUIT": 3,
+    "SIGILL": 4,
+    "SIGTRAP": 5,
+    "SIGABRT": 6,
+    "SIGBUS": 7,
+    "SIGFPE": 8,
+    "SIGKILL": 9,
+    "SIGUSR1": 10,
+    "SIGSEGV": 11,
+    "SIGUSR2": 12,
+    "SIGPIPE": 13,
+    "SIGALRM": 14,
+    "SIGTERM": 15,
+    "SIGXCPU": 24,
+    "SIGXFSZ": 25,
+    "SIGSYS": 31,
+}
 _FD_ERRORS = ("EMFILE", "ENFILE")
 # Ops no pairing may cross: the table is copied, replaced or emptied wholesale, or a
 # pid may be reused.
@@ -219,7 +236,7 @@ class BlockReducer:
         m = LINE.match(item.line)
         if m is None or m.group("ret") is None:
             return None
-        p1, p2, ts_text, name, args, ret, deco, tail = m.groups()[:8]
+        _, _, ts_text, name, args, ret, deco, tail = m.groups()[:8]
         for ev in decode(item.seq, parse_ts(ts_text), item.pid, name, args, ret, deco, tail):
             return ev
         return None
@@ -236,7 +253,9 @@ class BlockReducer:
         return None
 
     @staticmethod
-    def _add_pair(result: BlockResult, pid: int, kind: FdKind, signature: str, count: int, first_seq: int) -> None:
+    def _add_pair(
+        result: BlockResult, pid: int, kind: FdKind, signature: str, count: int, first_seq: int
+    ) -> None:
         counts = result.pairs.get((pid, kind, signature))
         if counts is None:
             result.pairs[(pid, kind, signature)] = [count, first_seq]
@@ -282,9 +301,20 @@ class BlockReducer:
             self._completed(name, args, ret, deco, tail, pid, ts, seq, result, pending)
         return ts
 
-    def _completed(self, name: str, args: str, ret: str, deco: str | None, tail: str, pid: int,
-                   ts: float | None, seq: int, result: BlockResult, pending: dict[int, int],
-                   from_tid: int = 0) -> None:
+    def _completed(
+        self,
+        name: str,
+        args: str,
+        ret: str,
+        deco: str | None,
+        tail: str,
+        pid: int,
+        ts: float | None,
+        seq: int,
+        result: BlockResult,
+        pending: dict[int, int],
+        from_tid: int = 0,
+    ) -> None:
         if ret[0] == "-" and tail and tail.lstrip().startswith(_FD_ERRORS):
             self._count_error(result, pid, name, tail.split()[0], ts, seq)
         events = decode(seq, ts, pid, name, args, ret, deco, tail)
@@ -339,7 +369,9 @@ class BlockReducer:
             items.append(ev)
 
     @staticmethod
-    def _count_error(result: BlockResult, pid: int, name: str, errno: str, ts: float | None, seq: int) -> None:
+    def _count_error(
+        result: BlockResult, pid: int, name: str, errno: str, ts: float | None, seq: int
+    ) -> None:
         counts = result.errors.get((pid, name, errno))
         if counts is None:
             result.errors[(pid, name, errno)] = [1, ts, seq]
@@ -385,8 +417,16 @@ class BlockReducer:
             return self.clock
         return parse_ts(text)
 
-    def _resumed(self, name: str, rest: str, pid: int, ts: float | None, seq: int, result: BlockResult,
-                 pending: dict[int, int]) -> None:
+    def _resumed(
+        self,
+        name: str,
+        rest: str,
+        pid: int,
+        ts: float | None,
+        seq: int,
+        result: BlockResult,
+        pending: dict[int, int],
+    ) -> None:
         joined = self.assembler.resume(pid, name, rest)
         if joined is None:
             # its start lies in an earlier block (or was never logged): the engine side
@@ -398,8 +438,16 @@ class BlockReducer:
         if not started.applied:
             self.complete(text, pid, ts, seq, result, pending, started.from_tid)
 
-    def complete(self, text: str, pid: int, ts: float | None, seq: int, result: BlockResult,
-                 pending: dict[int, int], from_tid: int = 0) -> None:
+    def complete(
+        self,
+        text: str,
+        pid: int,
+        ts: float | None,
+        seq: int,
+        result: BlockResult,
+        pending: dict[int, int],
+        from_tid: int = 0,
+    ) -> None:
         """Decode a call joined from its pieces."""
         m = CALL.match(text)
         if m is None:
@@ -408,8 +456,9 @@ class BlockReducer:
         name, args, ret, deco, tail = m.groups()
         self._completed(name, args, ret, deco, tail, pid, ts, seq, result, pending, from_tid)
 
-    def _exited(self, body: str, pid: int, ts: float | None, seq: int, result: BlockResult,
-                pending: dict[int, int]) -> None:
+    def _exited(
+        self, body: str, pid: int, ts: float | None, seq: int, result: BlockResult, pending: dict[int, int]
+    ) -> None:
         m = EXITED.match(body)
         if m is None:
             result.unparsed += 1
