@@ -84,7 +84,7 @@ def _check_something_seen(inputs: list[LogInput], totals: Totals) -> None:
             f"{names} does not look like strace output: no line was understood",
             "give a log written by strace -o (ideally strace -f -ttt -y)",
         )
-    if totals.events == 0:
+    if totals.events == 0 and not totals.errors:
         raise NothingToAnalyze(
             f"no fd syscalls in {names} ({totals.lines} lines)",
             "trace with -e trace=open,openat,close,socket,pipe2,dup2,clone,execve,... or without -e",

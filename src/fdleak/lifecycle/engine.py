@@ -33,6 +33,7 @@ class Engine:
         # the same, kept after a task ends: folded pairs of a block are counted after
         # the block's events, by which time a thread may have exited
         self.owner: dict[int, int] = {}
+        self.early_pairs: dict[int, int] = {}  # pairs of a task the engine has not met yet
         self.processes: dict[int, Process] = {}  # live and exited, by pid
         self.finished: list[Process] = []  # exited processes whose pid was reused since
         self.at_exit: list[OpenFd] = []
@@ -79,6 +80,8 @@ class Engine:
             if process is not None:
                 process.opened += n
                 process.closed += n
+            else:
+                self.early_pairs[pid] = self.early_pairs.get(pid, 0) + n
             activity = self.activity.setdefault((kind, signature), _Activity())
             activity.opened += n
             activity.closed += n
@@ -109,7 +112,10 @@ class Engine:
         old = self.processes.get(pid)
         if old is not None:
             self._retire(old, seq)
-        self.processes[pid] = Process(pid, parent, seq, threads=threads or {pid})
+        self.processes[pid] = process = Process(pid, parent, seq, threads=threads or {pid})
+        early = self.early_pairs.pop(pid, 0)
+        process.opened += early
+        process.closed += early
         for tid in threads or {pid}:
             self.tables[tid] = table
             self.tgid[tid] = pid
@@ -317,6 +323,9 @@ class Engine:
                 first, offset = held[0]
                 self._new_process(tid, None, first.seq + offset, Table())
                 self._replay(tid)
+        # a process whose every open paired up inside its blocks never met the engine
+        for pid in list(self.early_pairs):
+            self._new_process(pid, None, 0, Table())
         open_fds = list(self.at_exit)
         seen: set[int] = set()
         inherited_open: dict[int, int] = {}

@@ -1,0 +1,88 @@
+"""Shared test fixtures: running the CLI, capability gates, and clean-up checks."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+# .ci/run sets this so that a missing install step fails instead of skipping.
+STRICT = os.environ.get("FDLEAK_REQUIRE_ALL") == "1"
+
+
+def need(condition: bool, reason: str) -> None:
+    """Skip the calling test when ``condition`` is false — or fail it under CI."""
+    if condition:
+        return
+    if STRICT:
+        pytest.fail(f"required by CI (FDLEAK_REQUIRE_ALL=1): {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+def need_tool(name: str) -> str:
+    path = shutil.which(name)
+    need(path is not None, f"{name} is not installed (apt-get install {name})")
+    assert path is not None
+    return path
+
+
+def run_fdleak(*args: str, stdin: bytes | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """Run the real command line, as a user would, and capture its output."""
+    env = dict(os.environ, COLUMNS="120", NO_COLOR="1")
+    return subprocess.run(
+        [sys.executable, "-m", "fdleak", *args],
+        input=stdin.decode() if stdin is not None else None,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+    )
+
+
+def analyze_json(tmp_path: Path, *logs: str | Path, extra: tuple[str, ...] = ()) -> tuple[int, dict[str, Any], str]:
+    """``fdleak analyze --json`` on ``logs``: (exit status, report, stderr)."""
+    out = tmp_path / f"report-{len(list(tmp_path.iterdir()))}.json"
+    proc = run_fdleak("analyze", "--json", str(out), *extra, *map(str, logs))
+    assert proc.returncode in (0, 1), f"analyze failed ({proc.returncode}): {proc.stderr}"
+    return proc.returncode, json.loads(out.read_text()), proc.stderr
+
+
+def _open_fds() -> set[int]:
+    return {int(n) for n in os.listdir("/proc/self/fd")}
+
+
+def _children() -> set[int]:
+    pids = set()
+    for task in os.listdir(f"/proc/{os.getpid()}/task"):
+        try:
+            children = Path(f"/proc/{os.getpid()}/task/{task}/children").read_text().split()
+        except OSError:
+            continue
+        pids.update(int(p) for p in children)
+    return pids
+
+
+@pytest.fixture(autouse=True)
+def no_leftovers() -> Iterator[None]:
+    """Fail a test that leaves a child process running or leaks an fd itself."""
+    fds_before, children_before = _open_fds(), _children()
+    yield
+    left = _children() - children_before
+    for pid in left:  # reap them anyway so one bad test does not poison the rest
+        try:
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)
+        except (ProcessLookupError, ChildProcessError):
+            pass
+    assert not left, f"test left child processes running: {sorted(left)}"
+    leaked = _open_fds() - fds_before
+    # an fd listed before but gone now is fine; one the test opened and kept is not
+    leaked = {fd for fd in leaked if os.path.exists(f"/proc/self/fd/{fd}")}
+    assert not leaked, f"test leaked fds: {sorted(leaked)}"

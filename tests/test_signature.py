@@ -1,0 +1,46 @@
+"""Signatures: what varies from run to run becomes *, what identifies the code path stays."""
+
+import pytest
+
+from fdleak.model.kinds import FdKind
+from fdleak.model.signature import signature_of
+
+
+@pytest.mark.parametrize(
+    ("target", "expected"),
+    [
+        ("/tmp/leaky_task_file_12.txt", "/tmp/leaky_task_file_*.txt"),
+        ("/tmp/report_3.csv", "/tmp/report_*.csv"),
+        ("/tmp/tmpab3_x9k2/x.log", "/tmp/tmp*/x.log"),
+        ("/var/cache/3f2a9c1d9e/obj", "/var/cache/*/obj"),
+        ("/tmp/a-123e4567-e89b-12d3-a456-426614174000.json", "/tmp/a-*.json"),
+        ("/proc/4242/stat", "/proc/*/stat"),
+        ("/etc/hostname", "/etc/hostname"),
+        ("/srv/app/config.yaml", "/srv/app/config.yaml"),
+        ("/var/log/backup.log", "/var/log/backup.log"),
+    ],
+)
+def test_file_signatures(target: str, expected: str) -> None:
+    assert signature_of(FdKind.FILE, target) == expected
+
+
+def test_client_socket_keeps_peer_and_drops_ephemeral_port() -> None:
+    sig = signature_of(FdKind.SOCKET, "TCP 127.0.0.1:40312->127.0.0.1:6379", "connect")
+    assert sig == "TCP 127.0.0.1:*->127.0.0.1:6379"
+
+
+def test_accepted_socket_keeps_local_port_and_drops_client_port() -> None:
+    sig = signature_of(FdKind.SOCKET, "TCP 127.0.0.1:8080->127.0.0.1:54321", "accept4")
+    assert sig == "TCP 127.0.0.1:8080->127.0.0.1:*"
+
+
+def test_listening_socket_and_inodes() -> None:
+    assert signature_of(FdKind.SOCKET, "TCP 127.0.0.1:8080", "socket") == "TCP 127.0.0.1:8080"
+    assert signature_of(FdKind.SOCKET, "socket:[4617]") == "socket:[*]"
+    assert signature_of(FdKind.PIPE, "pipe:[1234]") == "pipe:[*]"
+
+
+def test_same_code_path_same_signature() -> None:
+    a = signature_of(FdKind.FILE, "/tmp/out/job_17_part_3.json")
+    b = signature_of(FdKind.FILE, "/tmp/out/job_2088_part_11.json")
+    assert a == b == "/tmp/out/job_*_part_*.json"
