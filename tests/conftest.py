@@ -33,7 +33,9 @@ def need_tool(name: str) -> str:
     return path
 
 
-def run_fdleak(*args: str, stdin: bytes | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def run_fdleak(
+    *args: str, stdin: bytes | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
     """Run the real command line, as a user would, and capture its output."""
     env = dict(os.environ, COLUMNS="120", NO_COLOR="1")
     return subprocess.run(
@@ -46,7 +48,9 @@ def run_fdleak(*args: str, stdin: bytes | None = None, timeout: float = 120) -> 
     )
 
 
-def analyze_json(tmp_path: Path, *logs: str | Path, extra: tuple[str, ...] = ()) -> tuple[int, dict[str, Any], str]:
+def analyze_json(
+    tmp_path: Path, *logs: str | Path, extra: tuple[str, ...] = ()
+) -> tuple[int, dict[str, Any], str]:
     """``fdleak analyze --json`` on ``logs``: (exit status, report, stderr)."""
     out = tmp_path / f"report-{len(list(tmp_path.iterdir()))}.json"
     proc = run_fdleak("analyze", "--json", str(out), *extra, *map(str, logs))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -22,30 +21,38 @@ def open_set(report: dict[str, Any]) -> set[tuple[int, int]]:
 
 
 def test_open_close_and_kept(tmp_path: Path) -> None:
-    r = report_of(tmp_path, """
+    r = report_of(
+        tmp_path,
+        """
 100 1.0 openat(AT_FDCWD, "/etc/a", O_RDONLY|O_CLOEXEC) = 3</etc/a>
 100 1.1 openat(AT_FDCWD, "/etc/b", O_RDONLY) = 4</etc/b>
 100 1.2 close(3</etc/a>) = 0
 100 1.3 close(9) = -1 EBADF (Bad file descriptor)
-""")
+""",
+    )
     assert open_set(r) == {(100, 4)}
     assert r["open_fds"][0]["target"] == "/etc/b"
     assert r["open_fds"][0]["line"] == 2
 
 
 def test_dup2_onto_open_fd_closes_it_first(tmp_path: Path) -> None:
-    r = report_of(tmp_path, """
+    r = report_of(
+        tmp_path,
+        """
 100 1.0 openat(AT_FDCWD, "/etc/a", O_RDONLY) = 3</etc/a>
 100 1.1 openat(AT_FDCWD, "/etc/b", O_RDONLY) = 4</etc/b>
 100 1.2 dup2(3</etc/a>, 4</etc/b>) = 4</etc/a>
 100 1.3 fcntl(3</etc/a>, F_DUPFD_CLOEXEC, 0) = 5</etc/a>
-""")
+""",
+    )
     targets = {e["fd"]: e["target"] for e in r["open_fds"]}
     assert targets == {3: "/etc/a", 4: "/etc/a", 5: "/etc/a"}
 
 
 def test_fork_copies_and_thread_shares(tmp_path: Path) -> None:
-    r = report_of(tmp_path, """
+    r = report_of(
+        tmp_path,
+        """
 100 1.0 openat(AT_FDCWD, "/etc/a", O_RDONLY) = 3</etc/a>
 100 1.1 clone(child_stack=NULL, flags=CLONE_CHILD_CLEARTID|CLONE_CHILD_SETTID|SIGCHLD, child_tidptr=0x7f) = 200
 200 1.2 close(3</etc/a>) = 0
@@ -54,7 +61,8 @@ def test_fork_copies_and_thread_shares(tmp_path: Path) -> None:
 101 1.5 openat(AT_FDCWD, "/etc/t", O_RDONLY) = 4</etc/t>
 101 1.6 close(3</etc/a>) = 0
 101 1.7 +++ exited with 0 +++
-""")
+""",
+    )
     assert open_set(r) == {(200, 3), (100, 4)}
     by = {(e["pid"], e["fd"]): e["target"] for e in r["open_fds"]}
     assert by[(200, 3)] == "/etc/c"
@@ -63,19 +71,24 @@ def test_fork_copies_and_thread_shares(tmp_path: Path) -> None:
 
 def test_child_printing_before_parent_clone_returns(tmp_path: Path) -> None:
     # real strace: the vfork child runs first; its lines precede "<... vfork resumed>"
-    r = report_of(tmp_path, """
+    r = report_of(
+        tmp_path,
+        """
 100 1.0 pipe2([3<pipe:[77]>, 4<pipe:[77]>], O_CLOEXEC) = 0
 100 1.1 vfork( <unfinished ...>
 200 1.2 close(3<pipe:[77]>) = 0
 200 1.3 openat(AT_FDCWD, "/etc/c", O_RDONLY) = 5</etc/c>
 100 1.4 <... vfork resumed>) = 200
 100 1.5 close(4<pipe:[77]>) = 0
-""")
+""",
+    )
     assert open_set(r) == {(100, 3), (200, 4), (200, 5)}
 
 
 def test_execve_drops_close_on_exec_fds_only_when_it_succeeds(tmp_path: Path) -> None:
-    r = report_of(tmp_path, """
+    r = report_of(
+        tmp_path,
+        """
 100 1.0 openat(AT_FDCWD, "/etc/a", O_RDONLY|O_CLOEXEC) = 3</etc/a>
 100 1.1 openat(AT_FDCWD, "/etc/b", O_RDONLY) = 4</etc/b>
 100 1.2 openat(AT_FDCWD, "/etc/c", O_RDONLY) = 5</etc/c>
@@ -85,13 +98,16 @@ def test_execve_drops_close_on_exec_fds_only_when_it_succeeds(tmp_path: Path) ->
 100 1.6 execve("/nope", ["nope"], 0x7ff /* 3 vars */) = -1 ENOENT (No such file or directory)
 100 1.7 openat(AT_FDCWD, "/etc/d", O_RDONLY) = 6</etc/d>
 100 1.8 execve("/bin/true", ["true", "x"], 0x7ff /* 3 vars */) = 0
-""")
+""",
+    )
     assert open_set(r) == {(100, 4), (100, 6)}
     assert r["processes"][0]["command"] == "true x"
 
 
 def test_close_range_and_cloexec_variant(tmp_path: Path) -> None:
-    r = report_of(tmp_path, """
+    r = report_of(
+        tmp_path,
+        """
 100 1.0 openat(AT_FDCWD, "/etc/a", O_RDONLY) = 3</etc/a>
 100 1.1 openat(AT_FDCWD, "/etc/b", O_RDONLY) = 4</etc/b>
 100 1.2 openat(AT_FDCWD, "/etc/c", O_RDONLY) = 5</etc/c>
@@ -100,32 +116,39 @@ def test_close_range_and_cloexec_variant(tmp_path: Path) -> None:
 100 1.5 close_range(5, ~0U, CLOSE_RANGE_CLOEXEC) = 0
 100 1.6 openat(AT_FDCWD, "/etc/e", O_RDONLY) = 3</etc/e>
 100 1.7 execve("/bin/true", ["true"], 0x7ff /* 3 vars */) = 0
-""")
+""",
+    )
     assert open_set(r) == {(100, 3)}
 
 
 def test_close_frees_the_fd_when_it_starts(tmp_path: Path) -> None:
     # another thread is handed fd 3 while this close is still in flight
-    r = report_of(tmp_path, """
+    r = report_of(
+        tmp_path,
+        """
 100 1.0 openat(AT_FDCWD, "/etc/a", O_RDONLY) = 3</etc/a>
 100 1.1 clone3({flags=CLONE_VM|CLONE_FILES|CLONE_SIGHAND|CLONE_THREAD} => {parent_tid=[101]}, 88) = 101
 100 1.2 close(3</etc/a> <unfinished ...>
 101 1.3 openat(AT_FDCWD, "/etc/b", O_RDONLY) = 3</etc/b>
 100 1.4 <... close resumed>) = 0
-""")
+""",
+    )
     assert [(e["fd"], e["target"]) for e in r["open_fds"]] == [(3, "/etc/b")]
     assert r["warnings"] == []
 
 
 def test_sockets_get_their_ends_from_connect_bind_accept(tmp_path: Path) -> None:
-    r = report_of(tmp_path, """
+    r = report_of(
+        tmp_path,
+        """
 100 1.0 socket(AF_INET, SOCK_STREAM|SOCK_CLOEXEC, IPPROTO_TCP) = 3<socket:[11]>
 100 1.1 connect(3<socket:[11]>, {sa_family=AF_INET, sin_port=htons(6379), sin_addr=inet_addr("127.0.0.1")}, 16) = 0
 100 1.2 socket(AF_INET, SOCK_STREAM|SOCK_CLOEXEC, IPPROTO_IP) = 4<socket:[12]>
 100 1.3 bind(4<socket:[12]>, {sa_family=AF_INET, sin_port=htons(8080), sin_addr=inet_addr("127.0.0.1")}, 16) = 0
 100 1.4 accept4(4<socket:[12]>, {sa_family=AF_INET, sin_port=htons(51000), sin_addr=inet_addr("127.0.0.1")}, [16], SOCK_CLOEXEC) = 5<socket:[13]>
 100 1.5 socketpair(AF_UNIX, SOCK_STREAM|SOCK_CLOEXEC, 0, [6<socket:[14]>, 7<socket:[15]>]) = 0
-""")
+""",
+    )
     targets = {e["fd"]: e["target"] for e in r["open_fds"]}
     assert targets[3] == "TCP ->127.0.0.1:6379"
     assert targets[4] == "TCP 127.0.0.1:8080"
@@ -137,7 +160,9 @@ def test_sockets_get_their_ends_from_connect_bind_accept(tmp_path: Path) -> None
 def test_exit_releases_and_reports_at_exit(tmp_path: Path) -> None:
     lines = ['100 1.0 openat(AT_FDCWD, "/etc/cfg", O_RDONLY) = 3</etc/cfg>']
     for i in range(12):
-        lines.append(f'100 {2 + i}.0 openat(AT_FDCWD, "/tmp/job_{i}.txt", O_WRONLY|O_CREAT, 0666) = {4 + i}</tmp/job_{i}.txt>')
+        lines.append(
+            f'100 {2 + i}.0 openat(AT_FDCWD, "/tmp/job_{i}.txt", O_WRONLY|O_CREAT, 0666) = {4 + i}</tmp/job_{i}.txt>'
+        )
         lines.append(f'100 {2 + i}.5 openat(AT_FDCWD, "/etc/hosts", O_RDONLY) = {5 + i}</etc/hosts>')
         lines.append(f"100 {2 + i}.6 close({5 + i}</etc/hosts>) = 0")
     lines.append("100 20.0 exit_group(0) = ?")
@@ -150,17 +175,22 @@ def test_exit_releases_and_reports_at_exit(tmp_path: Path) -> None:
 
 
 def test_emfile_is_counted(tmp_path: Path) -> None:
-    r = report_of(tmp_path, """
+    r = report_of(
+        tmp_path,
+        """
 100 1.0 openat(AT_FDCWD, "/etc/a", O_RDONLY) = -1 EMFILE (Too many open files)
 100 1.1 openat(AT_FDCWD, "/etc/a", O_RDONLY) = -1 EMFILE (Too many open files)
 100 1.2 accept4(3, 0x7ff, [16], SOCK_CLOEXEC) = -1 EMFILE (Too many open files)
-""")
+""",
+    )
     errors = {(e["syscall"], e["errno"]): e["count"] for e in r["fd_errors"]}
     assert errors == {("openat", "EMFILE"): 2, ("accept4", "EMFILE"): 1}
 
 
 @pytest.mark.parametrize("jobs", [1, 2])
-def test_blocks_and_workers_agree_with_one_pass(tmp_path: Path, jobs: int, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_blocks_and_workers_agree_with_one_pass(
+    tmp_path: Path, jobs: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # small blocks force pieces, pairs and forks across block boundaries
     from fdleak.sources.strace import drive
 
@@ -188,8 +218,13 @@ def test_blocks_and_workers_agree_with_one_pass(tmp_path: Path, jobs: int, monke
 
 
 def test_a_process_seen_only_in_pairs_is_still_listed(tmp_path: Path) -> None:
-    r = report_of(tmp_path, """
+    r = report_of(
+        tmp_path,
+        """
 100 1.0 openat(AT_FDCWD, "/etc/a", O_RDONLY) = 3</etc/a>
 100 1.1 close(3</etc/a>) = 0
-""")
-    assert [(p["pid"], p["opened"], p["closed"], p["open_at_end"]) for p in r["processes"]] == [(100, 1, 1, 0)]
+""",
+    )
+    assert [(p["pid"], p["opened"], p["closed"], p["open_at_end"]) for p in r["processes"]] == [
+        (100, 1, 1, 0)
+    ]

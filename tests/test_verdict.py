@@ -8,8 +8,9 @@ from fdleak.model.records import FdRecord, OpenFd
 
 
 def fd(pid: int, n: int, line: int, level: int, *, copied: bool = False, at_exit: bool = False) -> OpenFd:
-    record = FdRecord(pid, n, FdKind.FILE, f"/tmp/x_{n}", "/tmp/x_*", "openat", None, line,
-                      level=level, copied=copied)
+    record = FdRecord(
+        pid, n, FdKind.FILE, f"/tmp/x_{n}", "/tmp/x_*", "openat", None, line, level=level, copied=copied
+    )
     return OpenFd(record, at_exit=at_exit)
 
 
@@ -52,8 +53,14 @@ def test_prefork_parent_pipes_follow_children() -> None:
 
 def test_one_per_process_is_a_one_off() -> None:
     survivors = [fd(pid, 5, 50, level=1) for pid in (11, 12, 13, 14)]
-    v = judge(survivors, {11: 50, 12: 50, 13: 50, 14: 50}, {p: 900 for p in (11, 12, 13, 14)},
-              opened=4, closed=0, min_count=3)
+    v = judge(
+        survivors,
+        {11: 50, 12: 50, 13: 50, 14: 50},
+        {p: 900 for p in (11, 12, 13, 14)},
+        opened=4,
+        closed=0,
+        min_count=3,
+    )
     assert (v.name, v.confidence) == ("one-off", None)
 
 

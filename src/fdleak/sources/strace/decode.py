@@ -361,5 +361,5 @@ def decode(
         if name == "connect" and "EINPROGRESS" in tail:
             return handler(seq, ts, pid, name, args, 0, deco)
         return NONE
-    ret = int(ret_text, 0)
+    ret = int(ret_text, 16) if ret_text.startswith("0x") else int(ret_text)
     return handler(seq, ts, pid, name, args, ret, deco)

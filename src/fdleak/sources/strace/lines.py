@@ -35,7 +35,10 @@ def parse_ts(text: str | None) -> float | None:
     if not text:
         return None
     text = text.rstrip()
-    if ":" not in text:
-        return float(text)
-    hours, minutes, seconds = text.split(":")
-    return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
+    try:
+        if ":" not in text:
+            return float(text)
+        hours, minutes, seconds = text.split(":")
+        return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
+    except ValueError:  # a mangled prefix: the line keeps no time rather than failing
+        return None

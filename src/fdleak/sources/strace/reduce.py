@@ -133,7 +133,7 @@ class BlockReducer:
             if k >= 0:
                 # fast path: "PID TIME openat(...) = 3</path>" / "... close(3</path>) = 0"
                 head, sep, res = line.rpartition(") = ")
-                if sep and res[0] != "-" and res[0] != "?":
+                if sep and res and res[0] != "-" and res[0] != "?":
                     parts = head.split(None, k)
                     if len(parts) == k + 1:
                         call = parts[k]
@@ -317,7 +317,11 @@ class BlockReducer:
     ) -> None:
         if ret[0] == "-" and tail and tail.lstrip().startswith(_FD_ERRORS):
             self._count_error(result, pid, name, tail.split()[0], ts, seq)
-        events = decode(seq, ts, pid, name, args, ret, deco, tail)
+        try:
+            events = decode(seq, ts, pid, name, args, ret, deco, tail)
+        except (ValueError, IndexError):  # a mangled line that only looked like a call
+            result.unparsed += 1
+            return
         if from_tid and any(ev.op is Op.EXEC for ev in events):
             self._place(FdEvent(seq, ts, pid, Op.PID_CHANGE, syscall=name, child=from_tid), result, pending)
         for ev in events:
