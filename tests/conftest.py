@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
+from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
@@ -55,7 +56,17 @@ def analyze_json(
     out = tmp_path / f"report-{len(list(tmp_path.iterdir()))}.json"
     proc = run_fdleak("analyze", "--json", str(out), *extra, *map(str, logs))
     assert proc.returncode in (0, 1), f"analyze failed ({proc.returncode}): {proc.stderr}"
-    return proc.returncode, json.loads(out.read_text()), proc.stderr
+    report = json.loads(out.read_text())
+    validate_report(report)
+    return proc.returncode, report, proc.stderr
+
+
+def validate_report(report: dict[str, Any]) -> None:
+    """Every report a test produces must meet the published contract."""
+    import jsonschema
+
+    schema = json.loads((files("fdleak") / "schema" / "report-1.json").read_text())
+    jsonschema.Draft202012Validator(schema).validate(report)
 
 
 def _open_fds() -> set[int]:

@@ -79,7 +79,7 @@ def test_bad_option_value() -> None:
 def test_truncated_last_line_gives_partial_result_and_warning(tmp_path: Path) -> None:
     log = tmp_path / "cut.txt"
     log.write_text(SMALL + '100 1.3 openat(AT_FDCWD, "/etc/c", O_RDO')
-    status, report, stderr = analyze_json(tmp_path, log)
+    status, report, _ = analyze_json(tmp_path, log)
     assert status == 0
     assert {(e["pid"], e["fd"]) for e in report["open_fds"]} == {(100, 4)}
     assert any("middle of a line" in w for w in report["warnings"])
@@ -219,7 +219,7 @@ def test_example_worker_leak_is_found(tmp_path: Path) -> None:
     proc = run_fdleak("analyze", str(log))
     assert proc.returncode == 1, proc.stderr
     assert "leaky_task_file_*.txt" in proc.stdout
-    status, report, _ = analyze_json(tmp_path, log)
+    _, report, _ = analyze_json(tmp_path, log)
     assert [leak["signature"].rsplit("/", 1)[-1] for leak in report["leaks"]] == ["leaky_task_file_*.txt"]
     leak = report["leaks"][0]
     assert leak["count"] == 20  # every third of 2 x 30 tasks
