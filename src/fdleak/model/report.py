@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import MISSING, asdict, dataclass, fields
 from typing import Any
 
 from fdleak import __version__
@@ -166,6 +166,8 @@ def _build(cls: Any, data: dict[str, Any], **override: Any) -> Any:
             values[f.name] = override[f.name]
         elif f.name in data:
             values[f.name] = data[f.name]
+        elif f.default is not MISSING:  # a key an older writer did not have yet
+            values[f.name] = f.default
         else:
             values[f.name] = _DEFAULTS.get(f.name)
     return cls(**values)
