@@ -353,6 +353,12 @@ def decode(
     handler = HANDLERS.get(name)
     if handler is None:
         return NONE
+    if deco is not None:
+        # -yy nests more after the path ("/dev/null<char 1:3>"); -y escapes like strings
+        if "<" in deco:
+            deco = deco[: deco.index("<")]
+        if "\\" in deco:
+            deco = unquote(deco)
     if ret_text[0] == "-" or ret_text == "?":
         # close() releases the fd on Linux whatever it returns, except with EBADF;
         # a non-blocking connect() says EINPROGRESS but has its peer already
