@@ -71,6 +71,10 @@ def split_top(args: str) -> list[str]:
 
 def fd_and_decoration(text: str) -> tuple[int | None, str | None]:
     """``3</tmp/x>`` -> (3, "/tmp/x"); ``5</dev/null<char 1:3>>`` -> (5, "/dev/null")."""
+    number, lt, rest = text.strip().partition("<")
+    if number.isdigit() and (not lt or (rest.endswith(">") and "<" not in rest and "\\" not in rest)):
+        # the usual shapes, "3" and "3</tmp/x>", without walking the text
+        return int(number), (rest[:-1] if lt else None)
     text = text.strip()
     end = 0
     if text[:1] == "-":

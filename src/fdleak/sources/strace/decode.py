@@ -81,13 +81,14 @@ def _socket(seq: int, ts: float | None, pid: int, name: str, args: str, ret: int
 # [3<pipe:[4616]>, 4<pipe:[4616]>]: a decoration may itself hold brackets
 _DECO = r"(<(?:[^<>]|<[^<>]*>)*>)?"
 _FD_LIST = re.compile(r"\[(-?\d+)" + _DECO + r", (-?\d+)" + _DECO + r"\]")
+_FD_LIST_PLAIN = re.compile(r"\[(\d+)(<[^<>]*>)?, (\d+)(<[^<>]*>)?\]")  # no -yy nesting: the usual case
 
 
 def _two_ends(
     seq: int, ts: float | None, pid: int, name: str, args: str, ret: int, deco: str | None
 ) -> Events:
     # pipe2([3<pipe:[4616]>, 4<pipe:[4616]>], O_CLOEXEC) = 0; socketpair(..., [6, 7]) = 0
-    match = _FD_LIST.search(args)
+    match = _FD_LIST_PLAIN.search(args) or _FD_LIST.search(args)
     if match is None:
         return NONE
     cloexec = "CLOEXEC" in args[match.end() :] or "SOCK_CLOEXEC" in args[: match.start()]
@@ -193,7 +194,8 @@ def _ioctl(seq: int, ts: float | None, pid: int, name: str, args: str, ret: int,
 
 
 def _close(seq: int, ts: float | None, pid: int, name: str, args: str, ret: int, deco: str | None) -> Events:
-    fd, _ = fd_and_decoration(args)
+    number = args.partition("<")[0].strip()
+    fd = int(number) if number.isdigit() else fd_and_decoration(args)[0]
     if fd is None:
         return NONE
     return (FdEvent(seq, ts, pid, Op.CLOSE, fd, syscall=name),)
