@@ -10,8 +10,8 @@ setup:
 	scripts/setup
 
 lint:
-	ruff check src tests bench examples
-	ruff format --check src tests bench examples
+	ruff check .
+	ruff format --check .
 	lint-imports
 
 typecheck:
