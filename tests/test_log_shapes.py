@@ -171,3 +171,10 @@ def test_crlf_and_gzip(tmp_path: Path) -> None:
 def test_escaped_decoration(tmp_path: Path) -> None:
     text = '100 1.0 openat(AT_FDCWD</tmp>, "/tmp/we\\"ird\\n.txt", O_WRONLY|O_CREAT, 0666) = 3</tmp/we\\"ird\\n.txt>\n'
     assert open_set(tmp_path, text) == {(100, 3, '/tmp/we"ird\n.txt')}
+
+
+def test_pid_without_time_has_no_window_times(tmp_path: Path) -> None:
+    log = tmp_path / "f.txt"
+    log.write_text(shape(PID_TTT, "{pid}  "))
+    window = analyze_logs([str(log)]).to_json()["window"]
+    assert (window["start"], window["end"]) == (None, None)

@@ -122,6 +122,7 @@ class BlockReducer:
         shape = self._shape
         k = shape.fields if shape else -1
         has_pid = shape.has_pid if shape else False
+        has_ts = shape.has_ts if shape else False
         default_pid = self.default_pid
         seq = first_seq - 1
         last_ts_text = None
@@ -143,7 +144,7 @@ class BlockReducer:
                                 fd = int(fd_text)
                                 pid = int(parts[0]) if has_pid else default_pid
                                 result.events += 1
-                                if k:
+                                if has_ts:
                                     last_ts_text = parts[k - 1]
                                 index = pending.pop(fd, None)
                                 if index is not None:
@@ -171,7 +172,7 @@ class BlockReducer:
                                 fd = int(fd_text)
                                 pid = int(parts[0]) if has_pid else default_pid
                                 result.events += 1
-                                if k:
+                                if has_ts:
                                     last_ts_text = parts[k - 1]
                                 pending[fd] = len(items)
                                 items.append(LazyCreate(seq, pid, fd, line, (call, res[len(fd_text) :])))
