@@ -12,6 +12,8 @@ from fdleak.model.signature import signature_of
         ("/tmp/leaky_task_file_12.txt", "/tmp/leaky_task_file_*.txt"),
         ("/tmp/report_3.csv", "/tmp/report_*.csv"),
         ("/tmp/tmpab3_x9k2/x.log", "/tmp/tmp*/x.log"),
+        ("/tmp/fdleak-bench-tkez3seh/leaky_task_file_27500.txt", "/tmp/fdleak-bench-*/leaky_task_file_*.txt"),
+        ("/srv/app-settings/config_prod.yaml", "/srv/app-settings/config_prod.yaml"),
         ("/var/cache/3f2a9c1d9e/obj", "/var/cache/*/obj"),
         ("/tmp/a-123e4567-e89b-12d3-a456-426614174000.json", "/tmp/a-*.json"),
         ("/proc/4242/stat", "/proc/*/stat"),

@@ -9,8 +9,13 @@ from fdleak.model.kinds import FdKind
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 # a run of 6+ hex digits with at least one digit: commit ids, object ids, hashes
 _HEX = re.compile(r"(?<![0-9A-Za-z])(?=[0-9a-fA-F]*\d)[0-9a-fA-F]{6,}(?![0-9A-Za-z])")
-# tempfile's random names: tmpab3_x9k2 (tmp + 8 chars) and mkstemp's XXXXXX suffixes
-_TEMP = re.compile(r"(?<=tmp)[a-z0-9_]{8}(?![a-z0-9_])|(?<=\.)(?=[A-Za-z]*\d)[A-Za-z0-9]{6}$")
+# tempfile's random names: tmpab3_x9k2 (tmp + 8 chars), mkdtemp(prefix="app-") ->
+# app-tkez3seh (8 chars of letters and digits after the prefix), mkstemp's XXXXXX suffixes
+_TEMP = re.compile(
+    r"(?<=tmp)[a-z0-9_]{8}(?![a-z0-9_])"
+    r"|(?<=[-_])(?=[a-z_]*\d)(?=[0-9_]*[a-z])[a-z0-9_]{8}(?=/|$)"
+    r"|(?<=\.)(?=[A-Za-z]*\d)[A-Za-z0-9]{6}$"
+)
 _NUMBER = re.compile(r"\d+")
 _STARS = re.compile(r"\*(?:[-_.:]?\*)+")
 # "TCP 127.0.0.1:40312->127.0.0.1:6379": protocol, local end, optional peer
