@@ -45,8 +45,9 @@ def add_parser(sub: Any, name: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    console = Console(stderr=True)
+    console = Console(stderr=True, highlight=False)
     with byte_progress(console, total_size(args.logs), quiet=args.quiet) as progress:
         report = analyze_logs(args.logs, min_count=args.min_count, jobs=args.jobs, progress=progress)
-    write_outputs(report, args, Console(file=sys.stdout))
+    # no automatic highlighting: it recolours parts of paths and numbers at random
+    write_outputs(report, args, Console(file=sys.stdout, highlight=False))
     return 1 if report.found_leak else 0
