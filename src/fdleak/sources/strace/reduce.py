@@ -44,6 +44,7 @@ _SIGNALS = {
     "SIGSYS": 31,
 }
 _FD_ERRORS = ("EMFILE", "ENFILE")
+_UNFINISHED = " <unfinished ...>"
 # Ops no pairing may cross: the table is copied, replaced or emptied wholesale, or a
 # pid may be reused.
 _BARRIERS = frozenset({Op.FORK, Op.EXEC, Op.EXIT, Op.UNSHARE, Op.CLOSE_RANGE, Op.PID_CHANGE})
@@ -116,7 +117,6 @@ class BlockReducer:
         result = BlockResult()
         items = result.items
         pending: dict[int, int] = {}  # fd number -> index in items of its unpaired create
-        lazy_pairs = self._lazy_pairs
         if not self._shape_known:
             self._sniff(lines)
         shape = self._shape
@@ -133,47 +133,46 @@ class BlockReducer:
                 self._carry = ""
             if k >= 0:
                 # fast path: "PID TIME openat(...) = 3</path>" / "... close(3</path>) = 0"
+                # and the "<unfinished ...>" / "<... resumed>" pieces of those calls
+                if line.endswith(_UNFINISHED):
+                    parts = line.split(None, k)
+                    if len(parts) == k + 1 and (not has_pid or parts[0].isdigit()):
+                        pid = int(parts[0]) if has_pid else default_pid
+                        if self._fast_unfinished(
+                            parts[k], pid, seq, parts[k - 1] if has_ts else None, result, pending
+                        ):
+                            continue
+                    ts = self._regex_line(line, seq, result, pending)
+                    continue
                 head, sep, res = line.rpartition(") = ")
                 if sep and res and res[0] != "-" and res[0] != "?":
                     parts = head.split(None, k)
-                    if len(parts) == k + 1:
+                    if len(parts) == k + 1 and (not has_pid or parts[0].isdigit()):
                         call = parts[k]
+                        pid = int(parts[0]) if has_pid else default_pid
+                        ts_text = parts[k - 1] if has_ts else None
                         if call.startswith("close("):
                             fd_text = call[6:].partition("<")[0]
-                            if fd_text.isdigit() and (not has_pid or parts[0].isdigit()):
-                                fd = int(fd_text)
-                                pid = int(parts[0]) if has_pid else default_pid
+                            if fd_text.isdigit():
                                 result.events += 1
-                                if has_ts:
-                                    last_ts_text = parts[k - 1]
-                                index = pending.pop(fd, None)
-                                if index is not None:
-                                    created = items[index]
-                                    if type(created) is LazyCreate and created.pid == pid:
-                                        items[index] = None
-                                        counts = lazy_pairs.get((pid, created.key))
-                                        if counts is None:
-                                            lazy_pairs[(pid, created.key)] = [1, created.seq]
-                                        else:
-                                            counts[0] += 1
-                                        continue
-                                    if type(created) is FdEvent and created.pid == pid:
-                                        items[index] = None
-                                        self._count_pair(result, created)
-                                        continue
-                                ts = self._ts_of(parts, k)
-                                items.append(FdEvent(seq, ts, pid, Op.CLOSE, fd, syscall="close"))
+                                last_ts_text = ts_text
+                                self._fast_close(pid, int(fd_text), seq, ts_text, result, pending)
                                 continue
-                        elif call[0] != "<" and call[: call.find("(")] not in HANDLERS:
+                        elif call.startswith("<... "):
+                            end = call.find(" resumed>")
+                            if end > 0 and self._fast_resumed(
+                                call[5:end], call[end + 9 :] + sep + res, pid, seq, line, result, pending
+                            ):
+                                last_ts_text = ts_text
+                                continue
+                        elif call[: call.find("(")] not in HANDLERS:
                             continue  # a syscall that touches no fd table (read, mmap, ...)
                         elif call.startswith(("openat(", "open(")):
                             fd_text = res.partition("<")[0]
-                            if fd_text.isdigit() and (not has_pid or parts[0].isdigit()):
-                                fd = int(fd_text)
-                                pid = int(parts[0]) if has_pid else default_pid
+                            if fd_text.isdigit():
                                 result.events += 1
-                                if has_ts:
-                                    last_ts_text = parts[k - 1]
+                                last_ts_text = ts_text
+                                fd = int(fd_text)
                                 pending[fd] = len(items)
                                 items.append(LazyCreate(seq, pid, fd, line, (call, res[len(fd_text) :])))
                                 continue
@@ -193,6 +192,94 @@ class BlockReducer:
         return result
 
     # -- the fast path's bookkeeping ------------------------------------------------------
+
+    def _fast_close(
+        self, pid: int, fd: int, seq: int, ts_text: str | None, result: BlockResult, pending: dict[int, int]
+    ) -> None:
+        """A close on the fast path: fold it with its create, or pass it on."""
+        items = result.items
+        index = pending.pop(fd, None)
+        if index is not None:
+            created = items[index]
+            if type(created) is LazyCreate and created.pid == pid:
+                items[index] = None
+                counts = self._lazy_pairs.get((pid, created.key))
+                if counts is None:
+                    self._lazy_pairs[(pid, created.key)] = [1, created.seq]
+                else:
+                    counts[0] += 1
+                return
+            if type(created) is FdEvent and created.pid == pid:
+                items[index] = None
+                self._count_pair(result, created)
+                return
+        items.append(FdEvent(seq, parse_ts(ts_text), pid, Op.CLOSE, fd, syscall="close"))
+
+    def _fast_unfinished(
+        self, call: str, pid: int, seq: int, ts_text: str | None, result: BlockResult, pending: dict[int, int]
+    ) -> bool:
+        """The start of a call in flight; False when the general path must take it."""
+        paren = call.find("(")
+        name = call[:paren]
+        if paren <= 0:
+            return False
+        if name not in HANDLERS:
+            self.assembler.start(pid, name, "", seq)  # only to recognise its end
+            return True
+        args = call[paren + 1 : -len(_UNFINISHED)]
+        if name == "close":
+            number = args.partition("<")[0].strip()
+            if not number.isdigit():
+                return False
+            # close() frees the fd as it starts: another thread's open can be given
+            # the same number and return before this close does
+            self.assembler.start(pid, name, args, seq, applied=True)
+            result.events += 1
+            self._fast_close(pid, int(number), seq, ts_text, result, pending)
+            return True
+        if name in ("open", "openat"):
+            self.assembler.start(pid, name, args[:-1] if args.endswith(" ") else args, seq)
+            return True
+        return False
+
+    def _fast_resumed(
+        self,
+        name: str,
+        rest: str,
+        pid: int,
+        seq: int,
+        line: str,
+        result: BlockResult,
+        pending: dict[int, int],
+    ) -> bool:
+        """The end of a call in flight; False when the general path must take it."""
+        started = self.assembler.pending.get(pid)
+        if started is None or started.name != name:
+            return False  # an orphan: the general path hands it to the engine side
+        if name not in HANDLERS:
+            del self.assembler.pending[pid]
+            return True
+        if started.applied:
+            del self.assembler.pending[pid]
+            return True
+        if name not in ("open", "openat"):
+            return False
+        del self.assembler.pending[pid]
+        if rest.startswith(" "):
+            rest = rest[1:]
+        joined = started.head + rest
+        call, _, res = joined.rpartition(") = ")
+        fd_text = res.partition("<")[0]
+        if not fd_text.isdigit():
+            ts = self._ts(PREFIX.match(line).group("ts"))  # type: ignore[union-attr]
+            self.complete(joined, pid, ts, seq, result, pending)
+            return True
+        result.events += 1
+        pending[int(fd_text)] = len(result.items)
+        # the prefix of the resumed line (pid, time) with the whole call, for a later decode
+        whole = line[: line.find("<... ")] + joined
+        result.items.append(LazyCreate(seq, pid, int(fd_text), whole, (call, res[len(fd_text) :])))
+        return True
 
     def _sniff(self, lines: list[str]) -> None:
         """Learn the prefix shape from the first whole call; -r and [pid N] logs stay slow."""
