@@ -10,7 +10,7 @@ from fdleak.model.report import Report
 from fdleak.sources.strace.drive import LogDriver, Progress, Totals
 from fdleak.sources.strace.inputs import LogInput, resolve
 
-DEFAULT_MIN_COUNT = 3
+DEFAULT_MIN_COUNT = 5  # below that, a recycled child's pipes or a refilled pool look alike
 
 
 def analyze_logs(

@@ -12,7 +12,7 @@ MAX_EXAMPLES = 5
 _RANK = {"high": 0, "medium": 1, "low": 2}
 
 
-def build_report(observation: Observation, min_count: int = 3) -> Report:
+def build_report(observation: Observation, min_count: int = 5) -> Report:
     epoch = observation.window.epoch
     groups: dict[tuple[FdKind, str], list[OpenFd]] = {}
     for item in observation.open_fds:

@@ -50,12 +50,24 @@ def judge(
         start = first_seq_by_pid.get(pid, items[0].record.line or 0)
         end = max(end_seq_by_pid.get(pid, 0), items[-1].record.line or 0)
         span = max(1, end - start)
-        quarters = {min(3, max(0, ((s.record.line or start) - start) * 4 // span)) for s in items}
-        rise = max(s.record.level for s in items) - min(s.record.level for s in items) + 1
+        quarter_of = {id(s): min(3, max(0, ((s.record.line or start) - start) * 4 // span)) for s in items}
+        quarters = set(quarter_of.values())
         widest = max(widest, len(quarters))
-        if len(quarters) >= 2 and rise >= 2:
-            accumulated += min(rise, len(items))
-            growing = growing or 3 in quarters
+        # only the unbroken run of quarters that ends with the newest fds: a leak keeps
+        # adding up to there; a set-up burst followed by recent replacements leaves a gap
+        newest = max(quarters)
+        run_start = newest
+        while run_start - 1 in quarters:
+            run_start -= 1
+        if newest - run_start < 1:
+            continue
+        run = [s for s in items if quarter_of[id(s)] >= run_start]
+        rise = _record_highs(run)
+        # nearly every fd of a leak is a new high; replaced members (a recycled child's
+        # pipes, a pool's fresh connection) mostly return to a level seen before
+        if rise >= 2 and rise * 4 >= len(run) * 3:
+            accumulated += rise
+            growing = growing or newest == 3
     n = len(own)
     never = f"{n} of {opened} opened never closed" if opened else f"{n} open"
     if accumulated >= min_count:
@@ -81,3 +93,15 @@ def judge(
             "pool", None, accumulated, growing, f"{n} opened together and kept: a pool, cache or set-up"
         )
     return Verdict("steady", None, accumulated, growing, f"{n} open; the count does not climb with work")
+
+
+def _record_highs(items: list[OpenFd]) -> int:
+    """How many of ``items`` (oldest first) raised their group's open count to a new
+    high: every fd of a leak does; a replaced pool member only returns to the old level."""
+    highest = -1
+    count = 0
+    for item in items:
+        if item.record.level > highest:
+            highest = item.record.level
+            count += 1
+    return count

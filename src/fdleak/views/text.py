@@ -23,7 +23,9 @@ def safe(text: str) -> str:
 def render(report: Report, console: Console) -> None:
     _summary(report, console)
     for leak in report.leaks:
-        _leak(leak, console)
+        if leak.confidence != "low":
+            _leak(leak, console)
+    _too_few(report, console)
     _errors(report, console)
     _not_leaks(report, console)
     _next_steps(report, console)
@@ -63,6 +65,14 @@ def _leak(leak: Leak, console: Console) -> None:
     hidden = leak.count - len(leak.examples)
     if hidden > 0:
         console.print(f"    [dim]… and {hidden} more (--json for all)[/]")
+
+
+def _too_few(report: Report, console: Console) -> None:
+    low = [leak for leak in report.leaks if leak.confidence == "low"]
+    if low:
+        console.print()
+        names = ", ".join(f"{safe(leak.signature)} ({leak.count})" for leak in low[:5])
+        console.print(f"[dim]growing, but too few to judge: {names}[/]")
 
 
 def _evidence(entry: FdEntry) -> str:
