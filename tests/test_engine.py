@@ -228,3 +228,46 @@ def test_a_process_seen_only_in_pairs_is_still_listed(tmp_path: Path) -> None:
     assert [(p["pid"], p["opened"], p["closed"], p["open_at_end"]) for p in r["processes"]] == [
         (100, 1, 1, 0)
     ]
+
+
+def test_child_starting_a_thread_before_parent_clone_returns(tmp_path: Path) -> None:
+    # found in a real trace: the child's closes and its own thread clone print
+    # before the parent's "<... clone resumed>"
+    r = report_of(
+        tmp_path,
+        """
+100 1.0 openat(AT_FDCWD, "/etc/a", O_RDONLY) = 3</etc/a>
+100 1.1 pipe2([4<pipe:[9]>, 5<pipe:[9]>], O_CLOEXEC) = 0
+100 1.2 clone(child_stack=NULL, flags=CLONE_CHILD_CLEARTID|CLONE_CHILD_SETTID|SIGCHLD <unfinished ...>
+200 1.3 close(4<pipe:[9]> <unfinished ...>
+200 1.4 <... close resumed>) = 0
+200 1.5 close(3</etc/a>) = 0
+200 1.6 clone3({flags=CLONE_VM|CLONE_FILES|CLONE_SIGHAND|CLONE_THREAD} => {parent_tid=[201]}, 88) = 201
+100 1.7 <... clone resumed>, child_tidptr=0x7f) = 200
+200 1.8 openat(AT_FDCWD, "/dev/null", O_RDONLY) = 3</dev/null>
+201 1.9 openat(AT_FDCWD, "/etc/t", O_RDONLY) = 4</etc/t>
+""",
+    )
+    by = {(e["pid"], e["fd"]): e["target"] for e in r["open_fds"]}
+    assert by == {
+        (100, 3): "/etc/a",
+        (100, 4): "pipe:[9]",
+        (100, 5): "pipe:[9]",
+        (200, 3): "/dev/null",
+        (200, 4): "/etc/t",
+        (200, 5): "pipe:[9]",
+    }
+    assert r["warnings"] == []
+
+
+def test_failed_clone_does_not_hold_up_other_processes(tmp_path: Path) -> None:
+    r = report_of(
+        tmp_path,
+        """
+100 1.0 clone(child_stack=NULL, flags=SIGCHLD <unfinished ...>
+300 1.1 openat(AT_FDCWD, "/etc/x", O_RDONLY) = 3</etc/x>
+100 1.2 <... clone resumed>) = -1 EAGAIN (Resource temporarily unavailable)
+300 1.3 openat(AT_FDCWD, "/etc/y", O_RDONLY) = 4</etc/y>
+""",
+    )
+    assert {(e["pid"], e["fd"]) for e in r["open_fds"]} == {(300, 3), (300, 4)}

@@ -93,7 +93,9 @@ class Engine:
     def _adopt(self, ev: FdEvent, offset: int) -> bool:
         """A task seen for the first time: a child printing before its parent's clone
         returned (hold its events), or a process that was there when tracing began."""
-        if self.pending_forks and ev.op is not Op.FORK:
+        if self.pending_forks:
+            # even the child's own clone (a thread it starts) waits: the child's table
+            # must be its parent's copy before anything is applied to it
             held = self.buffered.setdefault(ev.pid, [])
             if len(held) < _MAX_BUFFERED:
                 held.append((ev, offset))
@@ -227,6 +229,9 @@ class Engine:
 
     def _fork(self, ev: FdEvent, seq: int) -> None:
         parent_table = self.tables[ev.pid]
+        if ev.child < 0:  # the clone failed: no child is coming
+            self.pending_forks.pop(ev.pid, None)
+            return
         if ev.child == 0:
             # the call is in flight; the kernel copies the table now, the child may
             # print before the parent learns its pid

@@ -362,6 +362,8 @@ def decode(
         if "\\" in deco:
             deco = unquote(deco)
     if ret_text[0] == "-" or ret_text == "?":
+        if name in FORK_CALLS:  # a failed clone: whoever waits for its child can stop
+            return (fork_event(seq, ts, pid, name, args, -1),)
         # close() releases the fd on Linux whatever it returns, except with EBADF;
         # a non-blocking connect() says EINPROGRESS but has its peer already
         if name == "close" and "EBADF" not in tail:
