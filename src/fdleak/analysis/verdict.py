@@ -42,7 +42,8 @@ def judge(
     by_pid: dict[int, list[OpenFd]] = {}
     for item in own:
         by_pid.setdefault(item.record.pid, []).append(item)
-    accumulated = 0
+    accumulated = 0  # piled up over three quarters or more of the span: a leak
+    young = 0  # piled up over two: a burst of new connections looks the same, too young to judge
     growing = False
     widest = 0
     for pid, items in by_pid.items():
@@ -66,7 +67,10 @@ def judge(
         # nearly every fd of a leak is a new high; replaced members (a recycled child's
         # pipes, a pool's fresh connection) mostly return to a level seen before
         if rise >= 2 and rise * 4 >= len(run) * 3:
-            accumulated += rise
+            if newest - run_start >= 2:
+                accumulated += rise
+            else:
+                young += rise
             growing = growing or newest == 3
     n = len(own)
     never = f"{n} of {opened} opened never closed" if opened else f"{n} open"
@@ -74,8 +78,9 @@ def judge(
         confidence = "high" if accumulated >= 10 and growing and widest >= 3 else "medium"
         tail = "; still growing at the end" if growing else "; no longer growing at the end"
         return Verdict("leak", confidence, accumulated, growing, never + tail)
-    if accumulated >= 2 and growing:
-        return Verdict("leak", "low", accumulated, growing, never + "; growing, but too few to judge")
+    if accumulated + young >= 2 and growing:
+        reason = never + "; growing, but too few or too young to judge"
+        return Verdict("leak", "low", accumulated + young, growing, reason)
     if n == 0:
         return Verdict("inherited", None, 0, False, "copies of a parent's fds, made at fork")
     if n <= len(by_pid):

@@ -45,9 +45,11 @@ def add_parser(sub: Any, name: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    console = Console(stderr=True, highlight=False)
+    console = Console(stderr=True, highlight=False, soft_wrap=True)  # a warning stays one line
     with byte_progress(console, total_size(args.logs), quiet=args.quiet) as progress:
         report = analyze_logs(args.logs, min_count=args.min_count, jobs=args.jobs, progress=progress)
     # no automatic highlighting: it recolours parts of paths and numbers at random
-    write_outputs(report, args, Console(file=sys.stdout, highlight=False))
+    # piped to a file or a pager, lines are not cut at 80 columns (paths stay whole)
+    out = Console(file=sys.stdout, highlight=False, soft_wrap=not sys.stdout.isatty())
+    write_outputs(report, args, out, console)
     return 1 if report.found_leak else 0

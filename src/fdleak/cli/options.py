@@ -25,8 +25,9 @@ def add_report_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar; print only the report")
 
 
-def write_outputs(report: Report, args: argparse.Namespace, console: Console) -> None:
+def write_outputs(report: Report, args: argparse.Namespace, console: Console, errors: Console) -> None:
     if args.json:
         json_view.write(report, args.json)
     if args.json != "-":
         text.render(report, console)
+    text.render_warnings(report, errors)

@@ -34,6 +34,7 @@ class Engine:
         # the block's events, by which time a thread may have exited
         self.owner: dict[int, int] = {}
         self.early_pairs: dict[int, int] = {}  # pairs of a task the engine has not met yet
+        self.root_pid = 0  # the real pid of the lines strace printed without a prefix (0: unknown)
         self.processes: dict[int, Process] = {}  # live and exited, by pid
         self.finished: list[Process] = []  # exited processes whose pid was reused since
         self.at_exit: list[OpenFd] = []
@@ -67,6 +68,8 @@ class Engine:
 
     def apply(self, ev: FdEvent, offset: int = 0) -> None:
         """Apply one event; ``offset`` turns a block-local seq into an input line number."""
+        if ev.pid == 0 and self.root_pid:
+            ev = ev._replace(pid=self.root_pid)
         if ev.pid not in self.tables and not self._adopt(ev, offset):
             return
         self._apply[ev.op](ev, ev.seq + offset)
@@ -75,6 +78,8 @@ class Engine:
     def add_pairs(self, pairs: dict[tuple[int, FdKind, str], list[int]], offset: int) -> None:
         """Open/close pairs a block folded away: they count, but never touch a table."""
         for (tid, kind, signature), (n, first_seq) in pairs.items():
+            if tid == 0 and self.root_pid:
+                tid = self.root_pid
             pid = self.tgid.get(tid) or self.owner.get(tid, tid)
             process = self.processes.get(pid)
             if process is not None:
@@ -93,6 +98,11 @@ class Engine:
     def _adopt(self, ev: FdEvent, offset: int) -> bool:
         """A task seen for the first time: a child printing before its parent's clone
         returned (hold its events), or a process that was there when tracing began."""
+        if 0 in self.tables and not self.root_pid and not self.pending_forks and ev.pid:
+            # strace -f to stderr prints the first process's lines without a prefix until
+            # others exist, then as "[pid N]": a pid no clone announced is that process
+            self._rename_root(ev.pid)
+            return True
         if self.pending_forks:
             # even the child's own clone (a thread it starts) waits: the child's table
             # must be its parent's copy before anything is applied to it
@@ -103,6 +113,23 @@ class Engine:
         self._new_process(ev.pid, None, ev.seq + offset, Table())
         self._replay(ev.pid)
         return True
+
+    def _rename_root(self, pid: int) -> None:
+        self.root_pid = pid
+        table = self.tables.pop(0)
+        table.holders.discard(0)
+        table.holders.add(pid)
+        table.fds = {fd: replace(r, pid=pid) if r.pid == 0 else r for fd, r in table.fds.items()}
+        self.tables[pid] = table
+        self.tgid[pid] = self.owner[pid] = pid
+        self.tgid.pop(0, None)
+        process = self.processes.pop(0)
+        process.pid = pid
+        process.threads = {pid if t == 0 else t for t in process.threads}
+        self.processes[pid] = process
+        for activity in self.activity.values():
+            if 0 in activity.first_seq_by_pid:
+                activity.first_seq_by_pid[pid] = activity.first_seq_by_pid.pop(0)
 
     def _replay(self, tid: int) -> None:
         for held, offset in self.buffered.pop(tid, []):

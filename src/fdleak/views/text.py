@@ -29,8 +29,12 @@ def render(report: Report, console: Console) -> None:
     _errors(report, console)
     _not_leaks(report, console)
     _next_steps(report, console)
+
+
+def render_warnings(report: Report, console: Console) -> None:
+    """Notes about the input (not the report): one line each, meant for standard error."""
     for warning in report.warnings:
-        console.print(f"[yellow]warning:[/] {safe(warning)}")
+        console.print(f"fdleak: [yellow]warning:[/] {safe(warning)}")
 
 
 def _summary(report: Report, console: Console) -> None:
@@ -72,7 +76,7 @@ def _too_few(report: Report, console: Console) -> None:
     if low:
         console.print()
         names = ", ".join(f"{safe(leak.signature)} ({leak.count})" for leak in low[:5])
-        console.print(f"[dim]growing, but too few to judge: {names}[/]")
+        console.print(f"[dim]growing, but too few or too young to judge: {names}[/]")
 
 
 def _evidence(entry: FdEntry) -> str:

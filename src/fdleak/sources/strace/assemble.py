@@ -28,9 +28,20 @@ class Assembler:
     ) -> None:
         self.pending[pid] = Unfinished(name, f"{name}({args}", seq, from_tid, applied)
 
-    def resume(self, pid: int, name: str, rest: str) -> tuple[str, Unfinished] | None:
-        """The whole call text, or None when its start was never seen (an orphan)."""
+    def resume(
+        self, pid: int, name: str, rest: str, unprefixed: bool = False
+    ) -> tuple[str, Unfinished] | None:
+        """The whole call text, or None when its start was never seen (an orphan).
+
+        ``unprefixed``: strace -f to stderr may print a call's start as "[pid N] ..."
+        and its end, once N is alone again, with no prefix: then the one pending call
+        of that name is the one.
+        """
         started = self.pending.get(pid)
+        if (started is None or started.name != name) and unprefixed:
+            same = [key for key, call in self.pending.items() if call.name == name]
+            if len(same) == 1:
+                pid, started = same[0], self.pending[same[0]]
         if started is None or started.name != name:
             return None
         del self.pending[pid]

@@ -79,7 +79,8 @@ def _socket(seq: int, ts: float | None, pid: int, name: str, args: str, ret: int
 
 
 # [3<pipe:[4616]>, 4<pipe:[4616]>]: a decoration may itself hold brackets
-_DECO = r"(<(?:[^<>]|<[^<>]*>)*>)?"
+# inside: plain text, a [bracketed] part that may hold "->" (-yy sockets), or a nested <...>
+_DECO = r"(<(?:[^<>\[]|\[[^\]]*\]|<[^<>]*>)*>)?"
 _FD_LIST = re.compile(r"\[(-?\d+)" + _DECO + r", (-?\d+)" + _DECO + r"\]")
 _FD_LIST_PLAIN = re.compile(r"\[(\d+)(<[^<>]*>)?, (\d+)(<[^<>]*>)?\]")  # no -yy nesting: the usual case
 
@@ -242,7 +243,7 @@ def _connect_or_bind(
     return (FdEvent(seq, ts, pid, Op.ANNOTATE, fd, target=address, syscall=name, kind=FdKind.SOCKET),)
 
 
-_CMSG_FDS = re.compile(r"cmsg_type=SCM_RIGHTS, cmsg_data=\[([^\]]*)\]")
+_CMSG_FDS = re.compile(r"cmsg_type=SCM_RIGHTS, cmsg_data=\[")
 
 
 def _recvmsg(
@@ -254,7 +255,7 @@ def _recvmsg(
     cloexec = "MSG_CMSG_CLOEXEC" in args
     events = []
     for match in _CMSG_FDS.finditer(args):
-        for item in split_top(match.group(1)):
+        for item in split_top(_bracketed(args, match.end())):
             fd, link = fd_and_decoration(item)
             if fd is None:
                 continue
@@ -263,6 +264,20 @@ def _recvmsg(
                 FdEvent(seq, ts, pid, Op.CREATE, fd, -1, kind, link or "<SCM_RIGHTS>", name, cloexec)
             )
     return tuple(events)
+
+
+def _bracketed(text: str, start: int) -> str:
+    """The text from ``start`` up to the "]" that closes the "[" just before it."""
+    depth = 0
+    for i in range(start, len(text)):
+        c = text[i]
+        if c == "[":
+            depth += 1
+        elif c == "]":
+            if depth == 0:
+                return text[start:i]
+            depth -= 1
+    return text[start:]
 
 
 def _execve(seq: int, ts: float | None, pid: int, name: str, args: str, ret: int, deco: str | None) -> Events:

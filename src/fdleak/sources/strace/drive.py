@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import heapq
 import os
+import re
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -69,6 +70,7 @@ class LogDriver:
 
     def _one(self, log: LogInput) -> None:
         relative = _looks_relative(log)
+        root = log.pid or _attached_first(log)
         self.totals.relative = self.totals.relative or relative
         if (
             self.jobs > 1
@@ -77,9 +79,9 @@ class LogDriver:
             and not relative
             and log.size >= PARALLEL_MIN_BYTES
         ):
-            self._parallel(log)
+            self._parallel(log, root)
         else:
-            self._sequential(read_lines(log), BlockReducer(log.pid or 0, relative), [log])
+            self._sequential(read_lines(log), BlockReducer(root, relative), [log])
 
     def _sequential(self, lines: Iterable[str], reducer: BlockReducer, logs: list[LogInput]) -> None:
         iterator = iter(lines)
@@ -97,19 +99,19 @@ class LogDriver:
                 self.progress(done_bytes)
         self.totals.truncated = self.totals.truncated or (bool(last_line) and not last_line.endswith("\n"))
 
-    def _parallel(self, log: LogInput) -> None:
+    def _parallel(self, log: LogInput, root: int) -> None:
         ranges = _split(log.path, log.size, BLOCK_BYTES)
         with ProcessPoolExecutor(max_workers=self.jobs) as pool:
             # bounded look-ahead: results are consumed in order, memory stays flat
             window = self.jobs * 3
-            futures = [pool.submit(reduce_range, log.path, a, b) for a, b in ranges[:window]]
+            futures = [pool.submit(reduce_range, log.path, a, b, root) for a, b in ranges[:window]]
             next_range = window
             for index in range(len(ranges)):
                 result = futures[index].result()
                 futures[index] = None  # type: ignore[call-overload]
                 if next_range < len(ranges):
                     a, b = ranges[next_range]
-                    futures.append(pool.submit(reduce_range, log.path, a, b))
+                    futures.append(pool.submit(reduce_range, log.path, a, b, root))
                     next_range += 1
                 offset = self.totals.lines
                 self._take(result, offset)
@@ -171,7 +173,7 @@ class LogDriver:
                 self.engine.apply(item, 0)
 
 
-def reduce_range(path: str, start: int, end: int) -> BlockResult:
+def reduce_range(path: str, start: int, end: int, root: int = 0) -> BlockResult:
     """Worker: reduce the lines in bytes [start, end) of ``path``."""
     with open(path, "rb") as handle:
         handle.seek(start)
@@ -179,7 +181,7 @@ def reduce_range(path: str, start: int, end: int) -> BlockResult:
     lines = data.decode("latin-1").split("\n")
     if lines and lines[-1] == "":
         lines.pop()
-    reducer = BlockReducer()
+    reducer = BlockReducer(root)
     result = reducer.reduce(lines, 1, final=True)
     reducer.flush_unfinished(result)
     return result
@@ -214,6 +216,22 @@ def _looks_relative(log: LogInput) -> bool:
         if ts:
             return False
     return False
+
+
+_ATTACHED = re.compile(r"strace: Process (\d+) attached")
+
+
+def _attached_first(log: LogInput) -> int:
+    """strace -p to stderr opens with "Process N attached": unprefixed lines are N's."""
+    if log.path == "-":
+        return 0
+    for line in islice(read_lines(log), 20):
+        m = _ATTACHED.match(line)
+        if m is not None:
+            return int(m.group(1))
+        if "(" in line:
+            return 0  # a call came first: the notice, if any, is about someone else
+    return 0
 
 
 def _merge_split_files(inputs: list[LogInput]) -> Iterator[str]:

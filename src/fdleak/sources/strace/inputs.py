@@ -14,7 +14,7 @@ from typing import IO
 
 from fdleak.errors import InputError
 
-_FF_SUFFIX = re.compile(r"\.(\d+)$")
+_FF_SUFFIX = re.compile(r"\.(\d+)(?:\.gz)?$")
 _SNIFF = 64 * 1024
 
 

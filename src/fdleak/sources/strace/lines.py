@@ -6,10 +6,11 @@ import re
 
 # "1234  ", "[pid  1234] " or nothing; then -t/-tt ("09:09:22.123"), -ttt or -r
 # ("1716900000.123456", "     0.000467") or nothing.
-_PREFIX = r" *(?:\[pid +(?P<p1>\d+)\] |(?P<p2>\d+) +)?(?P<ts>(?:\d+:\d\d:\d\d|\d+)(?:\.\d+)? +)?"
+_PREFIX = r" *(?:\[pid +(?P<p1>\d+)\] |(?P<p2>\d+) +)? *(?P<ts>(?:\d+:\d\d:\d\d|\d+)(?:\.\d+)? +)?"
 
-# name(args) = ret<decoration> errno (text) <duration>
-_RESULT = r"\) += (?P<ret>-?\d+|\?|0x[0-9a-fA-F]+)(?:<(?P<deco>.*?)>)?(?P<tail>[^<]*)(?:<[\w.]+>)?"
+# name(args) = ret<decoration> errno (text) <duration>; the tail starts with a space, or
+# with "(deleted)" which strace 6 prints right after a decoration
+_RESULT = r"\) += (?P<ret>-?\d+|\?|0x[0-9a-fA-F]+)(?:<(?P<deco>.*?)>)?(?P<tail>(?:[ (][^<]*)?)(?:<[\w.]+>)?"
 
 # One pattern for the three shapes that make up nearly every line: a whole call, a
 # call's "<unfinished ...>" start, and its "<... name resumed>" end.

@@ -165,7 +165,7 @@ class BlockReducer:
                             ):
                                 last_ts_text = ts_text
                                 continue
-                        elif call[: call.find("(")] not in HANDLERS:
+                        elif (name := call[: call.find("(")]) not in HANDLERS and name.isidentifier():
                             continue  # a syscall that touches no fd table (read, mmap, ...)
                         elif call.startswith(("openat(", "open(")):
                             fd_text = res.partition("<")[0]
@@ -221,7 +221,7 @@ class BlockReducer:
         """The start of a call in flight; False when the general path must take it."""
         paren = call.find("(")
         name = call[:paren]
-        if paren <= 0:
+        if paren <= 0 or not name.isidentifier():  # e.g. a "[pid N]" line in an unprefixed log
             return False
         if name not in HANDLERS:
             self.assembler.start(pid, name, "", seq)  # only to recognise its end
@@ -477,6 +477,8 @@ class BlockReducer:
             return
         if stripped.startswith("strace: ") or stripped.startswith(" > "):
             return  # strace's notices and -k stack frames: understood, nothing to do
+        if stripped.endswith("<detached ...>"):
+            return  # a call cut off when strace detached: whether it took effect is unknown
         inside = ATTACHED_INSIDE.search(stripped)
         if inside is not None:
             # "strace: Process N attached" printed into the middle of another line: the
@@ -519,7 +521,7 @@ class BlockReducer:
         result: BlockResult,
         pending: dict[int, int],
     ) -> None:
-        joined = self.assembler.resume(pid, name, rest)
+        joined = self.assembler.resume(pid, name, rest, unprefixed=pid == self.default_pid)
         if joined is None:
             # its start lies in an earlier block (or was never logged): the engine side
             # joins it; nothing may pair across it, as we cannot tell which fd it names
