@@ -18,18 +18,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from fdleak.sources.strace.decode import FD_SYSCALLS  # one list: what fdleak itself traces
 from procs import children_of, die_with_parent, kill_group
 
 WORKLOAD = Path(__file__).resolve().parent / "workloads" / "busy_worker.py"
-# the syscalls that create, copy, pass or drop fds, plus the process lifecycle around them
-FD_SYSCALLS = (
-    "open,openat,openat2,creat,open_by_handle_at,socket,socketpair,accept,accept4,"
-    "pipe,pipe2,dup,dup2,dup3,fcntl,ioctl,eventfd,eventfd2,epoll_create,epoll_create1,"
-    "timerfd_create,signalfd,signalfd4,inotify_init,inotify_init1,fanotify_init,"
-    "memfd_create,pidfd_open,pidfd_getfd,userfaultfd,perf_event_open,io_uring_setup,"
-    "recvmsg,recvmmsg,close,close_range,execve,execveat,clone,clone3,fork,vfork,unshare,"
-    "connect,bind,exit,exit_group"
-)
 PROGRESS_EVERY = 10.0  # seconds between progress lines
 
 
