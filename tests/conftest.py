@@ -69,6 +69,17 @@ def validate_report(report: dict[str, Any]) -> None:
     jsonschema.Draft202012Validator(schema).validate(report)
 
 
+def proc_fds(pid: int) -> dict[int, str]:
+    """Ground truth: the fds /proc shows for ``pid`` and what each points to."""
+    found = {}
+    for name in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            found[int(name)] = os.readlink(f"/proc/{pid}/fd/{name}")
+        except FileNotFoundError:  # closed between the listing and the readlink
+            continue
+    return found
+
+
 def _open_fds() -> set[int]:
     return {int(n) for n in os.listdir("/proc/self/fd")}
 

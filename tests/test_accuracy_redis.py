@@ -8,7 +8,6 @@ must be exactly the ones /proc shows that were not there before the attach.
 
 from __future__ import annotations
 
-import os
 import socket
 import subprocess
 import time
@@ -16,23 +15,13 @@ from pathlib import Path
 
 import pytest
 
-from conftest import analyze_json, need_tool
+from conftest import analyze_json, need_tool, proc_fds
 
 
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
-
-
-def fds_of(pid: int) -> dict[int, str]:
-    found = {}
-    for name in os.listdir(f"/proc/{pid}/fd"):
-        try:
-            found[int(name)] = os.readlink(f"/proc/{pid}/fd/{name}")
-        except FileNotFoundError:
-            continue
-    return found
 
 
 def command(conn: socket.socket, *words: str) -> bytes:
@@ -85,7 +74,7 @@ def test_redis_open_fds_match_proc(tmp_path: Path) -> None:
         for line in server.stdout:  # its own "Ready to accept connections" line
             if "Ready to accept connections" in line:
                 break
-        before = set(fds_of(server.pid))
+        before = set(proc_fds(server.pid))
         log = tmp_path / "redis.strace"
         tracer = subprocess.Popen(
             [strace, "-f", "-ttt", "-y", "-s", "256", "-o", str(log), "-p", str(server.pid)],
@@ -102,7 +91,7 @@ def test_redis_open_fds_match_proc(tmp_path: Path) -> None:
             assert command(conn, "PING") == b"+PONG\r\n"
             kept.append(conn)
         wait_for_clients(port, len(kept))
-        truth = {fd: link for fd, link in fds_of(server.pid).items() if fd not in before}
+        truth = {fd: link for fd, link in proc_fds(server.pid).items() if fd not in before}
         tracer.send_signal(2)  # an attached strace detaches on SIGINT
         tracer.wait(timeout=20)
         tracer_pid = Path(f"/proc/{server.pid}/status").read_text().split("TracerPid:")[1].split()[0]

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import analyze_json, need_tool, run_fdleak
+from conftest import analyze_json, need_tool, proc_fds, run_fdleak
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "leaky_worker.py"
 SMALL = (
@@ -108,16 +108,6 @@ def test_json_to_stdout_is_only_json(tmp_path: Path) -> None:
     assert json.loads(proc.stdout)["schema"] == "fdleak.report/1"
 
 
-def _proc_fds(pid: int) -> dict[int, str]:
-    fds = {}
-    for name in os.listdir(f"/proc/{pid}/fd"):
-        try:
-            fds[int(name)] = os.readlink(f"/proc/{pid}/fd/{name}")
-        except FileNotFoundError:
-            continue
-    return fds
-
-
 @pytest.mark.strace
 def test_real_strace_of_a_live_process_matches_proc(tmp_path: Path) -> None:
     """Ground truth: /proc/PID/fd of the traced process, read just before strace detaches."""
@@ -148,7 +138,7 @@ def test_real_strace_of_a_live_process_matches_proc(tmp_path: Path) -> None:
     tracer = None
     try:
         assert work.stdout is not None and work.stdin is not None
-        before = set(_proc_fds(work.pid))
+        before = set(proc_fds(work.pid))
         tracer = subprocess.Popen(
             [strace, "-f", "-ttt", "-y", "-s", "256", "-o", str(log), "-p", str(work.pid)],
             stderr=subprocess.PIPE,
@@ -159,7 +149,7 @@ def test_real_strace_of_a_live_process_matches_proc(tmp_path: Path) -> None:
         work.stdin.write("go\n")
         work.stdin.flush()
         assert work.stdout.readline().strip() == "ready"
-        truth = {fd: link for fd, link in _proc_fds(work.pid).items() if fd not in before}
+        truth = {fd: link for fd, link in proc_fds(work.pid).items() if fd not in before}
         tracer.send_signal(2)  # an attached strace detaches on SIGINT; the target goes on
         tracer.wait(timeout=20)
         status = Path(f"/proc/{work.pid}/status").read_text().split("TracerPid:")[1].split()[0]
