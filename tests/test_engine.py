@@ -271,3 +271,42 @@ def test_failed_clone_does_not_hold_up_other_processes(tmp_path: Path) -> None:
 """,
     )
     assert {(e["pid"], e["fd"]) for e in r["open_fds"]} == {(300, 3), (300, 4)}
+
+
+def test_thread_execve_in_superseded_form(tmp_path: Path) -> None:
+    # the execve starts unfinished in the thread; its end comes under the leader's pid
+    r = report_of(
+        tmp_path,
+        """
+100 1.0 openat(AT_FDCWD, "/tmp/g.txt", O_WRONLY|O_CREAT|O_CLOEXEC, 0600) = 10</tmp/g.txt>
+100 1.1 clone3({flags=CLONE_VM|CLONE_FS|CLONE_FILES|CLONE_SIGHAND|CLONE_THREAD} => {parent_tid=[103]}, 88) = 103
+103 1.2 execve("/usr/bin/python3", ["python3", "x.py"], 0x7ffc /* 42 vars */ <unfinished ...>
+100 1.3 +++ superseded by execve in pid 103 +++
+100 1.4 <... execve resumed>) = 0
+100 1.5 openat(AT_FDCWD, "/tmp/after.txt", O_WRONLY|O_CREAT|O_CLOEXEC, 0600) = 3</tmp/after.txt>
+""",
+    )
+    assert [(e["pid"], e["fd"], e["target"]) for e in r["open_fds"]] == [(100, 3, "/tmp/after.txt")]
+    assert r["window"]["unparsed_lines"] == 0
+
+
+def test_bound_to_port_zero_is_not_port_zero(tmp_path: Path) -> None:
+    r = report_of(
+        tmp_path,
+        """
+100 1.0 socket(AF_INET, SOCK_STREAM|SOCK_CLOEXEC, IPPROTO_IP) = 3<socket:[5]>
+100 1.1 bind(3<socket:[5]>, {sa_family=AF_INET, sin_port=htons(0), sin_addr=inet_addr("127.0.0.1")}, 16) = 0
+""",
+    )
+    assert r["open_fds"][0]["target"] == "TCP 127.0.0.1:*"
+
+
+def test_window_starts_at_the_first_line(tmp_path: Path) -> None:
+    r = report_of(
+        tmp_path,
+        """
+100 1716900000.0 openat(AT_FDCWD, "/etc/a", O_RDONLY) = 3</etc/a>
+100 1716900005.0 clone(child_stack=NULL, flags=SIGCHLD) = 101
+""",
+    )
+    assert (r["window"]["start"], r["window"]["end"]) == (1716900000.0, 1716900005.0)

@@ -121,6 +121,8 @@ def sockaddr(text: str) -> str | None:
     if match is None:
         return None
     port, v4, v6 = match.groups()
+    if port == "0":
+        port = "*"  # bind to port 0: the kernel picks one, and the log does not say which
     return f"{v4}:{port}" if v4 is not None else f"[{v6}]:{port}"
 
 

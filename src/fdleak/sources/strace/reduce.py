@@ -186,8 +186,9 @@ class BlockReducer:
         result.lines = seq - first_seq + 1
         if last_ts_text is not None:
             result.last_ts = parse_ts(last_ts_text)
-        if result.first_ts is None:
-            result.first_ts = self._first_ts(lines)
+        if not self.relative_ts:
+            # the first line's time, whichever path read it (the fast path parses none)
+            result.first_ts = self._first_ts(lines) or result.first_ts
         self._settle(result)
         return result
 
@@ -558,7 +559,14 @@ class BlockReducer:
             result.unparsed += 1
             return
         if "superseded" in body:
-            return  # the leader was replaced by an exec'ing thread: not an exit
+            # the leader was replaced by an exec'ing thread, not an exit. When the thread's
+            # execve started as "<unfinished ...>" its end comes under the leader's pid:
+            # move the call there, as "<pid changed to N ...>" would have
+            old = m.group("old")
+            started = self.assembler.pending.pop(int(old), None) if old else None
+            if started is not None:
+                self.assembler.pending[pid] = started._replace(from_tid=int(old or 0))
+            return
         code, signal = m.group("code", "sig")
         status = int(code) if code is not None else -_signal_number(signal)
         result.events += 1
