@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from fdleak.analysis.verdict import STD_STREAMS, Verdict, judge
 from fdleak.model.kinds import FdKind
 from fdleak.model.observation import GroupActivity, Observation
@@ -26,7 +28,7 @@ def build_report(observation: Observation, min_count: int = 5) -> Report:
     group_entries: list[Group] = []
     for key, survivors in groups.items():
         act = activity.get(key) or GroupActivity(key[0], key[1], len(survivors), 0)
-        verdict = _judge_group(survivors, act, end_seq, min_count)
+        verdict = judge(survivors, act.first_seq_by_pid, end_seq, act.opened, act.closed, min_count)
         pids = tuple(sorted({s.record.pid for s in survivors}))
         group_entries.append(
             Group(
@@ -81,12 +83,6 @@ def build_report(observation: Observation, min_count: int = 5) -> Report:
     )
 
 
-def _judge_group(
-    survivors: list[OpenFd], act: GroupActivity, end_seq: dict[int, int], min_count: int
-) -> Verdict:
-    return judge(survivors, act.first_seq_by_pid, end_seq, act.opened, act.closed, min_count)
-
-
 def _leak(
     key: tuple[FdKind, str],
     survivors: list[OpenFd],
@@ -122,8 +118,6 @@ def _leak(
 
 
 def _numbered(leak: Leak, n: int) -> Leak:
-    from dataclasses import replace
-
     return replace(leak, id=f"L{n}")
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from fdleak.lifecycle.tables import GroupKey, Process, Table
@@ -58,13 +58,6 @@ class Engine:
         }
 
     # -- feeding -------------------------------------------------------------------------
-
-    def seed(self, pid: int, records: Iterable[FdRecord], tids: Iterable[int] = ()) -> None:
-        """A process that existed before the window, with the fds it had then."""
-        table = Table()
-        for record in records:
-            table.put(replace(record, inherited=True))
-        self._new_process(pid, None, 0, table, threads=set(tids) | {pid})
 
     def apply(self, ev: FdEvent, offset: int = 0) -> None:
         """Apply one event; ``offset`` turns a block-local seq into an input line number."""

@@ -295,10 +295,6 @@ class BlockReducer:
             self._shape = _Shape(int(has_pid) + int(has_ts), has_pid, has_ts)
             return
 
-    def _ts_of(self, parts: list[str], k: int) -> float | None:
-        shape = self._shape
-        return parse_ts(parts[k - 1]) if shape is not None and shape.has_ts else None
-
     def _first_ts(self, lines: list[str]) -> float | None:
         for line in lines[:50]:
             m = PREFIX.match(line)
