@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -112,3 +113,41 @@ def no_leftovers() -> Iterator[None]:
     # an fd listed before but gone now is fine; one the test opened and kept is not
     leaked = {fd for fd in leaked if os.path.exists(f"/proc/self/fd/{fd}")}
     assert not leaked, f"test leaked fds: {sorted(leaked)}"
+
+
+HOLDER = Path(__file__).parent / "procfs_workloads" / "holder.py"
+
+
+class Holder:
+    """A running tests/procfs_workloads/holder.py and the fds it says it holds."""
+
+    def __init__(self, proc: subprocess.Popen[str], announced: dict[str, Any]) -> None:
+        self.proc = proc
+        self.pid: int = announced["pid"]
+        self.fds: dict[int, str] = {int(k): v for k, v in announced["fds"].items()}
+        self.child: int | None = announced["child"]
+
+
+@contextlib.contextmanager
+def holder(tmp_path: Path, *args: str) -> Iterator[Holder]:
+    """Start the holder with ``args``, wait for its JSON line, stop and reap it after."""
+    proc = subprocess.Popen(
+        [sys.executable, str(HOLDER), "--dir", str(tmp_path), *args],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        assert line, "the holder died before it was ready"
+        yield Holder(proc, json.loads(line))
+    finally:
+        assert proc.stdin is not None and proc.stdout is not None
+        proc.stdin.close()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        proc.stdout.close()

@@ -23,3 +23,11 @@ class InputError(FdleakError):
 
 class NothingToAnalyze(FdleakError):
     """The input was readable but held nothing fdleak could analyse."""
+
+
+class ProcessGone(FdleakError):
+    """The process asked for does not exist (or exited while being read)."""
+
+
+class AccessDenied(FdleakError):
+    """The process exists but this user may not read what was asked."""

@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from rich.console import Console
 
 from fdleak.model.report import Report
 from fdleak.views import json_view, text
+
+
+def table_console() -> Console:
+    """Standard output for tables: piped to a file or a pager, rows are not cut at 80 columns."""
+    return Console(highlight=False, width=None if sys.stdout.isatty() else 240)
 
 
 def positive_int(text: str) -> int:
@@ -31,3 +37,55 @@ def write_outputs(report: Report, args: argparse.Namespace, console: Console, er
     if args.json != "-":
         text.render(report, console)
     text.render_warnings(report, errors)
+
+
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0}
+
+
+def duration(text: str) -> float:
+    """``30``, ``30s``, ``500ms``, ``5m``, ``1h`` -> seconds."""
+    number = text.rstrip("abcdefghijklmnopqrstuvwxyz")
+    unit = text[len(number) :] or "s"
+    try:
+        value = float(number) * _UNITS[unit]
+    except (ValueError, KeyError):
+        raise argparse.ArgumentTypeError(f"expected a duration such as 30s, 5m or 1h, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a duration above zero, got {text!r}")
+    return value
+
+
+def pid(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a process id, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a process id of at least 1, got {value}")
+    return value
+
+
+def add_pid_option(parser: argparse.ArgumentParser, required: bool = False) -> None:
+    parser.add_argument(
+        "-p",
+        "--pid",
+        dest="pids",
+        type=pid,
+        action="append",
+        default=[],
+        required=required,
+        metavar="PID",
+        help="a process to look at (repeat for several)",
+    )
+
+
+def add_selection_options(parser: argparse.ArgumentParser) -> None:
+    """-p PID ..., --celery, PATTERN: the processes ps and watch look at, with their children."""
+    add_pid_option(parser)
+    parser.add_argument("--celery", action="store_true", help="Celery workers (parents and pool children)")
+    parser.add_argument(
+        "pattern",
+        nargs="?",
+        metavar="PATTERN",
+        help="processes whose command line matches this regular expression",
+    )

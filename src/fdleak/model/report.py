@@ -7,6 +7,7 @@ from typing import Any
 
 from fdleak import __version__
 from fdleak.model.observation import FdError, SourceInfo
+from fdleak.model.series import Series, Trend
 
 SCHEMA = "fdleak.report/1"
 CONFIDENCES = ("high", "medium", "low")
@@ -105,6 +106,7 @@ class Report:
     groups: tuple[Group, ...] = ()
     fd_errors: tuple[FdError, ...] = ()
     warnings: tuple[str, ...] = ()
+    series: tuple[Series, ...] = ()  # procfs mode: fd counts over time
     tool_version: str = __version__
     schema: str = SCHEMA
 
@@ -131,6 +133,7 @@ class Report:
             "groups": [asdict(g) | {"pids": list(g.pids)} for g in self.groups],
             "fd_errors": [asdict(e) for e in self.fd_errors],
             "warnings": list(self.warnings),
+            "series": [_series_json(s) for s in self.series],
         }
 
     @classmethod
@@ -151,6 +154,7 @@ class Report:
             groups=tuple(_build(Group, g, pids=tuple(g.get("pids", ()))) for g in data.get("groups", [])),
             fd_errors=tuple(_build(FdError, e) for e in data.get("fd_errors", [])),
             warnings=tuple(data.get("warnings", ())),
+            series=tuple(_series_from(s) for s in data.get("series", [])),
             tool_version=data.get("tool", {}).get("version", "unknown"),
             schema=data.get("schema", SCHEMA),
         )
@@ -171,6 +175,23 @@ def _build(cls: Any, data: dict[str, Any], **override: Any) -> Any:
         else:
             values[f.name] = _DEFAULTS.get(f.name)
     return cls(**values)
+
+
+def _series_json(series: Series) -> dict[str, Any]:
+    out = asdict(series)
+    out["samples"] = [list(sample) for sample in series.samples]
+    return out
+
+
+def _series_from(data: dict[str, Any]) -> Series:
+    trend = data.get("trend")
+    series: Series = _build(
+        Series,
+        data,
+        samples=tuple((float(t), int(n)) for t, n in data.get("samples", [])),
+        trend=_build(Trend, trend) if trend else None,
+    )
+    return series
 
 
 def _leak_json(leak: Leak) -> dict[str, Any]:

@@ -1,30 +1,43 @@
-"""The JSON view: the report document, written atomically."""
+"""The JSON view: the report document (or a snapshot, a diff), written atomically."""
 
 from __future__ import annotations
 
 import json
 import os
+import sys
 import tempfile
+from typing import Any
 
+from fdleak.errors import InputError
 from fdleak.model.report import Report
 
 
 def dumps(report: Report) -> str:
-    return json.dumps(report.to_json(), indent=2, ensure_ascii=False) + "\n"
+    return dumps_document(report.to_json())
+
+
+def dumps_document(document: Any) -> str:
+    return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
 
 
 def write(report: Report, path: str) -> None:
-    """Write to ``path`` via a temporary file, so a reader never sees half a report."""
-    if path == "-":
-        import sys
+    write_document(report.to_json(), path)
 
-        sys.stdout.write(dumps(report))
+
+def write_document(document: Any, path: str) -> None:
+    """Write to ``path`` via a temporary file, so a reader never sees half a document."""
+    text = dumps_document(document)
+    if path == "-":
+        sys.stdout.write(text)
         return
     directory = os.path.dirname(os.path.abspath(path))
-    fd, temporary = tempfile.mkstemp(prefix=".fdleak-", suffix=".json", dir=directory)
+    try:
+        fd, temporary = tempfile.mkstemp(prefix=".fdleak-", suffix=".json", dir=directory)
+    except OSError as error:
+        raise InputError(f"cannot write {path}: {error.strerror}", "choose a writable directory") from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(dumps(report))
+            handle.write(text)
         os.replace(temporary, path)
     except BaseException:
         os.unlink(temporary)

@@ -15,9 +15,15 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _STYLE = {"high": "bold red", "medium": "yellow", "low": "dim"}
 
 
+def plain(text: str) -> str:
+    """A target printed without rich: control characters shown as \\xNN, so a name cannot
+    move the cursor or fake a line."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
 def safe(text: str) -> str:
     """A target is hostile input: no control characters, no rich markup."""
-    return escape(_CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text))
+    return escape(plain(text))
 
 
 def render(report: Report, console: Console) -> None:
@@ -44,6 +50,9 @@ def _summary(report: Report, console: Console) -> None:
     unparsed = f", {w.unparsed_lines:,} not understood" if w.unparsed_lines else ""
     plural = "es" if processes != 1 else ""
     seen = f"{w.lines:,} lines, {w.events:,} fd events{unparsed}, {processes} process{plural}"
+    if report.source.mode == "procfs":
+        span = f" over {w.end - w.start:.0f} s" if w.start is not None and w.end is not None else ""
+        seen = f"{w.events:,} samples of {processes} process{plural}{span}, from /proc"
     if serious:
         pids = sorted({pid for leak in serious for pid in leak.pids})
         leaks = "leak" if len(serious) == 1 else "leaks"
@@ -80,7 +89,12 @@ def _too_few(report: Report, console: Console) -> None:
 
 
 def _evidence(entry: FdEntry) -> str:
-    where = f"line {entry.line}" if entry.line is not None else "line ?"
+    if entry.line is not None:
+        where = f"line {entry.line}"
+    elif entry.ts is not None:
+        where = time.strftime("%H:%M:%S", time.localtime(entry.ts))  # seen in a snapshot then
+    else:
+        where = "line ?"
     return f"[dim]{where:>12}[/]  pid {entry.pid} fd {entry.fd:<4} {entry.syscall:<8} {safe(entry.target)}"
 
 
@@ -119,6 +133,12 @@ def _next_steps(report: Report, console: Console) -> None:
         return
     top = serious[0]
     console.print()
+    if report.source.mode == "procfs":
+        console.print(
+            f"Next: see which code opens [bold]{safe(top.signature)}[/]: "
+            f"fdleak trace -p {top.pids[0]} (strace), or the Python tracker for the task and line."
+        )
+        return
     console.print(
         f"Next: find the code that opens [bold]{safe(top.signature)}[/] and close it on every path "
         "(a with-block); the evidence lines above point into the log."

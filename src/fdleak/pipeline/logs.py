@@ -1,4 +1,4 @@
-"""The one place that wires sources -> fd-table engine -> analysis."""
+"""strace logs -> fd-table engine -> analysis: what `fdleak analyze` does."""
 
 from __future__ import annotations
 

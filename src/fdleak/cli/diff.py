@@ -1,0 +1,56 @@
+"""fdleak diff: what appeared and disappeared between two snapshots, biggest growth first."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from fdleak.analysis.diff import diff_snapshots
+from fdleak.cli.options import table_console
+from fdleak.errors import InputError
+from fdleak.model.snapshot import Snapshot
+from fdleak.views import json_view
+from fdleak.views.inventory import render_diff
+
+HELP = "compare two snapshots (fdleak snapshot --json) grouped by signature"
+DESCRIPTION = """\
+Compare two snapshots written by `fdleak snapshot -p PID --json FILE`: which groups of
+fds (same kind and signature) grew or shrank, with examples, biggest growth first.
+A process is matched by pid and start time, so a recycled pid is not mistaken for its
+predecessor."""
+
+
+def add_parser(sub: Any, name: str) -> None:
+    parser = sub.add_parser(
+        name, help=HELP, description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("before", metavar="A.json", help="the older snapshot")
+    parser.add_argument("after", metavar="B.json", help="the newer snapshot")
+    parser.add_argument("--json", metavar="FILE", help="write the difference as JSON (- for stdout)")
+
+
+def run(args: argparse.Namespace) -> int:
+    diff = diff_snapshots(_load(args.before), _load(args.after))
+    if args.json:
+        json_view.write_document(diff.to_json(), args.json)
+    if args.json != "-":
+        render_diff(diff, table_console())
+    return 0
+
+
+def _load(path: str) -> Snapshot:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            data = json.load(handle)
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise InputError(f"{path} is a directory, not a snapshot") from None
+    except PermissionError:
+        raise InputError(f"{path}: permission denied") from None
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise InputError(
+            f"{path} is not JSON", "write a snapshot with: fdleak snapshot -p PID --json FILE"
+        ) from None
+    return Snapshot.from_json(data, path)

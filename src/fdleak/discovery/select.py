@@ -1,0 +1,171 @@
+"""Find the processes a command should look at, as trees with a role for each process.
+
+A worker framework's parent and its pool children share a command line (billiard,
+gunicorn and uwsgi fork without exec), so the role comes from the tree: a process
+whose parent runs the same kind of worker is a child, otherwise a parent.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import psutil
+
+from fdleak.errors import AccessDenied, InputError, ProcessGone
+
+# framework -> how its worker processes' command lines look
+_FRAMEWORKS: dict[str, re.Pattern[str]] = {
+    "celery": re.compile(r"(?:^|[/\s])celery(?:\.exe)?\b.*\bworker\b|\[celeryd:|celery worker"),
+    "gunicorn": re.compile(r"(?:^|[/\s])gunicorn\b"),
+    "uwsgi": re.compile(r"(?:^|[/\s])uwsgi\b"),
+    "rq": re.compile(r"(?:^|[/\s])rq\s+worker\b|rqworker"),
+    "dramatiq": re.compile(r"(?:^|[/\s])dramatiq\b"),
+}
+_APP = re.compile(r"(?:-A|--app)[= ](\S+)")
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """One process to look at. (pid, start_time) is its identity: pids are reused."""
+
+    pid: int
+    start_time: float
+    parent: int | None
+    role: str  # "celery parent", "celery child", "process", "child"...
+    app: str  # the Celery -A/--app value, or ""
+    command: str
+    depth: int  # 0 for the root of its tree
+
+    @property
+    def key(self) -> tuple[int, float]:
+        return (self.pid, self.start_time)
+
+
+def find(pids: Iterable[int] = (), celery: bool = False, pattern: str | None = None) -> list[Candidate]:
+    """Candidates in tree order (each root, then its descendants).
+
+    ``pids``: these processes and their descendants. ``celery``: Celery workers only.
+    ``pattern``: processes whose command line matches the regular expression. With
+    none of them: every worker of a known framework (Celery, gunicorn, uwsgi, rq, dramatiq).
+    """
+    table = _process_table()
+    roots: list[int] = []
+    for pid in pids:
+        if pid not in table:
+            if psutil.pid_exists(pid):
+                raise AccessDenied(f"cannot read pid {pid}", "run fdleak as its user or as root")
+            raise ProcessGone(f"no process with pid {pid}", "check the pid with: ps -p PID")
+        roots.append(pid)
+    if celery or pattern is not None or not roots:
+        roots += _matching_roots(table, celery, pattern, skip=set(roots))
+    children: dict[int, list[int]] = {}
+    for proc in table.values():
+        children.setdefault(proc.parent, []).append(proc.pid)
+    out: list[Candidate] = []
+    seen: set[int] = set()
+    for root in roots:
+        _walk(table, children, root, out, seen)
+    return out
+
+
+def framework_of(command: str) -> str | None:
+    for name, regex in _FRAMEWORKS.items():
+        if regex.search(command):
+            return name
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class _Proc:
+    pid: int
+    parent: int
+    start_time: float
+    command: str
+
+
+def _process_table() -> dict[int, _Proc]:
+    table: dict[int, _Proc] = {}
+    for proc in psutil.process_iter(["ppid", "cmdline", "create_time", "name"]):
+        if proc.pid == os.getpid():
+            continue  # fdleak itself, and through it whatever it started
+        info = proc.info
+        args = info.get("cmdline") or []
+        command = " ".join(args) if args else f"[{info.get('name') or '?'}]"
+        table[proc.pid] = _Proc(proc.pid, info.get("ppid") or 0, info.get("create_time") or 0.0, command)
+    return table
+
+
+def _own_lineage() -> set[int]:
+    ours = {os.getpid()}
+    with contextlib.suppress(psutil.Error):
+        ours.update(p.pid for p in psutil.Process().parents())
+    return ours
+
+
+def compile_pattern(pattern: str | None) -> re.Pattern[str] | None:
+    if pattern is None:
+        return None
+    try:
+        return re.compile(pattern)
+    except re.error as error:
+        raise InputError(f"bad pattern {pattern!r}: {error}", "give a Python regular expression") from None
+
+
+def matches(command: str, celery: bool, regex: re.Pattern[str] | None) -> bool:
+    """Selected by --celery and/or PATTERN; with neither, any known worker framework."""
+    framework = framework_of(command)
+    if celery and framework != "celery":
+        return False
+    if regex is not None:
+        return regex.search(command) is not None
+    return framework is not None
+
+
+def _matching_roots(table: dict[int, _Proc], celery: bool, pattern: str | None, skip: set[int]) -> list[int]:
+    regex = compile_pattern(pattern)
+
+    def wanted(proc: _Proc) -> bool:
+        return matches(proc.command, celery, regex)
+
+    # fdleak's own command line (and the shell's that ran it) matches any pattern it was given
+    skip = skip | _own_lineage()
+    selected = {pid for pid, proc in table.items() if wanted(proc) and pid not in skip}
+    # a root is a match whose parent is not itself a match: its pool children come with it
+    return sorted(pid for pid in selected if table[pid].parent not in selected)
+
+
+def _walk(
+    table: dict[int, _Proc],
+    children: dict[int, list[int]],
+    pid: int,
+    out: list[Candidate],
+    seen: set[int],
+    depth: int = 0,
+) -> None:
+    if pid in seen or pid not in table:
+        return
+    seen.add(pid)
+    proc = table[pid]
+    role, app = _role(table, proc), app_of(proc.command)
+    out.append(Candidate(pid, proc.start_time, proc.parent, role, app, proc.command, depth))
+    for child in sorted(children.get(pid, ())):
+        _walk(table, children, child, out, seen, depth + 1)
+
+
+def _role(table: dict[int, _Proc], proc: _Proc) -> str:
+    framework = framework_of(proc.command)
+    parent = table.get(proc.parent)
+    if framework is None:
+        return "child" if parent is not None and framework_of(parent.command) else "process"
+    if parent is not None and framework_of(parent.command) == framework:
+        return f"{framework} child"
+    return f"{framework} parent"
+
+
+def app_of(command: str) -> str:
+    match = _APP.search(command)
+    return match.group(1) if match else ""

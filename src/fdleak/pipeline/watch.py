@@ -1,0 +1,144 @@
+"""Sample fd counts of process trees over time, fit trends, and snapshot what grows."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from fdleak.analysis.diff import diff_snapshots
+from fdleak.analysis.trend import judge
+from fdleak.analysis.watch_report import build_watch_report
+from fdleak.discovery.follow import Follower
+from fdleak.discovery.select import Candidate
+from fdleak.errors import FdleakError, NothingToAnalyze
+from fdleak.model.observation import SourceInfo
+from fdleak.model.report import Report
+from fdleak.model.series import Series, Trend
+from fdleak.model.snapshot import Snapshot, SnapshotDiff
+from fdleak.procfs.fds import count_fds
+from fdleak.procfs.process import fd_limits
+from fdleak.procfs.snapshot import snapshot_process
+
+_RESNAPSHOT_EVERY = 10  # samples between two snapshots of a process that keeps growing
+_REFIT_STEADY_EVERY = 10
+_MAX_SAMPLES = 100_000  # per process; older samples are thinned beyond that (bounded memory)
+
+
+@dataclass
+class Tracked:
+    """One process's history in this watch."""
+
+    candidate: Candidate
+    soft_limit: int | None
+    samples: list[tuple[float, int]] = field(default_factory=list)
+    trend: Trend | None = None
+    exited: bool = False
+    baseline: Snapshot | None = None
+    growth: SnapshotDiff | None = None
+    snapshot_at: int = -_RESNAPSHOT_EVERY  # sample index of the last growth snapshot
+
+    def series(self) -> Series:
+        c = self.candidate
+        return Series(
+            c.pid,
+            c.start_time,
+            c.role,
+            c.command,
+            self.soft_limit,
+            tuple(self.samples),
+            self.trend,
+            self.exited,
+        )
+
+
+class Watch:
+    """``step()`` once per interval; ``report()`` at any time."""
+
+    def __init__(self, follower: Follower, snapshots: bool = True) -> None:
+        self.follower = follower
+        self.snapshots = snapshots
+        self.tracked: dict[tuple[int, float], Tracked] = {}
+        self.started = time.time()
+        self.last = self.started
+        self.steps = 0
+        if not follower.tracked:
+            raise NothingToAnalyze("no process to watch", "check the pid or pattern with: fdleak ps")
+
+    def step(self) -> None:
+        current, ended = self.follower.refresh()
+        for candidate in ended:
+            if (entry := self.tracked.get(candidate.key)) is not None:
+                entry.exited = True
+        now = time.time()
+        for candidate in current:
+            entry = self.tracked.get(candidate.key)
+            if entry is None:
+                entry = self.tracked[candidate.key] = Tracked(candidate, _soft_limit(candidate.pid))
+                if self.snapshots:
+                    entry.baseline = _snapshot(candidate.pid)
+            try:
+                count = count_fds(candidate.pid)
+            except FdleakError:
+                entry.exited = True
+                continue
+            changed = not entry.samples or entry.samples[-1][1] != count
+            entry.samples.append((now, count))
+            if len(entry.samples) > _MAX_SAMPLES:
+                del entry.samples[1::2]
+            # fitting costs far more than sampling: a steady count is refitted only now and then
+            if changed or entry.trend is None or self.steps % _REFIT_STEADY_EVERY == 0:
+                entry.trend = judge(entry.samples, entry.soft_limit)
+            if entry.trend is not None and entry.trend.growing and self.snapshots:
+                self._snapshot_growth(entry)
+        self.last = now
+        self.steps += 1
+
+    def _snapshot_growth(self, entry: Tracked) -> None:
+        if self.steps - entry.snapshot_at < _RESNAPSHOT_EVERY or entry.baseline is None:
+            return
+        entry.snapshot_at = self.steps
+        latest = _snapshot(entry.candidate.pid)
+        if latest is not None:
+            entry.growth = diff_snapshots(entry.baseline, latest)
+
+    def finish(self) -> None:
+        """A last snapshot of every growing process, so the report counts the whole window."""
+        for entry in self.tracked.values():
+            if entry.trend is not None and entry.trend.growing and not entry.exited and self.snapshots:
+                entry.snapshot_at = -_RESNAPSHOT_EVERY
+                self._snapshot_growth(entry)
+
+    @property
+    def alive(self) -> bool:
+        return any(not t.exited for t in self.tracked.values())
+
+    def rows(self) -> list[Tracked]:
+        """Tree order as discovered; exited processes last."""
+        return sorted(self.tracked.values(), key=lambda t: t.exited)
+
+    def report(self) -> Report:
+        roots = tuple(t.candidate.pid for t in self.tracked.values() if t.candidate.depth == 0)
+        growth = {t.candidate.pid: t.growth for t in self.tracked.values() if t.growth is not None}
+        return build_watch_report(
+            SourceInfo(mode="procfs", pids=roots),
+            [t.series() for t in self.tracked.values()],
+            growth,
+            self.started,
+            self.last,
+        )
+
+
+def _soft_limit(pid: int) -> int | None:
+    try:
+        return fd_limits(pid)[0]
+    except FdleakError:
+        return None
+
+
+def _snapshot(pid: int) -> Snapshot | None:
+    # links only: no fdinfo, no pipe peers: the auto-snapshot must stay cheap on big tables
+    try:
+        process = snapshot_process(pid, details=False)
+    except FdleakError:
+        return None
+    return Snapshot(time.time(), (process,))

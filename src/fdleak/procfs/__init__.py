@@ -1,0 +1,1 @@
+"""The only code that opens /proc: fds, fdinfo, limits, process status, socket tables."""

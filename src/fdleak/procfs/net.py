@@ -1,0 +1,86 @@
+"""Socket tables of a process's network namespace: inode -> protocol, ends and state.
+
+/proc/PID/net/* (not /proc/net/*) so a process in another namespace (a container) is
+resolved against its own tables. Each table is read once per snapshot.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import struct
+
+from fdleak.model.snapshot import SocketInfo
+from fdleak.procfs.process import PROC
+
+# include/net/tcp_states.h
+_TCP_STATES = {
+    "01": "ESTABLISHED",
+    "02": "SYN_SENT",
+    "03": "SYN_RECV",
+    "04": "FIN_WAIT1",
+    "05": "FIN_WAIT2",
+    "06": "TIME_WAIT",
+    "07": "CLOSE",
+    "08": "CLOSE_WAIT",
+    "09": "LAST_ACK",
+    "0A": "LISTEN",
+    "0B": "CLOSING",
+}
+# include/uapi/linux/net.h socket_state, as /proc/net/unix prints it
+_UNIX_STATES = {"01": "UNCONNECTED", "02": "CONNECTING", "03": "CONNECTED", "04": "DISCONNECTING"}
+_UNIX_TYPES = {"0001": "STREAM", "0002": "DGRAM", "0005": "SEQPACKET"}
+_INET_TABLES = (("tcp", "TCP"), ("tcp6", "TCPv6"), ("udp", "UDP"), ("udp6", "UDPv6"))
+
+
+def socket_table(pid: int) -> dict[int, SocketInfo]:
+    """Every inet and unix socket the process's namespace knows, by inode."""
+    table: dict[int, SocketInfo] = {}
+    for name, protocol in _INET_TABLES:
+        text = _read(pid, name)
+        for line in text.splitlines()[1:]:
+            parts = line.split()
+            if len(parts) < 10:
+                continue
+            local, remote = _address(parts[1]), _address(parts[2])
+            udp = protocol.startswith("UDP")
+            state = "" if udp else _TCP_STATES.get(parts[3], parts[3])
+            if remote.endswith(":0") and (udp or state == "LISTEN"):
+                remote = ""  # a listening or unconnected socket has no peer
+            if parts[9] != "0":  # TIME_WAIT entries belong to no socket any more
+                table[int(parts[9])] = SocketInfo(protocol, local, remote, state)
+    for line in _read(pid, "unix").splitlines()[1:]:
+        parts = line.split(None, 7)
+        if len(parts) < 7:
+            continue
+        path = parts[7] if len(parts) > 7 else ""
+        kind = _UNIX_TYPES.get(parts[4], parts[4])
+        table[int(parts[6])] = SocketInfo("UNIX", path, "", f"{kind} {_UNIX_STATES.get(parts[5], parts[5])}")
+    return table
+
+
+def target_of(info: SocketInfo) -> str:
+    """The report's target text: ``TCP 127.0.0.1:40312->127.0.0.1:6379``, ``UNIX /run/x.sock``."""
+    if info.protocol == "UNIX":
+        return f"UNIX {info.local}" if info.local else "UNIX"
+    ends = f"{info.local}->{info.remote}" if info.remote else info.local
+    return f"{info.protocol} {ends}"
+
+
+def _address(text: str) -> str:
+    host, _, port = text.partition(":")
+    raw = bytes.fromhex(host)
+    if len(raw) == 4:
+        return f"{socket.inet_ntop(socket.AF_INET, raw[::-1])}:{int(port, 16)}"
+    # IPv6: four 32-bit words, each in host (little-endian) order
+    words = struct.unpack("<4I", raw)
+    address = socket.inet_ntop(socket.AF_INET6, struct.pack(">4I", *words))
+    return f"[{address}]:{int(port, 16)}"
+
+
+def _read(pid: int, name: str) -> str:
+    try:
+        with open(os.path.join(PROC, str(pid), "net", name), "rb") as handle:
+            return handle.read().decode("utf-8", "replace")
+    except OSError:
+        return ""  # no such table (IPv6 off) or the process is gone: nothing to resolve
