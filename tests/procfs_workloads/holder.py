@@ -11,6 +11,7 @@ import argparse
 import itertools
 import json
 import os
+import random
 import resource
 import select
 import signal
@@ -144,16 +145,15 @@ def _leak(directory: str, every: float) -> None:
 
 
 def _churn(directory: str, most: int) -> None:
-    n = 0
+    """Bursts of a random size, each closed again: busy, but level over time."""
     while True:
         fds = [
             os.open(os.path.join(directory, f"churn_{i}.txt"), os.O_CREAT | os.O_WRONLY, 0o600)
-            for i in range(n % most + 1)
+            for i in range(random.randint(1, most))
         ]
         time.sleep(0.01)
         for fd in fds:
             os.close(fd)
-        n += 7
 
 
 def _pool(directory: str, size: int, keep: list[object]) -> None:

@@ -89,10 +89,10 @@ def _thin(samples: Sequence[tuple[float, int]]) -> list[tuple[float, float]]:
 def _why_not(low: float, recent: float, newest_high: int, earlier_high: int, growth: int) -> str:
     if growth < MIN_GROWTH:
         return f"grew by only {growth} fds" if growth > 0 else "no growth"
+    if low < 0:
+        return "no steady growth (the count's trend is within noise)"
     if recent <= 0 or newest_high <= earlier_high:
         return "grew, then levelled off (a pool or cache that filled up)"
-    if low <= 0:
-        return "no steady growth (the count's trend is within noise)"
     return "no steady growth"
 
 

@@ -31,7 +31,8 @@ class Follower:
                 info = read_process(pid)
             except FdleakError:
                 info = None
-            if info is None or abs(info.start_time - candidate.start_time) > 1.0:
+            # a zombie has closed every fd: it has exited, its parent just has not reaped it
+            if info is None or info.exited or abs(info.start_time - candidate.start_time) > 1.0:
                 ended.append(self.tracked.pop(pid))
         current = set(int(name) for name in os.listdir(PROC) if name.isdigit())
         for pid in sorted(current - self._seen):

@@ -27,6 +27,11 @@ class ProcessInfo:
     uid: int
     name: str  # comm
     command: str  # the command line, space-joined; [name] for kernel threads
+    state: str = "R"  # R, S, D, Z (exited, not yet reaped by its parent)...
+
+    @property
+    def exited(self) -> bool:
+        return self.state in ("Z", "X")
 
 
 def read_process(pid: int) -> ProcessInfo:
@@ -34,7 +39,7 @@ def read_process(pid: int) -> ProcessInfo:
     # comm is in parentheses and may itself contain ") ": split at the last one
     name = stat[stat.index("(") + 1 : stat.rindex(")")]
     fields = stat[stat.rindex(")") + 2 :].split()
-    parent, start_ticks = int(fields[1]), int(fields[19])
+    state, parent, start_ticks = fields[0], int(fields[1]), int(fields[19])
     uid = guarded(pid, "its owner", lambda: os.stat(f"{PROC}/{pid}").st_uid)
     try:
         raw = _read_bytes(f"{PROC}/{pid}/cmdline")
@@ -42,7 +47,7 @@ def read_process(pid: int) -> ProcessInfo:
         raw = b""
     args = [a.decode("utf-8", "replace") for a in raw.rstrip(b"\0").split(b"\0") if a]
     command = " ".join(args) if args else f"[{name}]"
-    return ProcessInfo(pid, boot_time() + start_ticks / _ticks(), parent, uid, name, command)
+    return ProcessInfo(pid, boot_time() + start_ticks / _ticks(), parent, uid, name, command, state)
 
 
 def fd_limits(pid: int) -> tuple[int | None, int | None]:

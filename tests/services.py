@@ -1,0 +1,111 @@
+"""Real servers for the tests: a Redis server and a Celery prefork worker, on free loopback ports."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from conftest import need_tool
+
+CELERY_APP = Path(__file__).parent / "celery_app"
+_START_TIMEOUT = 60.0
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@contextlib.contextmanager
+def redis_server(tmp_path: Path) -> Iterator[str]:
+    """A redis-server on a free loopback port; yields its URL."""
+    binary = need_tool("redis-server")
+    port = free_port()
+    proc = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+         "--dir", str(tmp_path)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        deadline = time.monotonic() + _START_TIMEOUT
+        for line in proc.stdout:
+            if "Ready to accept connections" in line:
+                break
+            assert time.monotonic() < deadline, "redis-server never became ready"
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        if proc.stdout is not None:
+            proc.stdout.close()
+
+
+class Worker:
+    def __init__(self, proc: subprocess.Popen[str], name: str, env: dict[str, str]) -> None:
+        self.proc = proc
+        self.pid = proc.pid
+        self.name = name  # unique: a pattern that selects this worker only
+        self.env = env
+
+    def produce(self, task: str, rate: float, seconds: float) -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            [sys.executable, "produce.py", task, str(rate), str(seconds)],
+            cwd=CELERY_APP,
+            env=self.env,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+
+    def children(self) -> list[int]:
+        text = Path(f"/proc/{self.pid}/task/{self.pid}/children").read_text()
+        return [int(p) for p in text.split()]
+
+
+@contextlib.contextmanager
+def celery_worker(tmp_path: Path, broker: str, *extra: str) -> Iterator[Worker]:
+    """``celery -A tasks worker`` with 2 prefork children; cold shutdown and reaped after."""
+    need_tool("redis-server")
+    name = f"fdleaktest{os.getpid()}x{free_port()}"
+    env = dict(
+        os.environ, CELERY_BROKER_URL=broker, FDLEAK_TEST_DIR=str(tmp_path), PYTHONPATH=str(CELERY_APP)
+    )
+    log = tmp_path / f"{name}.log"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "tasks", "worker", "-P", "prefork", "-c", "2",
+         "-n", f"{name}@localhost", "--without-heartbeat", "--without-mingle", "--without-gossip",
+         "-l", "INFO", "-f", str(log), *extra],
+        cwd=CELERY_APP,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + _START_TIMEOUT
+        while "ready." not in (log.read_text() if log.exists() else ""):
+            assert proc.poll() is None, f"the Celery worker died: {log.read_text() if log.exists() else ''}"
+            assert time.monotonic() < deadline, "the Celery worker never became ready"
+            time.sleep(0.1)
+        yield Worker(proc, name, env)
+    finally:
+        pool = Worker(proc, name, env).children() if proc.poll() is None else []
+        proc.send_signal(signal.SIGQUIT)  # cold shutdown: it stops its pool children too
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        for child in pool:  # normally gone already; never leave one behind
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(child, signal.SIGKILL)
