@@ -221,3 +221,16 @@ def test_snapshot_json_to_unwritable_place_is_clear(tmp_path: Path) -> None:
     assert proc.stderr.strip() == (
         "fdleak: cannot write /nonexistent/dir/x.json: No such file or directory; choose a writable directory"
     )
+
+
+def test_hostile_names_are_shown_inert(tmp_path: Path) -> None:
+    name = tmp_path / "[bold red]x\x1b[2J\nfake line.txt"
+    fd = os.open(name, os.O_CREAT | os.O_RDONLY, 0o600)
+    try:
+        proc = run_fdleak("snapshot", "-p", str(os.getpid()))
+    finally:
+        os.close(fd)
+    assert proc.returncode == 0, proc.stderr
+    assert "\x1b" not in proc.stdout
+    assert "[bold red]x\\x1b[2J\\x0afake line.txt" in proc.stdout  # markup literal, controls escaped
+    assert not any(line.startswith("fake line") for line in proc.stdout.splitlines())

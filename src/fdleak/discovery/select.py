@@ -150,17 +150,17 @@ def _walk(
         return
     seen.add(pid)
     proc = table[pid]
-    role, app = _role(table, proc), app_of(proc.command)
+    role, app = _role(table, proc, depth), app_of(proc.command)
     out.append(Candidate(pid, proc.start_time, proc.parent, role, app, proc.command, depth))
     for child in sorted(children.get(pid, ())):
         _walk(table, children, child, out, seen, depth + 1)
 
 
-def _role(table: dict[int, _Proc], proc: _Proc) -> str:
+def _role(table: dict[int, _Proc], proc: _Proc, depth: int) -> str:
     framework = framework_of(proc.command)
     parent = table.get(proc.parent)
     if framework is None:
-        return "child" if parent is not None and framework_of(parent.command) else "process"
+        return "child" if depth > 0 else "process"
     if parent is not None and framework_of(parent.command) == framework:
         return f"{framework} child"
     return f"{framework} parent"

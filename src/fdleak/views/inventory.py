@@ -14,13 +14,13 @@ from fdleak.views.text import plain, safe
 
 _TOP_GROUPS = 15
 _SHOWN_FDS = 3
-_COMMAND_WIDTH = 60
+_COMMAND_WIDTH = 120
 
 
 def render_census(rows: Sequence[ProcessCensus], console: Console) -> None:
     table = Table(box=None, header_style="bold", pad_edge=False)
     for name in ("PID", "ROLE", "FDS", "SOFT", "HARD", "USED"):
-        table.add_column(name, justify="left" if name == "ROLE" else "right", no_wrap=True)
+        table.add_column(name, justify="left" if name in ("PID", "ROLE") else "right", no_wrap=True)
     table.add_column("BY KIND", overflow="fold", max_width=40)
     table.add_column("COMMAND", no_wrap=True, overflow="ellipsis")
     # the numbers and kinds first: the command line gets what width is left

@@ -1,0 +1,99 @@
+"""fdleak ps against /proc, and what a user who may not read a process is told."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import sys
+from collections import Counter
+from pathlib import Path
+
+from conftest import holder, need, proc_fds, run_fdleak
+from fdleak.cli.main import main
+from fdleak.model.kinds import kind_of_link
+
+NOBODY = 65534
+
+
+def test_ps_counts_kinds_and_limits_match_proc(tmp_path: Path) -> None:
+    with holder(tmp_path, "--files", "12", "--sockets", "--special") as held:
+        proc = run_fdleak("ps", "-p", str(held.pid), "--json", "-")
+        truth = {pid: proc_fds(pid) for pid in (held.pid, held.child)}
+        limits = Path(f"/proc/{held.pid}/limits").read_text()
+    assert proc.returncode == 0, proc.stderr
+    rows = {row["pid"]: row for row in json.loads(proc.stdout)}
+    assert set(rows) == set(truth)  # the holder and its forked child, as a tree
+    assert rows[held.child]["parent"] == held.pid and rows[held.child]["depth"] == 1
+    for pid, fds in truth.items():
+        assert rows[pid]["fds"] == len(fds)
+        assert dict(rows[pid]["kinds"]) == dict(Counter(kind_of_link(link).value for link in fds.values()))
+    (line,) = [row for row in limits.splitlines() if row.startswith("Max open files")]
+    soft, hard = line.split()[3:5]
+    assert rows[held.pid]["soft_limit"] == int(soft) and rows[held.pid]["hard_limit"] == int(hard)
+
+
+def test_ps_text_is_a_tree_with_usage(tmp_path: Path) -> None:
+    with holder(tmp_path, "--special") as held:
+        proc = run_fdleak("ps", "-p", str(held.pid))
+    lines = proc.stdout.splitlines()
+    assert lines[0].split()[:6] == ["PID", "ROLE", "FDS", "SOFT", "HARD", "USED"]
+    (parent,) = [line for line in lines if line.split()[:1] == [str(held.pid)]]
+    (child,) = [line for line in lines if line.split()[:1] == [str(held.child)]]
+    assert child.index(str(held.child)) > parent.index(str(held.pid))  # indented under its parent
+    assert "holder.py" in parent and "%" in parent
+    assert parent.split()[1] == "process" and child.split()[1] == "child"
+
+
+def _as_nobody(argv: list[str]) -> tuple[int, str, str]:
+    """Run the CLI in a forked child that has dropped root: the kernel's own permission checks."""
+    read_out, write_out = os.pipe()
+    read_err, write_err = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover - runs in the child
+        try:
+            os.close(read_out)
+            os.close(read_err)
+            os.setgroups([])
+            os.setgid(NOBODY)
+            os.setuid(NOBODY)
+            with (
+                open(write_out, "w") as out,
+                open(write_err, "w") as err,
+                contextlib.redirect_stdout(out),
+                contextlib.redirect_stderr(err),
+            ):
+                status = main(argv)
+                out.flush()
+                err.flush()
+        except BaseException:
+            status = 99
+        os._exit(status)
+    os.close(write_out)
+    os.close(write_err)
+    with open(read_out) as out, open(read_err) as err:
+        stdout, stderr = out.read(), err.read()
+    _, status = os.waitpid(child, 0)
+    return os.waitstatus_to_exitcode(status), stdout, stderr
+
+
+def test_another_users_process_says_what_is_missing(tmp_path: Path) -> None:
+    need(os.geteuid() == 0, "needs root to drop to another user")
+    with holder(tmp_path, "--files", "5") as held:
+        main(["ps", "-p", str(held.pid), "--json", os.devnull])  # import every module while still root
+        with contextlib.redirect_stdout(io.StringIO()):
+            main(["snapshot", "-p", str(held.pid), "--summary"])
+        status, stdout, stderr = _as_nobody(["snapshot", "-p", str(held.pid)])
+        assert status == 2 and stdout == ""
+        assert stderr == (
+            f"fdleak: cannot read its fds of pid {held.pid}: permission denied (it belongs to another user); "
+            "run fdleak as that user or as root (sudo fdleak ...)\n"
+        )
+        status, stdout, stderr = _as_nobody(["ps", "-p", str(held.pid), "--json", "-"])
+        count = len(proc_fds(held.pid))
+    assert status == 0, stderr
+    (row,) = json.loads(stdout)
+    assert row["fds"] == count  # the count is still readable (stat of /proc/PID/fd)
+    assert row["kinds"] == [] and "permission denied" in row["note"]
+    assert sys.executable  # the child ran this same interpreter, no re-exec
