@@ -6,11 +6,8 @@ import argparse
 import sys
 from typing import Any
 
-from rich.console import Console
-
-from fdleak.cli.options import add_report_options, positive_int, write_outputs
-from fdleak.cli.progress import byte_progress
-from fdleak.pipeline import DEFAULT_MIN_COUNT, analyze_logs, total_size
+from fdleak.cli.options import add_report_options, positive_int
+from fdleak.defaults import DEFAULT_MIN_COUNT
 
 HELP = "report fd leaks from strace logs (strace -f -ttt -y -o trace.txt ...)"
 DESCRIPTION = """\
@@ -45,6 +42,14 @@ def add_parser(sub: Any, name: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # imported here, not at the top: building the parser stays cheap for every command
+    from rich.console import Console
+
+    from fdleak.cli.output import write_outputs
+    from fdleak.cli.progress import byte_progress
+    from fdleak.pipeline import analyze_logs, total_size
+
+    # imported here, not at the top: building the parser stays cheap for every command
     console = Console(stderr=True, highlight=False, soft_wrap=True)  # a warning stays one line
     with byte_progress(console, total_size(args.logs), quiet=args.quiet) as progress:
         report = analyze_logs(args.logs, min_count=args.min_count, jobs=args.jobs, progress=progress)

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from fdleak.analysis.diff import diff_snapshots
-from fdleak.cli.options import table_console
 from fdleak.errors import InputError
-from fdleak.model.snapshot import Snapshot
-from fdleak.views import json_view
-from fdleak.views.inventory import render_diff
+
+if TYPE_CHECKING:
+    from fdleak.model.snapshot import Snapshot
 
 HELP = "compare two snapshots (fdleak snapshot --json) grouped by signature"
 DESCRIPTION = """\
@@ -31,6 +29,12 @@ def add_parser(sub: Any, name: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # imported here, not at the top: building the parser stays cheap for every command
+    from fdleak.analysis.diff import diff_snapshots
+    from fdleak.cli.output import table_console
+    from fdleak.views import json_view
+    from fdleak.views.inventory import render_diff
+
     diff = diff_snapshots(_load(args.before), _load(args.after))
     if args.json:
         json_view.write_document(diff.to_json(), args.json)
@@ -40,6 +44,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _load(path: str) -> Snapshot:
+    from fdleak.model.snapshot import Snapshot
+
     try:
         with open(path, encoding="utf-8") as handle:
             data = json.load(handle)

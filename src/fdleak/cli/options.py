@@ -1,19 +1,8 @@
-"""Options shared by every command that produces a report, built once."""
+"""Options shared by the commands, built once; argument types. Imports nothing heavy."""
 
 from __future__ import annotations
 
 import argparse
-import sys
-
-from rich.console import Console
-
-from fdleak.model.report import Report
-from fdleak.views import json_view, text
-
-
-def table_console() -> Console:
-    """Standard output for tables: piped to a file or a pager, rows are not cut at 80 columns."""
-    return Console(highlight=False, width=None if sys.stdout.isatty() else 240)
 
 
 def positive_int(text: str) -> int:
@@ -29,14 +18,6 @@ def positive_int(text: str) -> int:
 def add_report_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", metavar="FILE", help="also write the report as JSON (- for stdout)")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar; print only the report")
-
-
-def write_outputs(report: Report, args: argparse.Namespace, console: Console, errors: Console) -> None:
-    if args.json:
-        json_view.write(report, args.json)
-    if args.json != "-":
-        text.render(report, console)
-    text.render_warnings(report, errors)
 
 
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0}

@@ -6,10 +6,7 @@ import argparse
 from dataclasses import asdict
 from typing import Any
 
-from fdleak.cli.options import add_selection_options, table_console
-from fdleak.pipeline.census import census
-from fdleak.views import json_view
-from fdleak.views.inventory import render_census
+from fdleak.cli.options import add_selection_options
 
 HELP = "list worker processes (Celery, gunicorn, ...) with their fd counts and limits"
 DESCRIPTION = """\
@@ -28,6 +25,12 @@ def add_parser(sub: Any, name: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # imported here, not at the top: building the parser stays cheap for every command
+    from fdleak.cli.output import table_console
+    from fdleak.pipeline.census import census
+    from fdleak.views import json_view
+    from fdleak.views.inventory import render_census
+
     rows = census(args.pids, args.celery, args.pattern)
     if args.json:
         json_view.write_document([asdict(row) | {"used": row.used} for row in rows], args.json)

@@ -6,13 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from rich.console import Console
-
-from fdleak.analysis.diff import diff_snapshots
-from fdleak.cli.options import add_pid_option, duration, table_console
-from fdleak.pipeline.census import snapshot, timed_snapshot
-from fdleak.views import json_view
-from fdleak.views.inventory import render_diff, render_snapshot
+from fdleak.cli.options import add_pid_option, duration
 
 HELP = "list every fd of a process (kind, target, mode, socket state, pipe peer), or diff over time"
 DESCRIPTION = """\
@@ -44,6 +38,15 @@ def add_parser(sub: Any, name: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # imported here, not at the top: building the parser stays cheap for every command
+    from rich.console import Console
+
+    from fdleak.analysis.diff import diff_snapshots
+    from fdleak.cli.output import table_console
+    from fdleak.pipeline.census import snapshot, timed_snapshot
+    from fdleak.views import json_view
+    from fdleak.views.inventory import render_diff, render_snapshot
+
     console = table_console()
     if args.diff_after is not None:
         errors = Console(stderr=True, highlight=False)

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from fdleak.analysis import build_report
+from fdleak.defaults import DEFAULT_MIN_COUNT
 from fdleak.errors import NothingToAnalyze
 from fdleak.lifecycle.engine import Engine
 from fdleak.model.observation import FdError, Observation, SourceInfo, WindowInfo
 from fdleak.model.report import Report
 from fdleak.sources.strace.drive import LogDriver, Progress, Totals
 from fdleak.sources.strace.inputs import LogInput, resolve
-
-DEFAULT_MIN_COUNT = 5  # below that, a recycled child's pipes or a refilled pool look alike
 
 
 def analyze_logs(

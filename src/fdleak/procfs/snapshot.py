@@ -11,7 +11,7 @@ from fdleak.errors import AccessDenied, ProcessGone
 from fdleak.model.kinds import FdKind, kind_of_link
 from fdleak.model.signature import signature_of
 from fdleak.model.snapshot import OpenFile, ProcessSnapshot, Snapshot, SocketInfo
-from fdleak.procfs.fds import FdInfoReader, fd_links
+from fdleak.procfs.fds import fd_links, read_fds
 from fdleak.procfs.net import socket_table, target_of
 from fdleak.procfs.process import PROC, fd_limits, read_process
 
@@ -32,42 +32,35 @@ def take_snapshot(pids: Iterable[int], details: bool = True, peers: bool = True)
 def snapshot_process(pid: int, details: bool = True) -> ProcessSnapshot:
     info = read_process(pid)
     soft, hard = fd_limits(pid)
-    links = list(fd_links(pid))
+    read = read_fds(pid, details)
     sockets: dict[int, SocketInfo] = {}
-    if any(link.startswith(_SOCKET_LINK) for _, link in links):
+    if any(link.startswith(_SOCKET_LINK) for _, link, _ in read):
         sockets = socket_table(pid)
     listening = {s.local.rpartition(":")[2] for s in sockets.values() if s.state == "LISTEN"}
     entries: list[OpenFile] = []
-    vanished = 0
-    reader = FdInfoReader(pid) if details else None
-    try:
-        for fd, link in links:
-            fdinfo = reader.read(fd) if reader is not None else None
-            if reader is not None and fdinfo is None:
-                vanished += 1  # closed since listing: a snapshot shows only fds still there
-                continue
-            kind, target, state = classify(link, sockets, fdinfo.directory if fdinfo else False)
-            sock = sockets.get(_inode(link)) if state else None
-            entries.append(
-                OpenFile(
-                    fd=fd,
-                    kind=kind.value,
-                    target=target,
-                    signature=signature_of(kind, target, _syscall_hint(sock, listening) if sock else ""),
-                    mode=fdinfo.mode if fdinfo else "",
-                    cloexec=fdinfo.cloexec if fdinfo else False,
-                    pos=fdinfo.pos if fdinfo else None,
-                    state=state,
-                )
+    signatures: dict[tuple[FdKind, str], str] = {}  # many fds share a target: compute each once
+    for fd, link, fdinfo in read:
+        kind, target, state = classify(link, sockets, fdinfo.directory if fdinfo else False)
+        sock = sockets.get(_inode(link)) if state else None
+        hint = _syscall_hint(sock, listening) if sock else ""
+        signature = signatures.get((kind, target + hint))
+        if signature is None:
+            signature = signatures[(kind, target + hint)] = signature_of(kind, target, hint)
+        entries.append(
+            OpenFile(
+                fd=fd,
+                kind=kind.value,
+                target=target,
+                signature=signature,
+                mode=fdinfo.mode if fdinfo else "",
+                cloexec=fdinfo.cloexec if fdinfo else False,
+                pos=fdinfo.pos if fdinfo else None,
+                state=state,
             )
-    finally:
-        if reader is not None:
-            reader.close()
+        )
     entries.sort(key=lambda e: e.fd)
     still_there = os.path.exists(f"{PROC}/{pid}")
     note = None if still_there else "the process exited while it was being read"
-    if still_there and vanished:
-        note = f"{vanished} fds closed while being read"
     return ProcessSnapshot(
         pid=pid,
         start_time=info.start_time,
@@ -114,7 +107,12 @@ def _with_pipe_peers(processes: list[ProcessSnapshot]) -> list[ProcessSnapshot]:
     wanted = {e.target for p in processes for e in p.fds if e.target.startswith(_PIPE_LINK)}
     if not wanted:
         return processes
-    holders = _pipe_holders(wanted)
+    holders: dict[str, set[int]] = {}
+    for process in processes:  # already read: only the other processes need listing
+        for entry in process.fds:
+            if entry.target in wanted:
+                holders.setdefault(entry.target, set()).add(process.pid)
+    _pipe_holders(wanted, holders, skip={p.pid for p in processes})
     out = []
     for process in processes:
         fds = tuple(
@@ -127,16 +125,43 @@ def _with_pipe_peers(processes: list[ProcessSnapshot]) -> list[ProcessSnapshot]:
     return out
 
 
-def _pipe_holders(wanted: set[str]) -> dict[str, set[int]]:
-    """Which pids hold each pipe, among every process this user may read."""
-    holders: dict[str, set[int]] = {}
-    for name in os.listdir(PROC):
-        if not name.isdigit():
-            continue
+def _pipe_holders(wanted: set[str], holders: dict[str, set[int]], skip: set[int]) -> None:
+    """Add the pids holding each pipe among the snapshotted processes' families.
+
+    A pipe joins a parent and its children or siblings (a subprocess, a prefork pool, a
+    shell pipeline): looking there, not in every process of the box, keeps the cost
+    independent of how busy the box is.
+    """
+    for pid in _families(skip) - skip:
         try:
-            for _, link in fd_links(int(name)):
+            for _, link in fd_links(pid):
                 if link in wanted:
-                    holders.setdefault(link, set()).add(int(name))
+                    holders.setdefault(link, set()).add(pid)
         except (ProcessGone, AccessDenied):
             continue
-    return holders
+
+
+def _families(pids: set[int]) -> set[int]:
+    """Each pid's parent and every descendant of that parent."""
+    parent_of: dict[int, int] = {}
+    for name in os.listdir(PROC):
+        if name.isdigit():
+            try:
+                with open(f"{PROC}/{name}/stat", "rb") as stat:
+                    text = stat.read()
+            except OSError:
+                continue
+            parent_of[int(name)] = int(text[text.rindex(b")") + 2 :].split(None, 2)[1])
+    children: dict[int, list[int]] = {}
+    for child, parent in parent_of.items():
+        children.setdefault(parent, []).append(child)
+    family: set[int] = set()
+    # a daemon's parent is init: then its own subtree, never the whole box
+    stack = [parent if (parent := parent_of.get(pid, 0)) > 1 else pid for pid in pids]
+    while stack:
+        pid = stack.pop()
+        if pid in family:
+            continue
+        family.add(pid)
+        stack.extend(children.get(pid, ()))
+    return family | pids
