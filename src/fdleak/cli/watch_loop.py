@@ -29,9 +29,9 @@ def watch_command(args: argparse.Namespace) -> int:
     watch = Watch(Follower(tuple(args.pids), args.celery, args.pattern))
     roots = ", ".join(str(t.pid) for t in watch.follower.tracked.values() if t.depth == 0)
     until = f"for {args.duration:g} s" if args.duration else "until Ctrl-C"
-    count = len(watch.follower.tracked)
+    watched = _processes(len(watch.follower.tracked))
     errors.print(
-        f"fdleak: watching {count} processes (tree of {roots}) every {args.interval:g} s {until}; /proc only"
+        f"fdleak: watching {watched} (tree of {roots}) every {args.interval:g} s {until}; /proc only"
     )
     live = out.is_terminal and not args.quiet and args.json != "-"
     reason = _loop(watch, args.interval, args.duration, out if live else None, errors)
@@ -47,7 +47,10 @@ def watch_command(args: argparse.Namespace) -> int:
         out.print()
         text.render(report, out)
     samples = sum(len(t.samples) for t in watch.tracked.values())
-    errors.print(f"fdleak: stopped ({reason}) after {samples:,} samples of {len(watch.tracked)} processes")
+    plural = "es" if len(watch.tracked) != 1 else ""
+    errors.print(
+        f"fdleak: stopped ({reason}) after {samples:,} samples of {len(watch.tracked)} process{plural}"
+    )
     return 1 if report.found_leak else 0
 
 
@@ -77,6 +80,10 @@ def _loop(
                 time.sleep(max(0.0, pause))
         except KeyboardInterrupt:
             return "interrupted"
+
+
+def _processes(count: int) -> str:
+    return f"{count} process" if count == 1 else f"{count} processes"
 
 
 def _announce_growth(series: list[Series], flagged: set[int], errors: Console) -> None:

@@ -136,7 +136,7 @@ def _next_steps(report: Report, console: Console) -> None:
     if report.source.mode == "procfs":
         console.print(
             f"Next: see which code opens [bold]{safe(top.signature)}[/]: "
-            f"fdleak trace -p {top.pids[0]} (strace), or the Python tracker for the task and line."
+            f"strace -f -ttt -y -o trace.txt -p {top.pids[0]} for a minute, then fdleak analyze trace.txt"
         )
         return
     console.print(
