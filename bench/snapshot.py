@@ -25,6 +25,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import psutil
+
 from procs import die_with_parent
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -80,10 +81,13 @@ def measure_size(size: int, scratch: Path) -> dict[str, float | int | str]:
 
 def measure_watch(seconds: float) -> tuple[float, int]:
     """CPU share of one core used by `fdleak watch` sampling WATCHED processes every second."""
+    program = (
+        f"import os, time\nfor _ in range({WATCHED - 1}):\n"
+        "    if os.fork() == 0:\n        time.sleep(3600)\n"
+        "print('ready', flush=True)\ntime.sleep(3600)"
+    )
     parent = subprocess.Popen(
-        [sys.executable, "-c",
-         f"import os, time\nfor _ in range({WATCHED - 1}):\n    if os.fork() == 0:\n        time.sleep(3600)\n"
-         "print('ready', flush=True)\ntime.sleep(3600)"],
+        [sys.executable, "-c", program],
         stdout=subprocess.PIPE,
         text=True,
         start_new_session=True,
@@ -117,9 +121,8 @@ def main() -> None:
     hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
     print(f"fdleak snapshot vs lsof -p vs psutil: whole commands, best of {REPEAT}, output to /dev/null")
     print(f"(this machine's hard fd limit is {hard:,}; larger sizes are capped below it)\n")
-    print(
-        f"{'fds held':>9} {'fdleak snapshot':>16} {'--summary':>10} {'lsof -p':>9} {'psutil':>9} {'verdict':>8}"
-    )
+    columns = ("fds held", "fdleak snapshot", "--summary", "lsof -p", "psutil", "verdict")
+    print("{:>9} {:>16} {:>10} {:>9} {:>9} {:>8}".format(*columns))
     with tempfile.TemporaryDirectory(prefix="fdleak-bench-") as scratch:
         for size in (int(s) for s in args.sizes.split(",")):
             asked = min(size, hard - 1000)
