@@ -79,3 +79,26 @@ def test_watch_celery_does_not_flag_clean_work_with_recycled_children(tmp_path: 
     assert roles.count("celery parent") == 1
     assert roles.count("celery child") > 2  # recycled children were followed as new processes
     assert any(s["exited"] for s in report["series"])
+
+
+def test_watch_celery_finds_a_leak_spread_over_recycled_children(tmp_path: Path) -> None:
+    # each child leaks 8 files and is replaced: none lives long enough for a trend of its own
+    with (
+        redis_server(tmp_path) as broker,
+        celery_worker(tmp_path, broker, "--max-tasks-per-child", "8") as worker,
+    ):
+        producer = worker.produce("leaky_file_task", rate=12, seconds=16)
+        proc = run_fdleak(
+            "watch", "--celery", worker.name, "--interval", "0.3s", "--duration", "14s", "--json", "-"
+        )
+        producer.wait(timeout=30)
+        assert producer.stdout is not None
+        producer.stdout.close()
+    assert proc.returncode == 1, proc.stderr
+    report = json.loads(proc.stdout)
+    validate_report(report)
+    children = [s for s in report["series"] if s["role"] == "celery child"]
+    assert len(children) >= 6
+    (leak,) = report["leaks"]
+    assert leak["signature"].endswith("/leaky_task_file_*.txt") and leak["confidence"] in ("high", "medium")
+    assert worker.pid not in leak["pids"] and len(leak["pids"]) >= 2  # one finding for all the children

@@ -61,6 +61,19 @@ def test_a_pool_that_fills_up_and_stays_is_not_flagged(tmp_path: Path) -> None:
     assert "levelled off" in report["series"][0]["trend"]["reason"]
 
 
+def test_a_leak_spread_over_short_lived_children_is_found_by_age(tmp_path: Path) -> None:
+    # each child lives 0.8 s: too few samples for a trend of its own, but all of them
+    # gain fds with age
+    with holder(tmp_path, "--recycle") as held:
+        status, report, _ = watch("-p", str(held.pid), "--interval", "0.3s", "--duration", "8s")
+    assert status == 1
+    children = [s for s in report["series"] if s["role"] == "child"]
+    assert len(children) >= 6 and not any(s["trend"] and s["trend"]["growing"] for s in children)
+    (leak,) = report["leaks"]
+    assert leak["signature"].endswith("/recycled_*.txt") and leak["confidence"] == "medium"
+    assert f"{len(children)} child processes" in leak["reason"] and held.pid not in leak["pids"]
+
+
 def test_a_process_that_exits_ends_the_watch_with_what_was_seen(tmp_path: Path) -> None:
     proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(2)"])
     try:

@@ -33,6 +33,9 @@ def main() -> None:
     parser.add_argument("--leak-every", type=float, default=0.0, help="leak one file every S seconds")
     parser.add_argument("--churn", type=int, default=0, help="open and close up to N files, over and over")
     parser.add_argument("--pool", type=int, default=0, help="open N files over 1 s, then keep them")
+    parser.add_argument(
+        "--recycle", action="store_true", help="children that leak 8 files each in 0.8 s, one after another"
+    )
     parser.add_argument("--dir", default=tempfile.gettempdir())
     args = parser.parse_args()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -62,6 +65,8 @@ def main() -> None:
         threading.Thread(target=_churn, args=(args.dir, args.churn), daemon=True).start()
     if args.pool:
         threading.Thread(target=_pool, args=(args.dir, args.pool, keep), daemon=True).start()
+    if args.recycle:
+        threading.Thread(target=_recycle, args=(args.dir,), daemon=True).start()
     while os.read(0, 4096):
         pass
     if child is not None:
@@ -154,6 +159,20 @@ def _churn(directory: str, most: int) -> None:
         time.sleep(0.01)
         for fd in fds:
             os.close(fd)
+
+
+def _recycle(directory: str) -> None:
+    """Like a pool whose children are replaced after a few tasks, each leaking on every task."""
+    for generation in itertools.count():
+        child = os.fork()
+        if child == 0:
+            for n in range(8):
+                os.open(
+                    os.path.join(directory, f"recycled_{generation}_{n}.txt"), os.O_CREAT | os.O_WRONLY, 0o600
+                )
+                time.sleep(0.1)
+            os._exit(0)
+        os.waitpid(child, 0)
 
 
 def _pool(directory: str, size: int, keep: list[object]) -> None:

@@ -102,3 +102,19 @@ def _duration(seconds: float) -> str:
     if seconds < 7200:
         return f"{seconds / 60:.0f} min"
     return f"{seconds / 3600:.1f} h"
+
+
+MIN_PROCESSES = 3
+
+
+def judge_by_age(processes: Sequence[tuple[float, Sequence[tuple[float, int]]]]) -> Trend | None:
+    """The trend of fd count against process age, pooled over processes of one role.
+
+    ``processes``: (start time, samples) each. Pool children recycled every few tasks
+    never live long enough for a trend of their own; if each one's count rises with its
+    age, the pooled points rise too. None with fewer than MIN_PROCESSES processes.
+    """
+    if len(processes) < MIN_PROCESSES:
+        return None
+    points = sorted((when - start, count) for start, samples in processes for when, count in samples)
+    return judge(points)

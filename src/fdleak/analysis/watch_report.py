@@ -6,9 +6,9 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from fdleak.model.observation import SourceInfo
-from fdleak.model.report import FdEntry, Leak, ProcessEntry, Report, Window
-from fdleak.model.series import Series
-from fdleak.model.snapshot import SnapshotDiff
+from fdleak.model.report import CONFIDENCES, FdEntry, Leak, ProcessEntry, Report, Window
+from fdleak.model.series import RoleTrend, Series
+from fdleak.model.snapshot import Change, SnapshotDiff
 
 _EXAMPLES = 5
 
@@ -20,6 +20,7 @@ def build_watch_report(
     start: float,
     end: float,
     warnings: Sequence[str] = (),
+    roles: Sequence[RoleTrend] = (),
 ) -> Report:
     """``growth``: for growing processes, what their auto-snapshots saw appear since first sight."""
     leaks: list[Leak] = []
@@ -77,6 +78,13 @@ def build_watch_report(
                     examples=examples[:_EXAMPLES],
                 )
             )
+    leaks = _merged(leaks)
+    flagged = {pid for leak in leaks for pid in leak.pids}
+    for role in roles:
+        members = [s for s in series if s.role == role.role]
+        if role.trend is None or not role.trend.growing or flagged & {s.pid for s in members}:
+            continue  # not growing, or already reported through one of its processes
+        leaks.extend(_role_leaks(role, members, growth))
     leaks.sort(key=lambda leak: (leak.confidence != "high", -leak.count))
     leaks = [_numbered(leak, i) for i, leak in enumerate(leaks, 1)]
     processes = tuple(
@@ -103,6 +111,83 @@ def build_watch_report(
         warnings=tuple(warnings),
         series=tuple(series),
     )
+
+
+def _role_leaks(role: RoleTrend, members: Sequence[Series], growth: dict[int, SnapshotDiff]) -> list[Leak]:
+    """A leak spread over recycled processes: what grew in each live one since it was first seen."""
+    assert role.trend is not None
+    trend = role.trend
+    head = (
+        f"{role.processes} {role.role} processes (each too short-lived to judge alone) gain fds with age: "
+        f"{trend.rate_per_hour:,.0f} fds/h per process (95%: at least {trend.low_per_hour:,.0f}/h)"
+    )
+    grown: dict[tuple[str, str], list[tuple[int, Change]]] = {}
+    when: list[float] = []
+    for member in members:
+        diff = growth.get(member.pid)
+        if diff is None:
+            continue
+        when.extend((diff.before, diff.after))
+        for change in diff.changes:
+            if change.growth > 0:
+                grown.setdefault((change.kind, change.signature), []).append((member.pid, change))
+    if not grown:
+        return []
+    total = sum(c.growth for changes in grown.values() for _, c in changes)
+    leaks = []
+    for (kind, signature), changes in grown.items():
+        count = sum(c.growth for _, c in changes)
+        appeared = [(pid, f) for _, c in changes for pid, f in c.appeared]
+        leaks.append(
+            Leak(
+                id="",
+                kind=kind,
+                signature=signature,
+                count=count,
+                opened=len(appeared),
+                closed=sum(len(c.disappeared) for _, c in changes),
+                pids=tuple(sorted({pid for pid, _ in changes})),
+                first_ts=min(when),
+                last_ts=max(when),
+                rate_per_min=trend.rate_per_hour / 60 * count / total,
+                confidence="medium",  # pooled over processes: never "high"
+                reason=f"{head}; +{count} {signature} in the live ones",
+                examples=tuple(
+                    FdEntry(pid, f.fd, f.kind, f.target, "", max(when), None)
+                    for pid, f in appeared[:_EXAMPLES]
+                ),
+            )
+        )
+    return leaks
+
+
+def _merged(leaks: list[Leak]) -> list[Leak]:
+    """One leak per (kind, signature): prefork children leaking alike are one finding."""
+    by_group: dict[tuple[str, str], list[Leak]] = {}
+    for leak in leaks:
+        by_group.setdefault((leak.kind, leak.signature), []).append(leak)
+    merged = []
+    for group in by_group.values():
+        if len(group) == 1:
+            merged.append(group[0])
+            continue
+        best = min(group, key=lambda leak: CONFIDENCES.index(leak.confidence))
+        pids = tuple(sorted({pid for leak in group for pid in leak.pids}))
+        merged.append(
+            replace(
+                best,
+                count=sum(leak.count for leak in group),
+                opened=sum(leak.opened for leak in group),
+                closed=sum(leak.closed for leak in group),
+                pids=pids,
+                first_ts=min((leak.first_ts for leak in group if leak.first_ts is not None), default=None),
+                last_ts=max((leak.last_ts for leak in group if leak.last_ts is not None), default=None),
+                rate_per_min=sum(leak.rate_per_min for leak in group),
+                reason=f"{len(pids)} processes grow alike; the fastest: {best.reason}",
+                examples=tuple(e for leak in group for e in leak.examples)[:_EXAMPLES],
+            )
+        )
+    return merged
 
 
 def _numbered(leak: Leak, number: int) -> Leak:

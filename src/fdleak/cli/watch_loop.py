@@ -43,7 +43,7 @@ def watch_command(args: argparse.Namespace) -> int:
         json_view.write(report, args.json)
     if args.json != "-":
         if not live:
-            out.print(watch_table(report.series, _growth(watch)))
+            out.print(watch_table(report.series, _growth(watch), roles=tuple(watch.roles.values())))
         out.print()
         text.render(report, out)
     samples = sum(len(t.samples) for t in watch.tracked.values())
@@ -67,7 +67,10 @@ def _loop(
                 growth = _growth(watch)
                 series = [t.series() for t in watch.rows()]
                 if live is not None:
-                    live.update(watch_table(series, growth, "fdleak watch (Ctrl-C to stop)"), refresh=True)
+                    table = watch_table(
+                        series, growth, "fdleak watch (Ctrl-C to stop)", tuple(watch.roles.values())
+                    )
+                    live.update(table, refresh=True)
                 else:
                     _announce_growth(series, flagged, errors)
                 if not watch.alive:

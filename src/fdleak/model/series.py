@@ -30,3 +30,13 @@ class Series:
     samples: tuple[tuple[float, int], ...]  # (epoch seconds, fd count)
     trend: Trend | None = None
     exited: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class RoleTrend:
+    """fd count against process age, pooled over every process of one role (recycled children)."""
+
+    role: str
+    processes: int  # seen during the watch
+    alive: int
+    trend: Trend | None

@@ -6,14 +6,14 @@ import time
 from dataclasses import dataclass, field
 
 from fdleak.analysis.diff import diff_snapshots
-from fdleak.analysis.trend import judge
+from fdleak.analysis.trend import judge, judge_by_age
 from fdleak.analysis.watch_report import build_watch_report
 from fdleak.discovery.follow import Follower
 from fdleak.discovery.select import Candidate
 from fdleak.errors import FdleakError, NothingToAnalyze
 from fdleak.model.observation import SourceInfo
 from fdleak.model.report import Report
-from fdleak.model.series import Series, Trend
+from fdleak.model.series import RoleTrend, Series, Trend
 from fdleak.model.snapshot import Snapshot, SnapshotDiff
 from fdleak.procfs.fds import count_fds
 from fdleak.procfs.process import fd_limits
@@ -21,6 +21,7 @@ from fdleak.procfs.snapshot import snapshot_process
 
 _RESNAPSHOT_EVERY = 10  # samples between two snapshots of a process that keeps growing
 _REFIT_STEADY_EVERY = 10
+_ROLE_EVERY = 5  # samples between two pooled fits per role
 _MAX_SAMPLES = 100_000  # per process; older samples are thinned beyond that (bounded memory)
 
 
@@ -61,6 +62,7 @@ class Watch:
         self.started = time.time()
         self.last = self.started
         self.steps = 0
+        self.roles: dict[str, RoleTrend] = {}
         if not follower.tracked:
             raise NothingToAnalyze("no process to watch", "check the pid or pattern with: fdleak ps")
 
@@ -92,6 +94,21 @@ class Watch:
                 self._snapshot_growth(entry)
         self.last = now
         self.steps += 1
+        if self.steps % _ROLE_EVERY == 0:
+            self._judge_roles()
+
+    def _judge_roles(self) -> None:
+        """Pool each role's processes by age; a growing role gets its live processes snapshotted."""
+        by_role: dict[str, list[Tracked]] = {}
+        for entry in self.tracked.values():
+            by_role.setdefault(entry.candidate.role, []).append(entry)
+        for role, entries in by_role.items():
+            trend = judge_by_age([(e.candidate.start_time, e.samples) for e in entries])
+            self.roles[role] = RoleTrend(role, len(entries), sum(not e.exited for e in entries), trend)
+            if trend is not None and trend.growing and self.snapshots:
+                for entry in entries:
+                    if not entry.exited:
+                        self._snapshot_growth(entry)
 
     def _snapshot_growth(self, entry: Tracked) -> None:
         if self.steps - entry.snapshot_at < _RESNAPSHOT_EVERY or entry.baseline is None:
@@ -103,8 +120,11 @@ class Watch:
 
     def finish(self) -> None:
         """A last snapshot of every growing process, so the report counts the whole window."""
+        self._judge_roles()
+        growing_roles = {r.role for r in self.roles.values() if r.trend is not None and r.trend.growing}
         for entry in self.tracked.values():
-            if entry.trend is not None and entry.trend.growing and not entry.exited and self.snapshots:
+            growing = entry.trend is not None and entry.trend.growing
+            if (growing or entry.candidate.role in growing_roles) and not entry.exited and self.snapshots:
                 entry.snapshot_at = -_RESNAPSHOT_EVERY
                 self._snapshot_growth(entry)
 
@@ -125,6 +145,7 @@ class Watch:
             growth,
             self.started,
             self.last,
+            roles=tuple(self.roles.values()),
         )
 
 

@@ -8,7 +8,7 @@ from typing import TextIO
 
 from rich.table import Table
 
-from fdleak.model.series import Series
+from fdleak.model.series import RoleTrend, Series
 from fdleak.model.snapshot import SnapshotDiff
 from fdleak.views.text import plain, safe
 
@@ -16,7 +16,12 @@ _BARS = "▁▂▃▄▅▆▇█"
 _SPARK_WIDTH = 24
 
 
-def watch_table(series: Sequence[Series], growth: Mapping[int, SnapshotDiff], title: str = "") -> Table:
+def watch_table(
+    series: Sequence[Series],
+    growth: Mapping[int, SnapshotDiff],
+    title: str = "",
+    roles: Sequence[RoleTrend] = (),
+) -> Table:
     table = Table(title=title or None, box=None, header_style="bold", pad_edge=False, title_justify="left")
     table.add_column("PID", justify="right", no_wrap=True)
     table.add_column("ROLE", no_wrap=True)
@@ -49,6 +54,22 @@ def watch_table(series: Sequence[Series], growth: Mapping[int, SnapshotDiff], ti
             rate,
             _left(trend.seconds_left if trend else None),
             f"[{style}]{safe(status)}[/]" if style else safe(status),
+        )
+    pooled = [r for r in roles if r.trend is not None and r.processes > 1]
+    if pooled:
+        table.add_section()
+    for role in pooled:
+        assert role.trend is not None
+        trend = role.trend
+        status = f"by age, pooled: {'GROWING: ' if trend.growing else ''}{trend.reason}"
+        table.add_row(
+            "all",
+            safe(role.role),
+            f"{role.alive}/{role.processes}",
+            "",
+            f"{trend.rate_per_hour:+,.0f} (≥{trend.low_per_hour:,.0f})",
+            "",
+            f"[bold red]{safe(status)}[/]" if trend.growing else safe(status),
         )
     return table
 
