@@ -82,7 +82,7 @@ def test_watch_celery_does_not_flag_clean_work_with_recycled_children(tmp_path: 
 
 
 def test_watch_celery_finds_a_leak_spread_over_recycled_children(tmp_path: Path) -> None:
-    # each child leaks 8 files and is replaced: none lives long enough for a trend of its own
+    # each child leaks 8 files and is replaced: most live too briefly for a trend of their own
     with (
         redis_server(tmp_path) as broker,
         celery_worker(tmp_path, broker, "--max-tasks-per-child", "8") as worker,

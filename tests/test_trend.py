@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from fdleak.analysis.trend import judge, theil_sen
+from fdleak.analysis.trend import judge, judge_role, theil_sen
 
 _RNG = random.Random(3)
 NOISE = [_RNG.randint(30, 80) for _ in range(40)]
@@ -79,3 +79,29 @@ def test_long_series_are_thinned_but_keep_their_ends() -> None:
     counts = [10] * 5000 + [10 + i for i in range(1, 200)]
     trend = judge(series(counts))
     assert trend is not None and trend.samples == len(counts)
+
+
+def life(start: float, counts: list[int]) -> list[tuple[float, int]]:
+    return [(start + 0.3 * i, n) for i, n in enumerate(counts)]
+
+
+def test_short_lived_processes_that_each_grow_make_a_growing_role() -> None:
+    children = [life(10.0 * i, [20 + i % 5, 23 + i % 5, 27 + i % 5]) for i in range(8)]
+    trend = judge_role(children)
+    assert trend is not None and trend.growing and trend.confidence == "medium"
+    assert "8 of 8 processes gained fds" in trend.reason and "median +7" in trend.reason
+
+
+@pytest.mark.parametrize(
+    "children",
+    [
+        [
+            life(10.0 * i, [20, 20 + (1 if i % 2 else -1), 20]) for i in range(10)
+        ],  # churn: up as often as down
+        [life(10.0 * i, [20, 21]) for i in range(10)],  # each opens one connection: grows, but by 1
+        [life(0.0, [20, 30, 40]), life(5.0, [20, 30, 40])],  # too few processes to pool
+    ],
+)
+def test_roles_that_do_not_grow(children: list[list[tuple[float, int]]]) -> None:
+    trend = judge_role(children)
+    assert trend is None or not trend.growing

@@ -105,16 +105,53 @@ def _duration(seconds: float) -> str:
 
 
 MIN_PROCESSES = 3
+_SIGN_TEST_P = 0.05
 
 
-def judge_by_age(processes: Sequence[tuple[float, Sequence[tuple[float, int]]]]) -> Trend | None:
-    """The trend of fd count against process age, pooled over processes of one role.
+def judge_role(processes: Sequence[Sequence[tuple[float, int]]]) -> Trend | None:
+    """Do the processes of one role gain fds during their lives? Each one's samples, pooled.
 
-    ``processes``: (start time, samples) each. Pool children recycled every few tasks
-    never live long enough for a trend of their own; if each one's count rises with its
-    age, the pooled points rise too. None with fewer than MIN_PROCESSES processes.
+    Pool children recycled every few tasks never live long enough for a trend of their
+    own. Each process that was sampled twice or more gives one observation, its own
+    growth from first to last sample (children forked at different moments start from
+    different counts). Growing means a one-sided sign test says more of them grew than
+    shrank (p < 0.05) and the median process grew by MIN_GROWTH fds or more. None with
+    fewer than MIN_PROCESSES such processes.
     """
-    if len(processes) < MIN_PROCESSES:
+    lives = [samples for samples in processes if len(samples) >= 2 and samples[-1][0] > samples[0][0]]
+    if len(lives) < MIN_PROCESSES:
         return None
-    points = sorted((when - start, count) for start, samples in processes for when, count in samples)
-    return judge(points)
+    growths = sorted(s[-1][1] - s[0][1] for s in lives)
+    rates = sorted((s[-1][1] - s[0][1]) / (s[-1][0] - s[0][0]) * 3600 for s in lives)
+    spans = sorted(s[-1][0] - s[0][0] for s in lives)
+    grew = sum(g > 0 for g in growths)
+    shrank = sum(g < 0 for g in growths)
+    p_value = _sign_test(grew, grew + shrank)
+    median_growth = _median(growths)
+    growing = p_value < _SIGN_TEST_P and median_growth >= MIN_GROWTH
+    reason = (
+        f"{grew} of {len(lives)} processes gained fds during their lives "
+        f"(median +{median_growth:g} in {_duration(_median(spans))})"
+    )
+    return Trend(
+        rate_per_hour=_median(rates),
+        low_per_hour=rates[len(rates) // 4],
+        high_per_hour=rates[(3 * len(rates)) // 4],
+        samples=sum(len(s) for s in lives),
+        span=_median(spans),
+        growing=growing,
+        confidence="medium" if growing else "low",
+        reason=reason,
+    )
+
+
+def _sign_test(successes: int, trials: int) -> float:
+    """P(X >= successes) for X ~ Binomial(trials, 1/2)."""
+    if trials == 0:
+        return 1.0
+    return float(sum(math.comb(trials, k) for k in range(successes, trials + 1)) / 2**trials)
+
+
+def _median(values: Sequence[float]) -> float:
+    middle = len(values) // 2
+    return values[middle] if len(values) % 2 else (values[middle - 1] + values[middle]) / 2

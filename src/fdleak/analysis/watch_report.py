@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 
+from fdleak.analysis.trend import MIN_GROWTH
 from fdleak.model.observation import SourceInfo
 from fdleak.model.report import CONFIDENCES, FdEntry, Leak, ProcessEntry, Report, Window
 from fdleak.model.series import RoleTrend, Series
@@ -78,13 +79,16 @@ def build_watch_report(
                     examples=examples[:_EXAMPLES],
                 )
             )
-    leaks = _merged(leaks)
     flagged = {pid for leak in leaks for pid in leak.pids}
     for role in roles:
-        members = [s for s in series if s.role == role.role]
-        if role.trend is None or not role.trend.growing or flagged & {s.pid for s in members}:
-            continue  # not growing, or already reported through one of its processes
-        leaks.extend(_role_leaks(role, members, growth))
+        # members that grew too briefly to be judged alone; the others are reported already
+        members = [s for s in series if s.role == role.role and s.pid not in flagged]
+        if role.trend is not None and role.trend.growing:
+            leaks.extend(_role_leaks(role, members, growth))
+    leaks = _merged(leaks)
+    if any(leak.count >= MIN_GROWTH for leak in leaks):
+        # a child that reopened /dev/null once grew too, but that is not what is leaking
+        leaks = [leak for leak in leaks if leak.count >= MIN_GROWTH]
     leaks.sort(key=lambda leak: (leak.confidence != "high", -leak.count))
     leaks = [_numbered(leak, i) for i, leak in enumerate(leaks, 1)]
     processes = tuple(
@@ -110,6 +114,7 @@ def build_watch_report(
         open_fds=tuple(open_fds),
         warnings=tuple(warnings),
         series=tuple(series),
+        roles=tuple(roles),
     )
 
 
@@ -118,8 +123,8 @@ def _role_leaks(role: RoleTrend, members: Sequence[Series], growth: dict[int, Sn
     assert role.trend is not None
     trend = role.trend
     head = (
-        f"{role.processes} {role.role} processes (each too short-lived to judge alone) gain fds with age: "
-        f"{trend.rate_per_hour:,.0f} fds/h per process (95%: at least {trend.low_per_hour:,.0f}/h)"
+        f"{role.role} processes, each too short-lived to judge alone, gain fds as they live: "
+        f"{trend.reason}, a median {trend.rate_per_hour:,.0f} fds/h each"
     )
     grown: dict[tuple[str, str], list[tuple[int, Change]]] = {}
     when: list[float] = []

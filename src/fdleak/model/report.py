@@ -7,7 +7,7 @@ from typing import Any
 
 from fdleak import __version__
 from fdleak.model.observation import FdError, SourceInfo
-from fdleak.model.series import Series, Trend
+from fdleak.model.series import RoleTrend, Series, Trend
 
 SCHEMA = "fdleak.report/1"
 CONFIDENCES = ("high", "medium", "low")
@@ -107,6 +107,7 @@ class Report:
     fd_errors: tuple[FdError, ...] = ()
     warnings: tuple[str, ...] = ()
     series: tuple[Series, ...] = ()  # procfs mode: fd counts over time
+    roles: tuple[RoleTrend, ...] = ()  # procfs mode: growth during each process's life, pooled per role
     tool_version: str = __version__
     schema: str = SCHEMA
 
@@ -134,6 +135,7 @@ class Report:
             "fd_errors": [asdict(e) for e in self.fd_errors],
             "warnings": list(self.warnings),
             "series": [_series_json(s) for s in self.series],
+            "roles": [asdict(r) for r in self.roles],
         }
 
     @classmethod
@@ -155,6 +157,10 @@ class Report:
             fd_errors=tuple(_build(FdError, e) for e in data.get("fd_errors", [])),
             warnings=tuple(data.get("warnings", ())),
             series=tuple(_series_from(s) for s in data.get("series", [])),
+            roles=tuple(
+                _build(RoleTrend, r, trend=_build(Trend, r["trend"]) if r.get("trend") else None)
+                for r in data.get("roles", [])
+            ),
             tool_version=data.get("tool", {}).get("version", "unknown"),
             schema=data.get("schema", SCHEMA),
         )

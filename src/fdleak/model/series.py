@@ -34,7 +34,7 @@ class Series:
 
 @dataclass(frozen=True, slots=True)
 class RoleTrend:
-    """fd count against process age, pooled over every process of one role (recycled children)."""
+    """How the processes of one role grow during their lives, pooled (recycled children)."""
 
     role: str
     processes: int  # seen during the watch

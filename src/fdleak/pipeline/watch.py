@@ -6,7 +6,7 @@ import time
 from dataclasses import dataclass, field
 
 from fdleak.analysis.diff import diff_snapshots
-from fdleak.analysis.trend import judge, judge_by_age
+from fdleak.analysis.trend import judge, judge_role
 from fdleak.analysis.watch_report import build_watch_report
 from fdleak.discovery.follow import Follower
 from fdleak.discovery.select import Candidate
@@ -37,6 +37,7 @@ class Tracked:
     baseline: Snapshot | None = None
     growth: SnapshotDiff | None = None
     snapshot_at: int = -_RESNAPSHOT_EVERY  # sample index of the last growth snapshot
+    snapshot_count: int = -1  # fd count at the last snapshot (baseline or growth)
 
     def series(self) -> Series:
         c = self.candidate
@@ -63,6 +64,7 @@ class Watch:
         self.last = self.started
         self.steps = 0
         self.roles: dict[str, RoleTrend] = {}
+        self.growing_roles: set[str] = set()
         if not follower.tracked:
             raise NothingToAnalyze("no process to watch", "check the pid or pattern with: fdleak ps")
 
@@ -78,11 +80,14 @@ class Watch:
                 entry = self.tracked[candidate.key] = Tracked(candidate, _soft_limit(candidate.pid))
                 if self.snapshots:
                     entry.baseline = _snapshot(candidate.pid)
+                    entry.snapshot_count = len(entry.baseline.processes[0].fds) if entry.baseline else -1
             try:
                 count = count_fds(candidate.pid)
             except FdleakError:
                 entry.exited = True
                 continue
+            if count == 0 and entry.samples:
+                continue  # exiting: the kernel closed its table (exit_files) before it became a zombie
             changed = not entry.samples or entry.samples[-1][1] != count
             entry.samples.append((now, count))
             if len(entry.samples) > _MAX_SAMPLES:
@@ -90,7 +95,7 @@ class Watch:
             # fitting costs far more than sampling: a steady count is refitted only now and then
             if changed or entry.trend is None or self.steps % _REFIT_STEADY_EVERY == 0:
                 entry.trend = judge(entry.samples, entry.soft_limit)
-            if entry.trend is not None and entry.trend.growing and self.snapshots:
+            if self._wants_snapshots(entry):
                 self._snapshot_growth(entry)
         self.last = now
         self.steps += 1
@@ -98,35 +103,43 @@ class Watch:
             self._judge_roles()
 
     def _judge_roles(self) -> None:
-        """Pool each role's processes by age; a growing role gets its live processes snapshotted."""
+        """Pool each role's processes: a growing role gets its processes snapshotted."""
         by_role: dict[str, list[Tracked]] = {}
         for entry in self.tracked.values():
             by_role.setdefault(entry.candidate.role, []).append(entry)
         for role, entries in by_role.items():
-            trend = judge_by_age([(e.candidate.start_time, e.samples) for e in entries])
+            trend = judge_role([e.samples for e in entries])
             self.roles[role] = RoleTrend(role, len(entries), sum(not e.exited for e in entries), trend)
-            if trend is not None and trend.growing and self.snapshots:
-                for entry in entries:
-                    if not entry.exited:
-                        self._snapshot_growth(entry)
+            if trend is not None and trend.growing:
+                self.growing_roles.add(role)
+            else:
+                self.growing_roles.discard(role)
 
-    def _snapshot_growth(self, entry: Tracked) -> None:
-        if self.steps - entry.snapshot_at < _RESNAPSHOT_EVERY or entry.baseline is None:
+    def _snapshot_growth(self, entry: Tracked, last_chance: bool = False) -> None:
+        """Snapshot a growing process when it has grown since its last snapshot: soon after
+        first sight (a short-lived pool child may not live to the next chance), then at
+        most every _RESNAPSHOT_EVERY samples."""
+        if entry.baseline is None or not entry.samples or entry.samples[-1][1] <= entry.snapshot_count:
+            return
+        recent = entry.growth is not None and self.steps - entry.snapshot_at < _RESNAPSHOT_EVERY
+        if recent and not last_chance:
             return
         entry.snapshot_at = self.steps
         latest = _snapshot(entry.candidate.pid)
         if latest is not None:
             entry.growth = diff_snapshots(entry.baseline, latest)
+            entry.snapshot_count = len(latest.processes[0].fds)
 
     def finish(self) -> None:
         """A last snapshot of every growing process, so the report counts the whole window."""
         self._judge_roles()
-        growing_roles = {r.role for r in self.roles.values() if r.trend is not None and r.trend.growing}
         for entry in self.tracked.values():
-            growing = entry.trend is not None and entry.trend.growing
-            if (growing or entry.candidate.role in growing_roles) and not entry.exited and self.snapshots:
-                entry.snapshot_at = -_RESNAPSHOT_EVERY
-                self._snapshot_growth(entry)
+            if self._wants_snapshots(entry) and not entry.exited:
+                self._snapshot_growth(entry, last_chance=True)
+
+    def _wants_snapshots(self, entry: Tracked) -> bool:
+        growing = entry.trend is not None and entry.trend.growing
+        return self.snapshots and (growing or entry.candidate.role in self.growing_roles)
 
     @property
     def alive(self) -> bool:

@@ -61,7 +61,7 @@ def watch_table(
     for role in pooled:
         assert role.trend is not None
         trend = role.trend
-        status = f"by age, pooled: {'GROWING: ' if trend.growing else ''}{trend.reason}"
+        status = f"pooled: {'GROWING: ' if trend.growing else ''}{trend.reason}"
         table.add_row(
             "all",
             safe(role.role),
