@@ -49,6 +49,13 @@ HOT = [
     "{p}<... openat resumed>) = -1 ENOENT (No such file or directory)",
     "{p}<... dup2 resumed> <unfinished ...>) = 8",
     "{p}<... mystery resumed>) = 0",
+    '{p}connect(7<TCP:[10]>, {{sa_family=AF_INET, sin_port=htons(80), sin_addr=inet_addr("127.0.0.1")}}, 16 <unfinished ...>',
+    "{p}<... connect resumed>) = -1 EINPROGRESS (Operation now in progress)",
+    "{p}ioctl(7<TCP:[10]>, TCGETS <unfinished ...>",
+    "{p}<... ioctl resumed>, 0x7fff68507510) = -1 ENOTTY (Inappropriate ioctl for device)",
+    "{p}socket(AF_INET, SOCK_STREAM, IPPROTO_TCP <unfinished ...>",
+    "{p}<... socket resumed>) = -1 EMFILE (Too many open files)",
+    "{p}<... socket resumed> => 3",
 ]
 PREFIXES = ["4242  1795512173.164999 ", "4243  09:09:20.479474 ", "4244 ", "1795512173.165 ", ""]
 

@@ -330,23 +330,71 @@ parse_ts_of(const char *s, Py_ssize_t a, Py_ssize_t b, int has_ts)
 /* what the line pattern's path does with a line's time: parse it, and let it open the
  * block's window if nothing has yet (BlockReducer._regex_line) */
 static PyObject *
-regex_ts(Ctx *c, const char *s, Py_ssize_t ta, Py_ssize_t tb)
+regex_ts(Ctx *c, const char *s, Py_ssize_t ta, Py_ssize_t tb, int wanted)
 {
+    PyObject *first = PyObject_GetAttr(c->result, s_first_ts);
+    if (first == NULL)
+        return NULL;
+    int none = first == Py_None;
+    Py_DECREF(first);
+    if (!none && !wanted)
+        return Py_NewRef(Py_None); /* parse_ts has no side effects: skip it */
     PyObject *ts = parse_ts_of(s, ta, tb, c->has_ts);
     if (ts == NULL)
         return NULL;
-    PyObject *first = PyObject_GetAttr(c->result, s_first_ts);
-    if (first == NULL) {
-        Py_DECREF(ts);
-        return NULL;
-    }
-    int none = first == Py_None;
-    Py_DECREF(first);
     if (none && PyObject_SetAttr(c->result, s_first_ts, ts) < 0) {
         Py_DECREF(ts);
         return NULL;
     }
     return ts;
+}
+
+/* The line pattern's path for a "<... name resumed>" line whose call is in flight
+ * (_regex_line, _resumed, then _line's window end): join, decode in Python. The text
+ * after " resumed>" starts at s[after]. 1 when taken, 0 when Python must, -1 on error. */
+static int
+resumed_by_pattern(Ctx *c, const char *s, Py_ssize_t n, const Py_ssize_t *fa, const Py_ssize_t *fb,
+                   Py_ssize_t rest, Py_ssize_t after, PyObject *pid, PyObject *started, PyObject *seq)
+{
+    if (!plain_prefix(s, c->k, c->has_pid, c->has_ts, fa, fb, rest) || memchr(s, '\r', (size_t)n) != NULL
+        || memchr(s, '\n', (size_t)n) != NULL)
+        return 0;
+    int applied = PyObject_IsTrue(PyTuple_GET_ITEM(started, 4));
+    if (applied < 0)
+        return -1;
+    /* Assembler.resume: the space after "resumed>" is strace's, unless " =>" follows */
+    if (after < n && s[after] == ' ' && !(n - after >= 3 && s[after + 1] == '=' && s[after + 2] == '>'))
+        after++;
+    Py_ssize_t ta = c->has_ts ? fa[c->k - 1] : 0, tb = c->has_ts ? fb[c->k - 1] : 0;
+    PyObject *head = Py_NewRef(PyTuple_GET_ITEM(started, 1));
+    PyObject *from_tid = Py_NewRef(PyTuple_GET_ITEM(started, 3));
+    PyObject *ts = regex_ts(c, s, ta, tb, 1);
+    int rc = -1;
+    if (ts != NULL && PyDict_DelItem(c->calls, pid) == 0) {
+        if (applied) {
+            rc = 1;
+        } else {
+            PyObject *tail = ascii(s + after, n - after);
+            PyObject *text = tail ? PyUnicode_Concat(head, tail) : NULL;
+            PyObject *r = text ? PyObject_CallMethodObjArgs(c->reducer, s_complete, text, pid, ts, seq, c->result,
+                                                            c->pending, from_tid, NULL)
+                               : NULL;
+            rc = r == NULL ? -1 : 1;
+            Py_XDECREF(r);
+            Py_XDECREF(text);
+            Py_XDECREF(tail);
+        }
+    }
+    if (rc == 1 && ts != Py_None) {
+        set_last_ts(c, NULL, 0, 0);
+        Py_XSETREF(c->last_ts, Py_NewRef(Py_None));
+        if (PyObject_SetAttr(c->result, s_last_ts, ts) < 0)
+            rc = -1;
+    }
+    Py_XDECREF(ts);
+    Py_DECREF(head);
+    Py_DECREF(from_tid);
+    return rc;
 }
 
 static int
@@ -468,6 +516,41 @@ in_handlers(const char *name, Py_ssize_t n)
     return found;
 }
 
+/* A line the fast path leaves to the line pattern (a failed call, most often) that
+ * is the "<... name resumed>" end of a call in flight: the pattern's path, in C. */
+static int
+failed_resumed(Ctx *c, const char *s, Py_ssize_t n, PyObject *seq)
+{
+    Py_ssize_t fa[2], fb[2], rest;
+    long number = 0;
+    if (!split_k(s, n, c->k, fa, fb, &rest))
+        return 0;
+    if (c->has_pid && !small_number(s + fa[0], fb[0] - fa[0], &number))
+        return 0;
+    const char *call = s + rest;
+    Py_ssize_t cn = n - rest;
+    if (!starts(call, cn, "<... "))
+        return 0;
+    Py_ssize_t end = find(call, cn, " resumed>");
+    if (end <= 5 || !identifier(call + 5, end - 5))
+        return 0;
+    PyObject *pid = c->has_pid ? PyLong_FromLong(number) : Py_NewRef(c->default_pid);
+    if (pid == NULL)
+        return -1;
+    PyObject *started = PyDict_GetItemWithError(c->calls, pid); /* borrowed */
+    int rc = 0;
+    if (started == NULL) {
+        rc = PyErr_Occurred() ? -1 : 0;
+    } else {
+        PyObject *sname = PyTuple_GET_ITEM(started, 0);
+        if (PyUnicode_Check(sname) && PyUnicode_IS_ASCII(sname) && PyUnicode_GET_LENGTH(sname) == end - 5
+            && memcmp(PyUnicode_1BYTE_DATA(sname), call + 5, (size_t)(end - 5)) == 0)
+            rc = resumed_by_pattern(c, s, n, fa, fb, rest, rest + end + 9, pid, started, seq);
+    }
+    Py_DECREF(pid);
+    return rc;
+}
+
 /* 1 when taken, 0 when Python must take the line, -1 on error */
 static int
 line_fast(Ctx *c, PyObject *line, PyObject *seq)
@@ -532,7 +615,7 @@ line_fast(Ctx *c, PyObject *line, PyObject *seq)
                    && !result_like(call, cn)) {
             /* the line pattern's path: the call waits for its end, with its arguments */
             Py_ssize_t ta = c->has_ts ? fa[k - 1] : 0, tb = c->has_ts ? fb[k - 1] : 0;
-            PyObject *ts = regex_ts(c, s, ta, tb);
+            PyObject *ts = regex_ts(c, s, ta, tb, 0);
             rc = ts == NULL || start_call(c, pid, call, paren, args, an, seq, 0) < 0 ? -1 : 1;
             Py_XDECREF(ts);
         }
@@ -541,11 +624,9 @@ line_fast(Ctx *c, PyObject *line, PyObject *seq)
     }
 
     Py_ssize_t sep = rfind(s, n, ") = ");
-    if (sep < 0)
-        return 0;
     Py_ssize_t res = sep + 4; /* the result text runs from here to the end of the line */
-    if (res >= n || s[res] == '-' || s[res] == '?')
-        return 0;
+    if (sep < 0 || res >= n || s[res] == '-' || s[res] == '?')
+        return failed_resumed(c, s, n, seq);
     if (!split_k(s, sep, k, fa, fb, &rest))
         return 0;
     if (c->has_pid && !small_number(s + fa[0], fb[0] - fa[0], &number))
@@ -660,36 +741,9 @@ line_fast(Ctx *c, PyObject *line, PyObject *seq)
             Py_XDECREF(lazy);
             Py_DECREF(fd_obj);
             Py_DECREF(index);
-        } else if (plain_prefix(s, k, c->has_pid, c->has_ts, fa, fb, rest) && memchr(s, '\r', (size_t)n) == NULL
-                   && memchr(s, '\n', (size_t)n) == NULL) {
-            /* the line pattern's path (_regex_line, _resumed): join, then decode in Python */
-            Py_ssize_t after = rest + end + 9;
-            if (after < n && s[after] == ' ' && !(n - after >= 3 && s[after + 1] == '=' && s[after + 2] == '>'))
-                after++;
-            PyObject *head = Py_NewRef(PyTuple_GET_ITEM(started, 1));
-            PyObject *from_tid = Py_NewRef(PyTuple_GET_ITEM(started, 3));
-            PyObject *ts = regex_ts(c, s, ta, tb);
-            PyObject *tail = ts ? ascii(s + after, n - after) : NULL;
-            PyObject *text = tail ? PyUnicode_Concat(head, tail) : NULL;
-            PyObject *r = NULL;
-            if (text != NULL && PyDict_DelItem(c->calls, pid) == 0)
-                r = PyObject_CallMethodObjArgs(c->reducer, s_complete, text, pid, ts, seq, c->result, c->pending,
-                                               from_tid, NULL);
-            rc = r == NULL ? -1 : 2;
-            if (r != NULL && ts != Py_None) {
-                set_last_ts(c, NULL, 0, 0);
-                Py_XSETREF(c->last_ts, Py_NewRef(Py_None));
-                if (PyObject_SetAttr(c->result, s_last_ts, ts) < 0)
-                    rc = -1;
-            }
-            Py_XDECREF(r);
-            Py_XDECREF(text);
-            Py_XDECREF(tail);
-            Py_XDECREF(ts);
-            Py_DECREF(head);
-            Py_DECREF(from_tid);
         } else {
-            rc = 0;
+            rc = resumed_by_pattern(c, s, n, fa, fb, rest, rest + end + 9, pid, started, seq);
+            rc = rc == 1 ? 2 : rc;
         }
         Py_DECREF(pid);
         if (rc == 1) {
