@@ -442,6 +442,9 @@ def measure_all(args: argparse.Namespace) -> int:
     for trial in runs:
         print()
         check_result(trial.run, trial.lines, count_leaky_opens(trial.path), trial.label)
+    pure = runs[1].run.report
+    same = full.run.report is not None and full.run.report == pure
+    print(f"\ncompiled and pure-Python reports on the full log: {'identical' if same else 'DIFFERENT'}")
     print(f"\noutputs: {full.run.files}")
     return 0
 
