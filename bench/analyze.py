@@ -3,9 +3,11 @@
 The log comes from tracing bench/workloads/busy_worker.py, a Celery-like prefork
 worker with a slow file leak, with real strace (see tracelog.py); it is cached
 in bench/out/. With the log in the page cache, the benchmark times `wc -l`,
-`grep -c openat`, a naive one-regex Python loop and `fdleak analyze --json`,
-records fdleak's peak memory, and runs fdleak again on the first quarter of the
-log to show whether its memory grows with the log's length. The targets are
+`grep -c openat`, a naive one-regex Python loop and `fdleak analyze --json`
+twice: with its compiled line loop and with FDLEAK_PURE_PYTHON=1 (the pure-Python
+fallback). It also times the line reducers alone (bench/reduce_only.py, no fd-table
+engine) both ways, records fdleak's peak memory, and runs fdleak again on the first
+quarter of the log to show whether its memory grows with the log's length. The targets are
 printed beside the figures; it exits 0 whether they are met or not.
 
     python bench/analyze.py [--lines N] [--out DIR] [--rebuild]
@@ -34,6 +36,7 @@ from procs import die_with_parent
 
 ROOT = Path(__file__).resolve().parent.parent
 MEASURE = Path(__file__).resolve().parent / "measure.py"
+REDUCE_ONLY = Path(__file__).resolve().parent / "reduce_only.py"
 TARGET_LINES_PER_S = 1_500_000
 TARGET_RSS_MB = 200.0
 NAIVE_LINE = re.compile(rb"^(\d+)\s+[\d.]+\s+(\w+)\(")
@@ -67,6 +70,7 @@ class Trial:
     path: Path
     lines: int
     run: FdleakRun
+    pure: bool = False
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -154,9 +158,35 @@ def naive_regex(path: Path) -> tuple[float, int]:
 # -- fdleak
 
 
-def fdleak_env() -> dict[str, str]:
+def fdleak_env(pure: bool = False) -> dict[str, str]:
     paths = [str(ROOT / "src"), *filter(None, [os.environ.get("PYTHONPATH")])]
-    return dict(os.environ, PYTHONPATH=os.pathsep.join(paths))
+    return dict(os.environ, PYTHONPATH=os.pathsep.join(paths), FDLEAK_PURE_PYTHON="1" if pure else "0")
+
+
+def compiled_built() -> bool:
+    """Whether fdleak's C line loop is built (pip install -e . builds it in place)."""
+    code = "from fdleak.sources.strace.reduce import load_scan; print(load_scan() is not None)"
+    probe = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=fdleak_env(), check=False
+    )
+    return probe.stdout.strip() == "True"
+
+
+def reducers_only(log: Path, pure: bool) -> float | None:
+    """Seconds the parallel line reducers alone take on ``log`` (None if they failed)."""
+    proc = subprocess.run(
+        [sys.executable, str(REDUCE_ONLY), str(log)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=fdleak_env(pure),
+        check=False,
+    )
+    try:
+        return float(json.loads(proc.stdout)["seconds"])
+    except (ValueError, KeyError):
+        print(f"  reducers only failed: {proc.stderr.strip()[-300:]}")
+        return None
 
 
 def fdleak_missing() -> str | None:
@@ -175,7 +205,7 @@ def fdleak_missing() -> str | None:
     return lines[-1] if lines else f"exit status {probe.returncode}"
 
 
-def run_fdleak(log: Path, tag: str, out: Path, lines: int) -> FdleakRun:
+def run_fdleak(log: Path, tag: str, out: Path, lines: int, pure: bool = False) -> FdleakRun:
     report, text, errors = (out / f"fdleak-{tag}{suffix}" for suffix in (".json", ".txt", ".stderr"))
     report.unlink(missing_ok=True)
     command = [sys.executable, "-m", "fdleak", "analyze", "--json", str(report), str(log)]
@@ -188,7 +218,7 @@ def run_fdleak(log: Path, tag: str, out: Path, lines: int) -> FdleakRun:
         stdout=subprocess.PIPE,
         text=True,
         cwd=ROOT,
-        env=fdleak_env(),
+        env=fdleak_env(pure),
         preexec_fn=die_with_parent(signal.SIGTERM),  # the helper then stops fdleak
     )
     try:
@@ -318,16 +348,23 @@ def references(log: Path) -> tuple[int, list[Timing], str]:
     return lines, timings, note
 
 
-def fdleak_timings(full: Trial, quarter: Trial) -> list[Timing]:
-    seconds = full.run.measurement.seconds
-    ok = full.lines / seconds >= TARGET_LINES_PER_S and full.run.measurement.status in (0, 1)
+def fdleak_timings(full: Trial, pure: Trial, quarter: Trial, alone: dict[bool, float | None]) -> list[Timing]:
     target = f">= {TARGET_LINES_PER_S:,} lines/s"
-    return [
-        Timing("fdleak analyze", seconds, full.lines, size_mb(full.path), target, _ok(ok)),
+    rows = []
+    for trial, name in ((full, "fdleak analyze, compiled"), (pure, "fdleak analyze, pure Python")):
+        seconds = trial.run.measurement.seconds
+        ok = trial.lines / seconds >= TARGET_LINES_PER_S and trial.run.measurement.status in (0, 1)
+        rows.append(Timing(name, seconds, trial.lines, size_mb(trial.path), target, _ok(ok)))
+    rows.append(
         Timing(
             "fdleak analyze, 1/4 log", quarter.run.measurement.seconds, quarter.lines, size_mb(quarter.path)
-        ),
-    ]
+        )
+    )
+    for pure_python, name in ((False, "reducers only, compiled"), (True, "reducers only, pure Python")):
+        seconds = alone.get(pure_python)
+        if seconds is not None:
+            rows.append(Timing(name, seconds, full.lines, size_mb(full.path)))
+    return rows
 
 
 def size_mb(path: Path) -> float:
@@ -377,24 +414,37 @@ def measure_all(args: argparse.Namespace) -> int:
     missing = fdleak_missing()
     runs: list[Trial] = []
     if missing is None:
+        built = compiled_built()
+        print(f"  fdleak's compiled line loop: {'built' if built else 'NOT BUILT (pip install -e .)'}")
         quarter_log = quarter_of(log, lines)
-        plan = [("full log", "full", log, lines), ("first quarter", "quarter", quarter_log, lines // 4)]
-        for label, tag, path, count in plan:
+        plan = [
+            ("full log", "full", log, lines, False),
+            ("full log, pure Python", "full-pure", log, lines, True),
+            ("first quarter", "quarter", quarter_log, lines // 4, False),
+        ]
+        for label, tag, path, count, pure in plan:
             print(f"  fdleak analyze on the {label} ...", flush=True)
-            runs.append(Trial(label, path, count, run_fdleak(path, tag, args.out, count)))
-        timings += fdleak_timings(*runs)
+            runs.append(Trial(label, path, count, run_fdleak(path, tag, args.out, count, pure), pure))
+        alone: dict[bool, float | None] = {}
+        for pure in (False, True):
+            print(f"  line reducers only{', pure Python' if pure else ''} ...", flush=True)
+            alone[pure] = reducers_only(log, pure)
+        timings += fdleak_timings(*runs, alone)
 
     print(f"\nfile     {size_mb(log):,.0f} MB, {lines:,} lines ({note})\n")
     speed_table(timings)
     if not runs:
         print(f"fdleak analyze: not available ({missing})")
         return 0
-    full, quarter = runs
+    full, _, quarter = runs
     print()
     memory_table(full.run.measurement, quarter.run.measurement)
     for trial in runs:
         print()
         check_result(trial.run, trial.lines, count_leaky_opens(trial.path), trial.label)
+    pure = runs[1].run.report
+    same = full.run.report is not None and full.run.report == pure
+    print(f"\ncompiled and pure-Python reports on the full log: {'identical' if same else 'DIFFERENT'}")
     print(f"\noutputs: {full.run.files}")
     return 0
 

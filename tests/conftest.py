@@ -10,10 +10,13 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from importlib.resources import files
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from differential import assert_same_reduction, compiled_built
 
 # .ci/run sets this so that a missing install step fails instead of skipping.
 STRICT = os.environ.get("FDLEAK_REQUIRE_ALL") == "1"
@@ -38,7 +41,15 @@ def need_tool(name: str) -> str:
 def run_fdleak(
     *args: str, stdin: bytes | None = None, timeout: float = 120
 ) -> subprocess.CompletedProcess[str]:
-    """Run the real command line, as a user would, and capture its output."""
+    """Run the real command line, as a user would, and capture its output.
+
+    Every log an analyze test hands in is also reduced by the compiled and the
+    pure-Python loops in this process, which must agree (tests/differential.py).
+    """
+    if args and args[0] == "analyze" and compiled_built():
+        for before, arg in pairwise(args):
+            if before != "--json" and Path(arg).is_file():
+                assert_same_reduction(Path(arg))
     env = dict(os.environ, COLUMNS="120", NO_COLOR="1")
     return subprocess.run(
         [sys.executable, "-m", "fdleak", *args],

@@ -12,14 +12,17 @@ outlive its block. Everything else goes through the line pattern and ``decode``.
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cache
 from typing import NamedTuple
 
 from fdleak.model.events import FdEvent, Op
 from fdleak.model.kinds import FdKind
 from fdleak.model.signature import signature_of
 from fdleak.model.targets import with_socket_end
-from fdleak.sources.strace.assemble import Assembler
+from fdleak.sources.strace.assemble import Assembler, Unfinished
 from fdleak.sources.strace.decode import FORK_CALLS, HANDLERS, decode, fork_event
 from fdleak.sources.strace.lines import ATTACHED_INSIDE, CALL, EXITED, LINE, PID_CHANGED, PREFIX, parse_ts
 
@@ -45,6 +48,17 @@ _SIGNALS = {
 }
 _FD_ERRORS = ("EMFILE", "ENFILE")
 _UNFINISHED = " <unfinished ...>"
+# decode finds nothing to do in these calls unless one of the words is in them: without
+# one, the call is as good as one fdleak does not trace. For a whole line anywhere in it;
+# for a call's start, in its arguments so far (recvmsg's SCM_RIGHTS comes with its end).
+INERT_UNLESS_WHOLE = {
+    "ioctl": ("FIOCLEX", "FIONCLEX"),
+    "fcntl": ("F_DUPFD", "F_SETFD"),
+    "fcntl64": ("F_DUPFD", "F_SETFD"),
+    "recvmsg": ("SCM_RIGHTS",),
+    "recvmmsg": ("SCM_RIGHTS",),
+}
+INERT_UNLESS_START = {name: INERT_UNLESS_WHOLE[name] for name in ("ioctl", "fcntl", "fcntl64")}
 # Ops no pairing may cross: the table is copied, replaced or emptied wholesale, or a
 # pid may be reused.
 _BARRIERS = frozenset({Op.FORK, Op.EXEC, Op.EXIT, Op.UNSHARE, Op.CLOSE_RANGE, Op.PID_CHANGE})
@@ -91,6 +105,37 @@ class BlockResult:
     unparsed_examples: list[tuple[int, str]] = field(default_factory=list)
 
 
+Scan = Callable[["BlockReducer", list[str], int, BlockResult, dict[int, int]], None]
+
+
+def compiled_scan() -> Scan | None:
+    """The compiled line loop, or None: not built, or FDLEAK_PURE_PYTHON=1 asks for none."""
+    if os.environ.get("FDLEAK_PURE_PYTHON", "") not in ("", "0"):
+        return None
+    return load_scan()
+
+
+@cache
+def load_scan() -> Scan | None:
+    """The compiled line loop (_scan.c) if it was built, whatever the environment says."""
+    try:
+        from fdleak.sources.strace import _scan
+    except ImportError:
+        return None
+    close = FdEvent(0, None, 0, Op.CLOSE, syscall="close")  # the fields a fast close keeps
+    _scan.setup(
+        LazyCreate,
+        Unfinished,
+        FdEvent,
+        close,
+        frozenset(HANDLERS),
+        parse_ts,
+        INERT_UNLESS_WHOLE,
+        INERT_UNLESS_START,
+    )
+    return _scan.scan
+
+
 @dataclass(frozen=True, slots=True)
 class _Shape:
     """The prefix every line of this log has: fast-path splitting depends on it."""
@@ -103,7 +148,7 @@ class _Shape:
 class BlockReducer:
     """Parses lines in order; carries the state a block boundary must not lose."""
 
-    def __init__(self, default_pid: int = 0, relative_ts: bool = False) -> None:
+    def __init__(self, default_pid: int = 0, relative_ts: bool = False, compiled: bool | None = None) -> None:
         self.default_pid = default_pid
         self.relative_ts = relative_ts
         self.clock = 0.0  # -r: running sum of the relative timestamps
@@ -112,85 +157,106 @@ class BlockReducer:
         self._shape: _Shape | None = None
         self._shape_known = False
         self._lazy_pairs: dict[tuple[int, tuple[str, str]], list[int]] = {}
+        self._k = -1  # the shape of the block being reduced, for _line
+        self._has_pid = self._has_ts = False
+        self._last_ts_text: str | None = None  # the time of the last fast-path line, parsed once
+        # compiled: None takes the compiled loop where there is one, True insists, False refuses
+        self._scan = compiled_scan() if compiled is None else load_scan() if compiled else None
+        if compiled and self._scan is None:
+            raise RuntimeError("fdleak's compiled line scanner is not built")
 
     def reduce(self, lines: list[str], first_seq: int = 1, final: bool = True) -> BlockResult:
         result = BlockResult()
-        items = result.items
         pending: dict[int, int] = {}  # fd number -> index in items of its unpaired create
         if not self._shape_known:
             self._sniff(lines)
         shape = self._shape
-        k = shape.fields if shape else -1
-        has_pid = shape.has_pid if shape else False
-        has_ts = shape.has_ts if shape else False
-        default_pid = self.default_pid
-        seq = first_seq - 1
-        last_ts_text = None
-        for line in lines:
-            seq += 1
-            if self._carry:
-                line = self._carry + line
-                self._carry = ""
-            if k >= 0:
-                # fast path: "PID TIME openat(...) = 3</path>" / "... close(3</path>) = 0"
-                # and the "<unfinished ...>" / "<... resumed>" pieces of those calls
-                if line.endswith(_UNFINISHED):
-                    parts = line.split(None, k)
-                    if len(parts) == k + 1 and (not has_pid or parts[0].isdigit()):
-                        pid = int(parts[0]) if has_pid else default_pid
-                        if self._fast_unfinished(
-                            parts[k], pid, seq, parts[k - 1] if has_ts else None, result, pending
-                        ):
-                            continue
-                    ts = self._regex_line(line, seq, result, pending)
-                    continue
-                head, sep, res = line.rpartition(") = ")
-                if sep and res and res[0] != "-" and res[0] != "?":
-                    parts = head.split(None, k)
-                    if len(parts) == k + 1 and (not has_pid or parts[0].isdigit()):
-                        call = parts[k]
-                        pid = int(parts[0]) if has_pid else default_pid
-                        ts_text = parts[k - 1] if has_ts else None
-                        if call.startswith("close("):
-                            fd_text = call[6:].partition("<")[0]
-                            if fd_text.isdigit():
-                                result.events += 1
-                                last_ts_text = ts_text
-                                self._fast_close(pid, int(fd_text), seq, ts_text, result, pending)
-                                continue
-                        elif call.startswith("<... "):
-                            end = call.find(" resumed>")
-                            if end > 0 and self._fast_resumed(
-                                call[5:end], call[end + 9 :] + sep + res, pid, seq, line, result, pending
-                            ):
-                                last_ts_text = ts_text
-                                continue
-                        elif (name := call[: call.find("(")]) not in HANDLERS and name.isidentifier():
-                            continue  # a syscall that touches no fd table (read, mmap, ...)
-                        elif call.startswith(("openat(", "open(")):
-                            fd_text = res.partition("<")[0]
-                            if fd_text.isdigit():
-                                result.events += 1
-                                last_ts_text = ts_text
-                                fd = int(fd_text)
-                                pending[fd] = len(items)
-                                items.append(LazyCreate(seq, pid, fd, line, (call, res[len(fd_text) :])))
-                                continue
-            ts = self._regex_line(line, seq, result, pending)
-            if ts is not None:
-                last_ts_text = None
-                result.last_ts = ts
+        self._k = shape.fields if shape else -1
+        self._has_pid = shape.has_pid if shape else False
+        self._has_ts = shape.has_ts if shape else False
+        self._last_ts_text = None
+        if self._scan is not None and self._k >= 0:
+            # the compiled loop takes the fast-path lines itself and hands every other
+            # line to self._line, so both loops leave the same state behind
+            self._scan(self, lines, first_seq, result, pending)
+        else:
+            seq = first_seq
+            line_ = self._line
+            for line in lines:
+                line_(line, seq, result, pending)
+                seq += 1
+        seq = first_seq + len(lines) - 1
         if final and self._carry:
             result.unparsed += 1
             self._carry = ""
         result.lines = seq - first_seq + 1
-        if last_ts_text is not None:
-            result.last_ts = parse_ts(last_ts_text)
+        if self._last_ts_text is not None:
+            result.last_ts = parse_ts(self._last_ts_text)
         if not self.relative_ts:
             # the first line's time, whichever path read it (the fast path parses none)
             result.first_ts = self._first_ts(lines) or result.first_ts
         self._settle(result)
         return result
+
+    def _line(self, line: str, seq: int, result: BlockResult, pending: dict[int, int]) -> None:
+        """One line, in order. The compiled loop (_scan.c) mirrors the fast path here."""
+        if self._carry:
+            line = self._carry + line
+            self._carry = ""
+        k = self._k
+        if k >= 0:
+            has_pid, has_ts = self._has_pid, self._has_ts
+            # fast path: "PID TIME openat(...) = 3</path>" / "... close(3</path>) = 0"
+            # and the "<unfinished ...>" / "<... resumed>" pieces of those calls
+            if line.endswith(_UNFINISHED):
+                parts = line.split(None, k)
+                if len(parts) == k + 1 and (not has_pid or parts[0].isdigit()):
+                    pid = int(parts[0]) if has_pid else self.default_pid
+                    if self._fast_unfinished(
+                        parts[k], pid, seq, parts[k - 1] if has_ts else None, result, pending
+                    ):
+                        return
+                self._regex_line(line, seq, result, pending)
+                return
+            items = result.items
+            head, sep, res = line.rpartition(") = ")
+            if sep and res and res[0] != "-" and res[0] != "?":
+                parts = head.split(None, k)
+                if len(parts) == k + 1 and (not has_pid or parts[0].isdigit()):
+                    call = parts[k]
+                    pid = int(parts[0]) if has_pid else self.default_pid
+                    ts_text = parts[k - 1] if has_ts else None
+                    if call.startswith("close("):
+                        fd_text = call[6:].partition("<")[0]
+                        if fd_text.isdigit():
+                            result.events += 1
+                            self._last_ts_text = ts_text
+                            self._fast_close(pid, int(fd_text), seq, ts_text, result, pending)
+                            return
+                    elif call.startswith("<... "):
+                        end = call.find(" resumed>")
+                        if end > 0 and self._fast_resumed(
+                            call[5:end], call[end + 9 :] + sep + res, pid, seq, line, result, pending
+                        ):
+                            self._last_ts_text = ts_text
+                            return
+                    elif (name := call[: call.find("(")]) not in HANDLERS and name.isidentifier():
+                        return  # a syscall that touches no fd table (read, mmap, ...)
+                    elif _inert(INERT_UNLESS_WHOLE, name, line):
+                        return  # ioctl(FIONBIO), fcntl(F_GETFL), recvmsg without fds, ...
+                    elif call.startswith(("openat(", "open(")):
+                        fd_text = res.partition("<")[0]
+                        if fd_text.isdigit():
+                            result.events += 1
+                            self._last_ts_text = ts_text
+                            fd = int(fd_text)
+                            pending[fd] = len(items)
+                            items.append(LazyCreate(seq, pid, fd, line, (call, res[len(fd_text) :])))
+                            return
+        ts = self._regex_line(line, seq, result, pending)
+        if ts is not None:
+            self._last_ts_text = None
+            result.last_ts = ts
 
     # -- the fast path's bookkeeping ------------------------------------------------------
 
@@ -228,6 +294,10 @@ class BlockReducer:
             self.assembler.start(pid, name, "", seq)  # only to recognise its end
             return True
         args = call[paren + 1 : -len(_UNFINISHED)]
+        if _inert(INERT_UNLESS_START, name, args):
+            # the end will change nothing either: "applied" lets it just close the call
+            self.assembler.start(pid, name, "", seq, applied=True)
+            return True
         if name == "close":
             number = args.partition("<")[0].strip()
             if not number.isdigit():
@@ -576,6 +646,11 @@ class BlockReducer:
                 RawPiece(started.seq, None, pid, started.name, args, False, started.from_tid, started.applied)
             )
         self.assembler.pending.clear()
+
+
+def _inert(table: dict[str, tuple[str, ...]], name: str, text: str) -> bool:
+    words = table.get(name)
+    return words is not None and not any(word in text for word in words)
 
 
 def _signal_number(name: str | None) -> int:

@@ -1,0 +1,981 @@
+/* The compiled form of BlockReducer._line's fast path (reduce.py).
+ *
+ * scan() walks a block's lines and takes the lines the Python fast path takes -- whole
+ * open/openat/close calls, their "<unfinished ...>" / "<... resumed>" pieces, the pieces
+ * of calls that touch no fd table, and whole calls that touch none -- updating the very
+ * same Python objects (the block's items and pending fds, the assembler's calls in
+ * flight, the folded pairs). Any other line, and any line where this code is not sure
+ * to do exactly what Python would, goes whole to reducer._line before anything has been
+ * changed for it, so the two loops cannot drift apart: the pure-Python reducer is the
+ * oracle the tests compare this against.
+ */
+#define _GNU_SOURCE /* memmem */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <string.h>
+
+/* set once by setup() */
+static PyObject *LazyCreate_t, *Unfinished_t, *FdEvent_t, *close_proto, *handlers, *parse_ts_fn;
+static PyObject *inert_whole, *inert_start; /* name -> the words that make the call matter */
+static PyObject *s_complete, *s_first_ts, *s_last_ts;
+static PyObject *s_line, *s_last_ts_text, *s_carry, *s_count_pair, *s_events, *s_default_pid;
+static PyObject *one;
+static PyObject *s_assembler, *s_pending, *s_lazy_pairs, *s_shape_k, *s_has_pid, *s_has_ts;
+
+static const char UNFINISHED[] = " <unfinished ...>";
+#define UNFINISHED_LEN (sizeof(UNFINISHED) - 1)
+
+/* str.split()'s whitespace for an ASCII string */
+static inline int
+py_space(unsigned char c)
+{
+    return c == ' ' || (c >= 0x09 && c <= 0x0d) || (c >= 0x1c && c <= 0x1f);
+}
+
+static inline int
+all_digits(const char *s, Py_ssize_t n)
+{
+    if (n <= 0)
+        return 0;
+    for (Py_ssize_t i = 0; i < n; i++)
+        if (s[i] < '0' || s[i] > '9')
+            return 0;
+    return 1;
+}
+
+/* a number small enough for a C long without thought; longer ones go to Python */
+static inline int
+small_number(const char *s, Py_ssize_t n, long *out)
+{
+    if (!all_digits(s, n) || n > 9)
+        return 0;
+    long v = 0;
+    for (Py_ssize_t i = 0; i < n; i++)
+        v = v * 10 + (s[i] - '0');
+    *out = v;
+    return 1;
+}
+
+static inline int
+identifier(const char *s, Py_ssize_t n)
+{
+    if (n <= 0 || (s[0] >= '0' && s[0] <= '9'))
+        return 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_'))
+            return 0;
+    }
+    return 1;
+}
+
+static inline int
+starts(const char *s, Py_ssize_t n, const char *prefix)
+{
+    size_t m = strlen(prefix);
+    return (size_t)n >= m && memcmp(s, prefix, m) == 0;
+}
+
+/* s.split(None, k): where each of the first k fields starts and ends; the remainder
+ * (with its leading whitespace skipped) starts at *rest. 1 when there are k + 1 parts. */
+static int
+split_k(const char *s, Py_ssize_t n, int k, Py_ssize_t *fa, Py_ssize_t *fb, Py_ssize_t *rest)
+{
+    Py_ssize_t i = 0;
+    for (int f = 0; f < k; f++) {
+        while (i < n && py_space((unsigned char)s[i]))
+            i++;
+        if (i == n)
+            return 0;
+        fa[f] = i;
+        while (i < n && !py_space((unsigned char)s[i]))
+            i++;
+        fb[f] = i;
+    }
+    while (i < n && py_space((unsigned char)s[i]))
+        i++;
+    if (i == n)
+        return 0;
+    *rest = i;
+    return 1;
+}
+
+static Py_ssize_t
+find(const char *s, Py_ssize_t n, const char *needle)
+{
+    size_t m = strlen(needle);
+    if ((size_t)n < m)
+        return -1;
+    const char *p = memmem(s, (size_t)n, needle, m);
+    return p ? (Py_ssize_t)(p - s) : -1;
+}
+
+static Py_ssize_t
+rfind(const char *s, Py_ssize_t n, const char *needle)
+{
+    Py_ssize_t m = (Py_ssize_t)strlen(needle);
+    for (Py_ssize_t i = n - m; i >= 0; i--)
+        if (s[i] == needle[0] && memcmp(s + i, needle, (size_t)m) == 0)
+            return i;
+    return -1;
+}
+
+static inline PyObject *
+ascii(const char *s, Py_ssize_t n)
+{
+    return PyUnicode_FromKindAndData(PyUnicode_1BYTE_KIND, s, n);
+}
+
+/* a NamedTuple instance without running its Python __new__: the items, stolen */
+static PyObject *
+record(PyObject *type, Py_ssize_t n, PyObject **values)
+{
+    PyObject *obj = ((PyTypeObject *)type)->tp_alloc((PyTypeObject *)type, n);
+    if (obj == NULL) {
+        for (Py_ssize_t i = 0; i < n; i++)
+            Py_XDECREF(values[i]);
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < n; i++)
+        PyTuple_SET_ITEM(obj, i, values[i]);
+    return obj;
+}
+
+static PyObject *
+concat3(const char *a, Py_ssize_t an, const char *b, Py_ssize_t bn, const char *c, Py_ssize_t cn)
+{
+    PyObject *out = PyUnicode_New(an + bn + cn, 127);
+    if (out == NULL)
+        return NULL;
+    char *d = (char *)PyUnicode_1BYTE_DATA(out);
+    memcpy(d, a, (size_t)an);
+    memcpy(d + an, b, (size_t)bn);
+    memcpy(d + an + bn, c, (size_t)cn);
+    return out;
+}
+
+/* reduce.py's _inert(): the call's name has words in table and none of them is in text */
+static int
+inert(PyObject *table, const char *name, Py_ssize_t nn, const char *text, Py_ssize_t tn)
+{
+    PyObject *key = ascii(name, nn);
+    if (key == NULL)
+        return -1;
+    PyObject *words = PyDict_GetItemWithError(table, key);
+    Py_DECREF(key);
+    if (words == NULL)
+        return PyErr_Occurred() ? -1 : 0;
+    if (!PyTuple_Check(words))
+        return 0;
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(words); i++) {
+        PyObject *word = PyTuple_GET_ITEM(words, i);
+        if (!PyUnicode_Check(word) || !PyUnicode_IS_ASCII(word))
+            return 0;
+        const char *w = (const char *)PyUnicode_1BYTE_DATA(word);
+        Py_ssize_t wn = PyUnicode_GET_LENGTH(word);
+        if (wn == 0 || (tn >= wn && memmem(text, (size_t)tn, w, (size_t)wn) != NULL))
+            return 0;
+    }
+    return 1;
+}
+
+static inline int
+spaces(const char *s, Py_ssize_t a, Py_ssize_t b)
+{
+    for (Py_ssize_t i = a; i < b; i++)
+        if (s[i] != ' ')
+            return 0;
+    return 1;
+}
+
+static inline Py_ssize_t
+digits_at(const char *s, Py_ssize_t i, Py_ssize_t b)
+{
+    Py_ssize_t j = i;
+    while (j < b && s[j] >= '0' && s[j] <= '9')
+        j++;
+    return j - i;
+}
+
+/* the whole of s[a:b] is a time as lines.py's prefix pattern reads it:
+ * (?:\d+:\d\d:\d\d|\d+)(?:\.\d+)? */
+static int
+time_field(const char *s, Py_ssize_t a, Py_ssize_t b)
+{
+    Py_ssize_t i = a, n = digits_at(s, i, b);
+    if (n == 0)
+        return 0;
+    i += n;
+    if (i + 6 <= b && s[i] == ':' && digits_at(s, i + 1, i + 3) == 2 && s[i + 3] == ':'
+        && digits_at(s, i + 4, i + 6) == 2)
+        i += 6;
+    if (i < b && s[i] == '.') {
+        n = digits_at(s, i + 1, b);
+        if (n == 0)
+            return 0;
+        i += 1 + n;
+    }
+    return i == b;
+}
+
+/* The line's prefix is one the line pattern (lines.py) reads exactly as split() did:
+ * spaces only, a pid of digits, a time of its shape. Then the pattern's pid and time
+ * are the split's fields, and what follows them is the call text. */
+static int
+plain_prefix(const char *s, int k, int has_pid, int has_ts, const Py_ssize_t *fa, const Py_ssize_t *fb,
+             Py_ssize_t rest)
+{
+    Py_ssize_t at = 0;
+    for (int f = 0; f < k; f++) {
+        if (!spaces(s, at, fa[f]) || (f > 0 && fa[f] == at))
+            return 0;
+        at = fb[f];
+    }
+    if (!spaces(s, at, rest) || (k > 0 && rest == at))
+        return 0;
+    if (has_pid && digits_at(s, fa[0], fb[0]) != fb[0] - fa[0])
+        return 0;
+    if (!has_ts)
+        return 1;
+    if (!time_field(s, fa[k - 1], fb[k - 1]))
+        return 0;
+    /* with no pid field, a time of digits alone would be read as the pid */
+    return has_pid || digits_at(s, fa[k - 1], fb[k - 1]) != fb[k - 1] - fa[k - 1];
+}
+
+/* a call's text that the pattern could read as holding a result: ") =" with spaces between */
+static int
+result_like(const char *s, Py_ssize_t n)
+{
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (s[i] != ')')
+            continue;
+        Py_ssize_t j = i + 1;
+        while (j < n && s[j] == ' ')
+            j++;
+        if (j > i + 1 && j < n && s[j] == '=')
+            return 1;
+    }
+    return 0;
+}
+
+typedef struct {
+    PyObject *reducer, *result, *pending, *items, *calls, *lazy_pairs, *default_pid;
+    int k, has_pid, has_ts;
+    Py_ssize_t events;
+    /* reducer._last_ts_text, kept here between delegations: a str, None, or a slice of
+     * a line (the list holds the line) not yet made a str */
+    PyObject *last_ts;
+    PyObject *last_ts_line;
+    Py_ssize_t last_ts_a, last_ts_b;
+} Ctx;
+
+static void
+set_last_ts(Ctx *c, PyObject *line, Py_ssize_t a, Py_ssize_t b)
+{
+    Py_CLEAR(c->last_ts);
+    c->last_ts_line = line;
+    c->last_ts_a = a;
+    c->last_ts_b = b;
+}
+
+static PyObject *
+last_ts_text(Ctx *c)
+{
+    if (c->last_ts_line != NULL) {
+        const char *s = (const char *)PyUnicode_1BYTE_DATA(c->last_ts_line);
+        PyObject *text = ascii(s + c->last_ts_a, c->last_ts_b - c->last_ts_a);
+        if (text == NULL)
+            return NULL;
+        c->last_ts_line = NULL;
+        Py_XSETREF(c->last_ts, text);
+    }
+    if (c->last_ts == NULL)
+        c->last_ts = Py_NewRef(Py_None);
+    return c->last_ts;
+}
+
+/* The whole line to Python's _line, with the state it reads handed over and back. */
+static int
+delegate(Ctx *c, PyObject *line, PyObject *seq)
+{
+    PyObject *ts = last_ts_text(c);
+    if (ts == NULL || PyObject_SetAttr(c->reducer, s_last_ts_text, ts) < 0)
+        return -1;
+    PyObject *r = PyObject_CallMethodObjArgs(c->reducer, s_line, line, seq, c->result, c->pending, NULL);
+    if (r == NULL)
+        return -1;
+    Py_DECREF(r);
+    PyObject *back = PyObject_GetAttr(c->reducer, s_last_ts_text);
+    if (back == NULL)
+        return -1;
+    Py_XSETREF(c->last_ts, back);
+    c->last_ts_line = NULL;
+    return 0;
+}
+
+static PyObject *
+parse_ts_of(const char *s, Py_ssize_t a, Py_ssize_t b, int has_ts)
+{
+    if (!has_ts)
+        return PyObject_CallOneArg(parse_ts_fn, Py_None);
+    PyObject *text = ascii(s + a, b - a);
+    if (text == NULL)
+        return NULL;
+    PyObject *ts = PyObject_CallOneArg(parse_ts_fn, text);
+    Py_DECREF(text);
+    return ts;
+}
+
+/* what the line pattern's path does with a line's time: parse it, and let it open the
+ * block's window if nothing has yet (BlockReducer._regex_line) */
+static PyObject *
+regex_ts(Ctx *c, const char *s, Py_ssize_t ta, Py_ssize_t tb, int wanted)
+{
+    PyObject *first = PyObject_GetAttr(c->result, s_first_ts);
+    if (first == NULL)
+        return NULL;
+    int none = first == Py_None;
+    Py_DECREF(first);
+    if (!none && !wanted)
+        return Py_NewRef(Py_None); /* parse_ts has no side effects: skip it */
+    PyObject *ts = parse_ts_of(s, ta, tb, c->has_ts);
+    if (ts == NULL)
+        return NULL;
+    if (none && PyObject_SetAttr(c->result, s_first_ts, ts) < 0) {
+        Py_DECREF(ts);
+        return NULL;
+    }
+    return ts;
+}
+
+/* The line pattern's path for a "<... name resumed>" line whose call is in flight
+ * (_regex_line, _resumed, then _line's window end): join, decode in Python. The text
+ * after " resumed>" starts at s[after]. 1 when taken, 0 when Python must, -1 on error. */
+static int
+resumed_by_pattern(Ctx *c, const char *s, Py_ssize_t n, const Py_ssize_t *fa, const Py_ssize_t *fb,
+                   Py_ssize_t rest, Py_ssize_t after, PyObject *pid, PyObject *started, PyObject *seq)
+{
+    if (!plain_prefix(s, c->k, c->has_pid, c->has_ts, fa, fb, rest) || memchr(s, '\r', (size_t)n) != NULL
+        || memchr(s, '\n', (size_t)n) != NULL)
+        return 0;
+    int applied = PyObject_IsTrue(PyTuple_GET_ITEM(started, 4));
+    if (applied < 0)
+        return -1;
+    /* Assembler.resume: the space after "resumed>" is strace's, unless " =>" follows */
+    if (after < n && s[after] == ' ' && !(n - after >= 3 && s[after + 1] == '=' && s[after + 2] == '>'))
+        after++;
+    Py_ssize_t ta = c->has_ts ? fa[c->k - 1] : 0, tb = c->has_ts ? fb[c->k - 1] : 0;
+    PyObject *head = Py_NewRef(PyTuple_GET_ITEM(started, 1));
+    PyObject *from_tid = Py_NewRef(PyTuple_GET_ITEM(started, 3));
+    PyObject *ts = regex_ts(c, s, ta, tb, 1);
+    int rc = -1;
+    if (ts != NULL && PyDict_DelItem(c->calls, pid) == 0) {
+        if (applied) {
+            rc = 1;
+        } else {
+            PyObject *tail = ascii(s + after, n - after);
+            PyObject *text = tail ? PyUnicode_Concat(head, tail) : NULL;
+            PyObject *r = text ? PyObject_CallMethodObjArgs(c->reducer, s_complete, text, pid, ts, seq, c->result,
+                                                            c->pending, from_tid, NULL)
+                               : NULL;
+            rc = r == NULL ? -1 : 1;
+            Py_XDECREF(r);
+            Py_XDECREF(text);
+            Py_XDECREF(tail);
+        }
+    }
+    if (rc == 1 && ts != Py_None) {
+        set_last_ts(c, NULL, 0, 0);
+        Py_XSETREF(c->last_ts, Py_NewRef(Py_None));
+        if (PyObject_SetAttr(c->result, s_last_ts, ts) < 0)
+            rc = -1;
+    }
+    Py_XDECREF(ts);
+    Py_DECREF(head);
+    Py_DECREF(from_tid);
+    return rc;
+}
+
+static int
+is_fork(const char *name, Py_ssize_t n)
+{
+    return (n == 5 && memcmp(name, "clone", 5) == 0) || (n == 6 && memcmp(name, "clone3", 6) == 0)
+           || (n == 4 && memcmp(name, "fork", 4) == 0) || (n == 5 && memcmp(name, "vfork", 5) == 0);
+}
+
+/* BlockReducer._fast_close */
+static int
+fast_close(Ctx *c, PyObject *pid, long fd, PyObject *seq, const char *s, Py_ssize_t ta, Py_ssize_t tb)
+{
+    PyObject *fd_obj = PyLong_FromLong(fd);
+    if (fd_obj == NULL)
+        return -1;
+    PyObject *index = PyDict_GetItemWithError(c->pending, fd_obj);
+    if (index == NULL && PyErr_Occurred())
+        goto fail;
+    if (index != NULL) {
+        Py_ssize_t i = PyLong_AsSsize_t(index);
+        if (PyDict_DelItem(c->pending, fd_obj) < 0)
+            goto fail;
+        PyObject *created = PyList_GET_ITEM(c->items, i);
+        PyTypeObject *type = Py_TYPE(created);
+        if (type == (PyTypeObject *)LazyCreate_t || type == (PyTypeObject *)FdEvent_t) {
+            int pid_slot = type == (PyTypeObject *)LazyCreate_t ? 1 : 2;
+            int same = PyObject_RichCompareBool(PyTuple_GET_ITEM(created, pid_slot), pid, Py_EQ);
+            if (same < 0)
+                goto fail;
+            if (same) {
+                Py_INCREF(created);
+                PyList_SetItem(c->items, i, Py_NewRef(Py_None));
+                int rc = 0;
+                if (type == (PyTypeObject *)LazyCreate_t) {
+                    PyObject *key = PyTuple_Pack(2, pid, PyTuple_GET_ITEM(created, 4));
+                    PyObject *counts = key ? PyDict_GetItemWithError(c->lazy_pairs, key) : NULL;
+                    if (key == NULL || (counts == NULL && PyErr_Occurred())) {
+                        rc = -1;
+                    } else if (counts == NULL) {
+                        PyObject *fresh = PyList_New(2);
+                        if (fresh == NULL) {
+                            rc = -1;
+                        } else {
+                            PyList_SET_ITEM(fresh, 0, PyLong_FromLong(1));
+                            PyList_SET_ITEM(fresh, 1, Py_NewRef(PyTuple_GET_ITEM(created, 0)));
+                            rc = PyDict_SetItem(c->lazy_pairs, key, fresh);
+                            Py_DECREF(fresh);
+                        }
+                    } else {
+                        PyObject *n = PyNumber_Add(PyList_GET_ITEM(counts, 0), one);
+                        rc = n == NULL ? -1 : PyList_SetItem(counts, 0, n);
+                    }
+                    Py_XDECREF(key);
+                } else {
+                    PyObject *r = PyObject_CallMethodObjArgs(c->reducer, s_count_pair, c->result, created, NULL);
+                    rc = r == NULL ? -1 : 0;
+                    Py_XDECREF(r);
+                }
+                Py_DECREF(created);
+                Py_DECREF(fd_obj);
+                return rc;
+            }
+        }
+    }
+    PyObject *ts = parse_ts_of(s, ta, tb, c->has_ts);
+    if (ts == NULL)
+        goto fail;
+    PyObject *values[14];
+    for (int i = 0; i < 14; i++)
+        values[i] = Py_NewRef(PyTuple_GET_ITEM(close_proto, i));
+    Py_SETREF(values[0], Py_NewRef(seq));
+    Py_SETREF(values[1], ts);
+    Py_SETREF(values[2], Py_NewRef(pid));
+    Py_SETREF(values[4], fd_obj);
+    PyObject *ev = record(FdEvent_t, 14, values);
+    if (ev == NULL)
+        return -1;
+    int rc = PyList_Append(c->items, ev);
+    Py_DECREF(ev);
+    return rc;
+fail:
+    Py_DECREF(fd_obj);
+    return -1;
+}
+
+/* assembler.start(pid, name, head_args, seq, applied=...) */
+static int
+start_call(Ctx *c, PyObject *pid, const char *name, Py_ssize_t nn, const char *args, Py_ssize_t an,
+           PyObject *seq, int applied)
+{
+    PyObject *values[5];
+    values[0] = ascii(name, nn);
+    values[1] = concat3(name, nn, "(", 1, args, an);
+    values[2] = Py_NewRef(seq);
+    values[3] = PyLong_FromLong(0);
+    values[4] = Py_NewRef(applied ? Py_True : Py_False);
+    if (values[0] == NULL || values[1] == NULL) {
+        for (int i = 0; i < 5; i++)
+            Py_XDECREF(values[i]);
+        return -1;
+    }
+    PyObject *call = record(Unfinished_t, 5, values);
+    if (call == NULL)
+        return -1;
+    int rc = PyDict_SetItem(c->calls, pid, call);
+    Py_DECREF(call);
+    return rc;
+}
+
+static int
+in_handlers(const char *name, Py_ssize_t n)
+{
+    PyObject *key = ascii(name, n);
+    if (key == NULL)
+        return -1;
+    int found = PySet_Contains(handlers, key);
+    Py_DECREF(key);
+    return found;
+}
+
+/* A line the fast path leaves to the line pattern (a failed call, most often) that
+ * is the "<... name resumed>" end of a call in flight: the pattern's path, in C. */
+static int
+failed_resumed(Ctx *c, const char *s, Py_ssize_t n, PyObject *seq)
+{
+    Py_ssize_t fa[2], fb[2], rest;
+    long number = 0;
+    if (!split_k(s, n, c->k, fa, fb, &rest))
+        return 0;
+    if (c->has_pid && !small_number(s + fa[0], fb[0] - fa[0], &number))
+        return 0;
+    const char *call = s + rest;
+    Py_ssize_t cn = n - rest;
+    if (!starts(call, cn, "<... "))
+        return 0;
+    Py_ssize_t end = find(call, cn, " resumed>");
+    if (end <= 5 || !identifier(call + 5, end - 5))
+        return 0;
+    PyObject *pid = c->has_pid ? PyLong_FromLong(number) : Py_NewRef(c->default_pid);
+    if (pid == NULL)
+        return -1;
+    PyObject *started = PyDict_GetItemWithError(c->calls, pid); /* borrowed */
+    int rc = 0;
+    if (started == NULL) {
+        rc = PyErr_Occurred() ? -1 : 0;
+    } else {
+        PyObject *sname = PyTuple_GET_ITEM(started, 0);
+        if (PyUnicode_Check(sname) && PyUnicode_IS_ASCII(sname) && PyUnicode_GET_LENGTH(sname) == end - 5
+            && memcmp(PyUnicode_1BYTE_DATA(sname), call + 5, (size_t)(end - 5)) == 0)
+            rc = resumed_by_pattern(c, s, n, fa, fb, rest, rest + end + 9, pid, started, seq);
+    }
+    Py_DECREF(pid);
+    return rc;
+}
+
+/* 1 when taken, 0 when Python must take the line, -1 on error */
+static int
+line_fast(Ctx *c, PyObject *line, PyObject *seq)
+{
+    const char *s = (const char *)PyUnicode_1BYTE_DATA(line);
+    Py_ssize_t n = PyUnicode_GET_LENGTH(line);
+    int k = c->k;
+    Py_ssize_t fa[2], fb[2], rest;
+    PyObject *pid = NULL;
+    long number = 0;
+    int rc = 0;
+
+    if (n >= (Py_ssize_t)UNFINISHED_LEN && memcmp(s + n - UNFINISHED_LEN, UNFINISHED, UNFINISHED_LEN) == 0) {
+        /* _fast_unfinished */
+        if (!split_k(s, n, k, fa, fb, &rest))
+            return 0;
+        if (c->has_pid && !small_number(s + fa[0], fb[0] - fa[0], &number))
+            return 0;
+        const char *call = s + rest;
+        Py_ssize_t cn = n - rest;
+        Py_ssize_t paren = find(call, cn, "(");
+        if (paren <= 0 || !identifier(call, paren))
+            return 0;
+        int known = in_handlers(call, paren);
+        if (known < 0)
+            return -1;
+        const char *args = call + paren + 1;
+        Py_ssize_t an = cn - UNFINISHED_LEN - paren - 1;
+        if (an < 0)
+            return 0; /* "x( <unfinished ...>" overlapping itself: Python slices differently */
+        pid = c->has_pid ? PyLong_FromLong(number) : Py_NewRef(c->default_pid);
+        if (pid == NULL)
+            return -1;
+        int quiet = known ? inert(inert_start, call, paren, args, an) : 0;
+        if (quiet < 0) {
+            rc = -1;
+        } else if (!known) {
+            rc = start_call(c, pid, call, paren, "", 0, seq, 0) < 0 ? -1 : 1;
+        } else if (quiet) {
+            /* the end will change nothing either: "applied" lets it just close the call */
+            rc = start_call(c, pid, call, paren, "", 0, seq, 1) < 0 ? -1 : 1;
+        } else if (paren == 5 && memcmp(call, "close", 5) == 0) {
+            Py_ssize_t lt = find(args, an, "<");
+            Py_ssize_t a = 0, b = lt < 0 ? an : lt;
+            while (a < b && py_space((unsigned char)args[a]))
+                a++;
+            while (b > a && py_space((unsigned char)args[b - 1]))
+                b--;
+            if (!small_number(args + a, b - a, &number)) {
+                rc = 0;
+            } else if (start_call(c, pid, call, paren, args, an, seq, 1) < 0) {
+                rc = -1;
+            } else {
+                c->events++;
+                Py_ssize_t ta = c->has_ts ? fa[k - 1] : 0, tb = c->has_ts ? fb[k - 1] : 0;
+                rc = fast_close(c, pid, number, seq, s, ta, tb) < 0 ? -1 : 1;
+            }
+        } else if ((paren == 4 && memcmp(call, "open", 4) == 0) || (paren == 6 && memcmp(call, "openat", 6) == 0)) {
+            Py_ssize_t m = an > 0 && args[an - 1] == ' ' ? an - 1 : an;
+            rc = start_call(c, pid, call, paren, args, m, seq, 0) < 0 ? -1 : 1;
+        } else if (!is_fork(call, paren) && plain_prefix(s, k, c->has_pid, c->has_ts, fa, fb, rest)
+                   && !result_like(call, cn)) {
+            /* the line pattern's path: the call waits for its end, with its arguments */
+            Py_ssize_t ta = c->has_ts ? fa[k - 1] : 0, tb = c->has_ts ? fb[k - 1] : 0;
+            PyObject *ts = regex_ts(c, s, ta, tb, 0);
+            rc = ts == NULL || start_call(c, pid, call, paren, args, an, seq, 0) < 0 ? -1 : 1;
+            Py_XDECREF(ts);
+        }
+        Py_DECREF(pid);
+        return rc;
+    }
+
+    Py_ssize_t sep = rfind(s, n, ") = ");
+    Py_ssize_t res = sep + 4; /* the result text runs from here to the end of the line */
+    if (sep < 0 || res >= n || s[res] == '-' || s[res] == '?')
+        return failed_resumed(c, s, n, seq);
+    if (!split_k(s, sep, k, fa, fb, &rest))
+        return 0;
+    if (c->has_pid && !small_number(s + fa[0], fb[0] - fa[0], &number))
+        return 0;
+    const char *call = s + rest;
+    Py_ssize_t cn = sep - rest;
+    Py_ssize_t ta = c->has_ts ? fa[k - 1] : 0, tb = c->has_ts ? fb[k - 1] : 0;
+
+    if (starts(call, cn, "close(")) {
+        Py_ssize_t lt = find(call + 6, cn - 6, "<");
+        if (!small_number(call + 6, lt < 0 ? cn - 6 : lt, &number))
+            return 0;
+        long fd = number;
+        if (c->has_pid && !small_number(s + fa[0], fb[0] - fa[0], &number))
+            return 0;
+        pid = c->has_pid ? PyLong_FromLong(number) : Py_NewRef(c->default_pid);
+        if (pid == NULL)
+            return -1;
+        c->events++;
+        set_last_ts(c, c->has_ts ? line : NULL, ta, tb);
+        if (!c->has_ts) {
+            Py_XSETREF(c->last_ts, Py_NewRef(Py_None));
+        }
+        rc = fast_close(c, pid, fd, seq, s, ta, tb) < 0 ? -1 : 1;
+        Py_DECREF(pid);
+        return rc;
+    }
+    if (starts(call, cn, "<... ")) {
+        /* _fast_resumed */
+        Py_ssize_t end = find(call, cn, " resumed>");
+        if (end <= 0)
+            return 0;
+        const char *name = call + 5;
+        Py_ssize_t nn = end - 5;
+        if (nn < 0)
+            return 0;
+        pid = c->has_pid ? PyLong_FromLong(number) : Py_NewRef(c->default_pid);
+        if (pid == NULL)
+            return -1;
+        PyObject *started = PyDict_GetItemWithError(c->calls, pid); /* borrowed */
+        if (started == NULL) {
+            Py_DECREF(pid);
+            return PyErr_Occurred() ? -1 : 0;
+        }
+        PyObject *sname = PyTuple_GET_ITEM(started, 0);
+        if (!PyUnicode_Check(sname) || !PyUnicode_IS_ASCII(sname) || PyUnicode_GET_LENGTH(sname) != nn
+            || memcmp(PyUnicode_1BYTE_DATA(sname), name, (size_t)nn) != 0) {
+            Py_DECREF(pid);
+            return 0;
+        }
+        int known = in_handlers(name, nn);
+        int applied = known > 0 ? PyObject_IsTrue(PyTuple_GET_ITEM(started, 4)) : 0;
+        if (known < 0 || applied < 0) {
+            Py_DECREF(pid);
+            return -1;
+        }
+        if (!known || applied) {
+            rc = PyDict_DelItem(c->calls, pid) < 0 ? -1 : 1;
+        } else if ((nn == 4 && memcmp(name, "open", 4) == 0) || (nn == 6 && memcmp(name, "openat", 6) == 0)) {
+            /* the whole call: the start's "name(args" and what follows " resumed>" */
+            PyObject *head = PyTuple_GET_ITEM(started, 1);
+            Py_ssize_t after = rest + end + 9;
+            if (after < n && s[after] == ' ')
+                after++;
+            if (!PyUnicode_Check(head) || !PyUnicode_IS_ASCII(head)) {
+                Py_DECREF(pid);
+                return 0;
+            }
+            const char *h = (const char *)PyUnicode_1BYTE_DATA(head);
+            Py_ssize_t hn = PyUnicode_GET_LENGTH(head);
+            /* joined = head + s[after:]; its last ") = " lies in s[after:] unless that
+             * holds none: then Python decides */
+            Py_ssize_t jsep = rfind(s + after, n - after, ") = ");
+            if (jsep < 0) {
+                Py_DECREF(pid);
+                return 0;
+            }
+            const char *jres = s + after + jsep + 4;
+            Py_ssize_t jrn = n - (after + jsep + 4);
+            Py_ssize_t lt = find(jres, jrn, "<");
+            Py_ssize_t fdn = lt < 0 ? jrn : lt;
+            if (!small_number(jres, fdn, &number)) {
+                Py_DECREF(pid);
+                return 0;
+            }
+            Py_ssize_t at = find(s, n, "<... ");
+            PyObject *values[5];
+            values[0] = Py_NewRef(seq);
+            values[1] = Py_NewRef(pid);
+            values[2] = PyLong_FromLong(number);
+            values[3] = concat3(s, at, h, hn, s + after, n - after);
+            PyObject *kcall = concat3(h, hn, s + after, jsep, "", 0);
+            PyObject *kres = ascii(jres + fdn, jrn - fdn);
+            values[4] = (kcall && kres) ? PyTuple_Pack(2, kcall, kres) : NULL;
+            Py_XDECREF(kcall);
+            Py_XDECREF(kres);
+            PyObject *index = PyLong_FromSsize_t(PyList_GET_SIZE(c->items));
+            if (values[2] == NULL || values[3] == NULL || values[4] == NULL || index == NULL) {
+                for (int i = 0; i < 5; i++)
+                    Py_XDECREF(values[i]);
+                Py_XDECREF(index);
+                Py_DECREF(pid);
+                return -1;
+            }
+            PyObject *fd_obj = Py_NewRef(values[2]);
+            PyObject *lazy = record(LazyCreate_t, 5, values);
+            rc = (lazy == NULL || PyDict_DelItem(c->calls, pid) < 0 || PyDict_SetItem(c->pending, fd_obj, index) < 0
+                  || PyList_Append(c->items, lazy) < 0)
+                     ? -1
+                     : 1;
+            c->events++;
+            Py_XDECREF(lazy);
+            Py_DECREF(fd_obj);
+            Py_DECREF(index);
+        } else {
+            rc = resumed_by_pattern(c, s, n, fa, fb, rest, rest + end + 9, pid, started, seq);
+            rc = rc == 1 ? 2 : rc;
+        }
+        Py_DECREF(pid);
+        if (rc == 1) {
+            set_last_ts(c, c->has_ts ? line : NULL, ta, tb);
+            if (!c->has_ts)
+                Py_XSETREF(c->last_ts, Py_NewRef(Py_None));
+        }
+        return rc == 2 ? 1 : rc;
+    }
+    /* name = call[:call.find("(")]: with no "(", Python's slice drops the last character */
+    Py_ssize_t paren = find(call, cn, "(");
+    Py_ssize_t nn = paren >= 0 ? paren : cn - 1;
+    if (identifier(call, nn)) {
+        int known = in_handlers(call, nn);
+        if (known < 0)
+            return -1;
+        if (!known)
+            return 1; /* a syscall that touches no fd table */
+        int quiet = inert(inert_whole, call, nn, s, n);
+        if (quiet != 0)
+            return quiet; /* ioctl(FIONBIO), fcntl(F_GETFL), recvmsg without fds, ... */
+    }
+    if (starts(call, cn, "openat(") || starts(call, cn, "open(")) {
+        Py_ssize_t lt = find(s + res, n - res, "<");
+        Py_ssize_t fdn = lt < 0 ? n - res : lt;
+        if (!small_number(s + res, fdn, &number))
+            return 0;
+        long fd = number;
+        if (c->has_pid && !small_number(s + fa[0], fb[0] - fa[0], &number))
+            return 0;
+        PyObject *values[5];
+        values[0] = Py_NewRef(seq);
+        values[1] = c->has_pid ? PyLong_FromLong(number) : Py_NewRef(c->default_pid);
+        values[2] = PyLong_FromLong(fd);
+        values[3] = Py_NewRef(line);
+        PyObject *kcall = ascii(call, cn);
+        PyObject *kres = ascii(s + res + fdn, n - res - fdn);
+        values[4] = (kcall && kres) ? PyTuple_Pack(2, kcall, kres) : NULL;
+        Py_XDECREF(kcall);
+        Py_XDECREF(kres);
+        PyObject *index = PyLong_FromSsize_t(PyList_GET_SIZE(c->items));
+        if (values[1] == NULL || values[2] == NULL || values[4] == NULL || index == NULL) {
+            for (int i = 0; i < 5; i++)
+                Py_XDECREF(values[i]);
+            Py_XDECREF(index);
+            return -1;
+        }
+        PyObject *fd_obj = Py_NewRef(values[2]);
+        PyObject *lazy = record(LazyCreate_t, 5, values);
+        rc = (lazy == NULL || PyDict_SetItem(c->pending, fd_obj, index) < 0 || PyList_Append(c->items, lazy) < 0)
+                 ? -1
+                 : 1;
+        c->events++;
+        Py_XDECREF(lazy);
+        Py_DECREF(fd_obj);
+        Py_DECREF(index);
+        set_last_ts(c, c->has_ts ? line : NULL, ta, tb);
+        if (!c->has_ts)
+            Py_XSETREF(c->last_ts, Py_NewRef(Py_None));
+        return rc;
+    }
+    return 0;
+}
+
+static PyObject *
+get_attr_path(PyObject *obj, PyObject *a, PyObject *b)
+{
+    PyObject *mid = PyObject_GetAttr(obj, a);
+    if (mid == NULL || b == NULL)
+        return mid;
+    PyObject *out = PyObject_GetAttr(mid, b);
+    Py_DECREF(mid);
+    return out;
+}
+
+static int
+get_int_attr(PyObject *obj, PyObject *name, int *out)
+{
+    PyObject *v = PyObject_GetAttr(obj, name);
+    if (v == NULL)
+        return -1;
+    long x = PyLong_AsLong(v);
+    Py_DECREF(v);
+    if (x == -1 && PyErr_Occurred())
+        return -1;
+    *out = (int)x;
+    return 0;
+}
+
+static PyObject *
+scan(PyObject *self, PyObject *args)
+{
+    Ctx c;
+    PyObject *lines;
+    Py_ssize_t first_seq;
+    memset(&c, 0, sizeof c);
+    if (!PyArg_ParseTuple(args, "OO!nOO!", &c.reducer, &PyList_Type, &lines, &first_seq, &c.result,
+                          &PyDict_Type, &c.pending))
+        return NULL;
+    if (LazyCreate_t == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "_scan.setup() was not called");
+        return NULL;
+    }
+    PyObject *ok = NULL;
+    c.items = PyObject_GetAttrString(c.result, "items");
+    c.calls = get_attr_path(c.reducer, s_assembler, s_pending);
+    c.lazy_pairs = PyObject_GetAttr(c.reducer, s_lazy_pairs);
+    c.default_pid = PyObject_GetAttr(c.reducer, s_default_pid);
+    if (c.items == NULL || c.calls == NULL || c.lazy_pairs == NULL || c.default_pid == NULL)
+        goto done;
+    if (!PyList_Check(c.items) || !PyDict_Check(c.calls) || !PyDict_Check(c.lazy_pairs)) {
+        PyErr_SetString(PyExc_TypeError, "_scan.scan: unexpected reducer state");
+        goto done;
+    }
+    if (get_int_attr(c.reducer, s_shape_k, &c.k) < 0 || get_int_attr(c.reducer, s_has_pid, &c.has_pid) < 0
+        || get_int_attr(c.reducer, s_has_ts, &c.has_ts) < 0)
+        goto done;
+    if (c.k < 0 || c.k > 2 || (c.has_ts && c.k < 1)) {
+        PyErr_SetString(PyExc_ValueError, "_scan.scan: no fast-path shape");
+        goto done;
+    }
+    c.last_ts = PyObject_GetAttr(c.reducer, s_last_ts_text);
+    if (c.last_ts == NULL)
+        goto done;
+    int carry = 1; /* reducer._carry may be set: only Python's lines can set it */
+    Py_ssize_t count = PyList_GET_SIZE(lines);
+    for (Py_ssize_t i = 0; i < count; i++) {
+        PyObject *line = PyList_GET_ITEM(lines, i);
+        PyObject *seq = PyLong_FromSsize_t(first_seq + i);
+        if (seq == NULL)
+            goto done;
+        int taken = 0;
+        if (carry) {
+            PyObject *pending_text = PyObject_GetAttr(c.reducer, s_carry);
+            if (pending_text == NULL) {
+                Py_DECREF(seq);
+                goto done;
+            }
+            carry = PyObject_IsTrue(pending_text);
+            Py_DECREF(pending_text);
+            if (carry < 0) {
+                Py_DECREF(seq);
+                goto done;
+            }
+        }
+        if (!carry && PyUnicode_CheckExact(line) && PyUnicode_IS_ASCII(line))
+            taken = line_fast(&c, line, seq);
+        if (taken == 0) {
+            taken = delegate(&c, line, seq);
+            carry = 1;
+        }
+        Py_DECREF(seq);
+        if (taken < 0)
+            goto done;
+    }
+    PyObject *ts = last_ts_text(&c);
+    if (ts == NULL || PyObject_SetAttr(c.reducer, s_last_ts_text, ts) < 0)
+        goto done;
+    PyObject *events = PyObject_GetAttr(c.result, s_events);
+    if (events == NULL)
+        goto done;
+    PyObject *added = PyLong_FromSsize_t(c.events);
+    PyObject *sum = added ? PyNumber_Add(events, added) : NULL;
+    Py_DECREF(events);
+    Py_XDECREF(added);
+    if (sum == NULL)
+        goto done;
+    int rc = PyObject_SetAttr(c.result, s_events, sum);
+    Py_DECREF(sum);
+    if (rc < 0)
+        goto done;
+    ok = Py_NewRef(Py_None);
+done:
+    Py_XDECREF(c.items);
+    Py_XDECREF(c.calls);
+    Py_XDECREF(c.lazy_pairs);
+    Py_XDECREF(c.default_pid);
+    Py_XDECREF(c.last_ts);
+    return ok;
+}
+
+static PyObject *
+setup(PyObject *self, PyObject *args)
+{
+    PyObject *lazy, *unfinished, *event, *close, *names, *parse, *whole, *start;
+    if (!PyArg_ParseTuple(args, "O!O!O!OO!OO!O!", &PyType_Type, &lazy, &PyType_Type, &unfinished, &PyType_Type,
+                          &event, &close, &PyFrozenSet_Type, &names, &parse, &PyDict_Type, &whole, &PyDict_Type,
+                          &start))
+        return NULL;
+    if (!PyTuple_Check(close) || PyTuple_GET_SIZE(close) != 14 || Py_TYPE(close) != (PyTypeObject *)event) {
+        PyErr_SetString(PyExc_TypeError, "setup: close must be an FdEvent of 14 fields");
+        return NULL;
+    }
+    Py_XSETREF(LazyCreate_t, Py_NewRef(lazy));
+    Py_XSETREF(Unfinished_t, Py_NewRef(unfinished));
+    Py_XSETREF(FdEvent_t, Py_NewRef(event));
+    Py_XSETREF(close_proto, Py_NewRef(close));
+    Py_XSETREF(handlers, Py_NewRef(names));
+    Py_XSETREF(parse_ts_fn, Py_NewRef(parse));
+    Py_XSETREF(inert_whole, Py_NewRef(whole));
+    Py_XSETREF(inert_start, Py_NewRef(start));
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef methods[] = {
+    {"setup", setup, METH_VARARGS, "Hand over the record types and the syscall names decode knows."},
+    {"scan", scan, METH_VARARGS, "scan(reducer, lines, first_seq, result, pending): one block's lines."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_scan", "The compiled strace line loop.", -1, methods};
+
+PyMODINIT_FUNC
+PyInit__scan(void)
+{
+    struct {
+        PyObject **slot;
+        const char *text;
+    } names[] = {
+        {&s_line, "_line"},           {&s_last_ts_text, "_last_ts_text"}, {&s_carry, "_carry"},
+        {&s_count_pair, "_count_pair"}, {&s_events, "events"},             {&s_default_pid, "default_pid"},
+        {&s_assembler, "assembler"},   {&s_pending, "pending"},           {&s_lazy_pairs, "_lazy_pairs"},
+        {&s_shape_k, "_k"},            {&s_has_pid, "_has_pid"},          {&s_has_ts, "_has_ts"},
+        {&s_complete, "complete"},     {&s_first_ts, "first_ts"},         {&s_last_ts, "last_ts"},
+    };
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        *names[i].slot = PyUnicode_InternFromString(names[i].text);
+        if (*names[i].slot == NULL)
+            return NULL;
+    }
+    one = PyLong_FromLong(1);
+    if (one == NULL)
+        return NULL;
+    return PyModule_Create(&module);
+}
