@@ -21,7 +21,7 @@ _PIPE_LINK = "pipe:["
 
 def take_snapshot(pids: Iterable[int], details: bool = True, peers: bool = True) -> Snapshot:
     """Snapshot of ``pids``. ``details`` reads fdinfo (mode, close-on-exec, offset);
-    ``peers`` looks for the other holders of each pipe among all readable processes."""
+    ``peers`` looks for the other holders of each pipe in each process's family."""
     taken = time.time()
     processes = [snapshot_process(pid, details) for pid in pids]
     if peers:
