@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from fdleak.pipeline import analyze_logs
+from fdleak.pipeline.logs import analyze_logs
 
 
 def report_of(tmp_path: Path, text: str, **kwargs: Any) -> dict[str, Any]:

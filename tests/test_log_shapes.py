@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from fdleak.pipeline import analyze_logs
+from fdleak.pipeline.logs import analyze_logs
 
 # pid 100 opens two files and keeps one; child 101 keeps a pipe end.
 EXPECTED = {(100, 4, "/etc/b"), (101, 5, "pipe:[77]")}

@@ -12,7 +12,7 @@ import pytest
 
 from conftest import validate_report
 from fdleak.model.report import Report
-from fdleak.pipeline import analyze_logs
+from fdleak.pipeline.logs import analyze_logs
 
 LOG = (
     """\

@@ -1,5 +1,4 @@
-"""Pure analysis: fd records in, a report out. Reads no files, starts no processes."""
+"""Pure analysis: fd records in, a report out. Reads no files, starts no processes.
 
-from fdleak.analysis.build import build_report
-
-__all__ = ["build_report"]
+Import the module you need (``.build``, ``.trend``, ``.diff``, ``.watch_report``).
+"""

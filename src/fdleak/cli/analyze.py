@@ -47,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
 
     from fdleak.cli.output import write_outputs
     from fdleak.cli.progress import byte_progress
-    from fdleak.pipeline import analyze_logs, total_size
+    from fdleak.pipeline.logs import analyze_logs, total_size
 
     # imported here, not at the top: building the parser stays cheap for every command
     console = Console(stderr=True, highlight=False, soft_wrap=True)  # a warning stays one line

@@ -41,7 +41,6 @@ def run(args: argparse.Namespace) -> int:
     # imported here, not at the top: building the parser stays cheap for every command
     from rich.console import Console
 
-    from fdleak.analysis.diff import diff_snapshots
     from fdleak.cli.output import table_console
     from fdleak.pipeline.census import snapshot, timed_snapshot
     from fdleak.views import json_view
@@ -51,6 +50,8 @@ def run(args: argparse.Namespace) -> int:
     if args.diff_after is not None:
         errors = Console(stderr=True, highlight=False)
         errors.print(f"fdleak: snapshot taken; the second follows in {args.diff_after:g} s (Ctrl-C to stop)")
+        from fdleak.analysis.diff import diff_snapshots
+
         before, after = timed_snapshot(args.pids, args.tree, args.diff_after)
         diff = diff_snapshots(before, after)
         if args.json:

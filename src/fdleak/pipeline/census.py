@@ -5,8 +5,8 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from fdleak.discovery.select import Candidate, find
 from fdleak.errors import AccessDenied, NothingToAnalyze, ProcessGone
 from fdleak.model.census import ProcessCensus
 from fdleak.model.kinds import kind_of_link
@@ -15,8 +15,13 @@ from fdleak.procfs.fds import count_fds, fd_links
 from fdleak.procfs.process import fd_limits
 from fdleak.procfs.snapshot import take_snapshot
 
+if TYPE_CHECKING:
+    from fdleak.discovery.select import Candidate
+
 
 def census(pids: Sequence[int] = (), celery: bool = False, pattern: str | None = None) -> list[ProcessCensus]:
+    from fdleak.discovery.select import find  # psutil: only for commands that walk trees
+
     candidates = find(pids, celery, pattern)
     if not candidates:
         what = "Celery worker" if celery else f"process matching {pattern!r}" if pattern else "worker process"
@@ -26,7 +31,12 @@ def census(pids: Sequence[int] = (), celery: bool = False, pattern: str | None =
 
 def snapshot(pids: Sequence[int], tree: bool = False) -> Snapshot:
     """Every fd of ``pids`` (with their descendants when ``tree``); raises for a missing pid."""
-    chosen = [c.pid for c in find(pids)] if tree else list(pids)
+    if tree:
+        from fdleak.discovery.select import find  # psutil: only for commands that walk trees
+
+        chosen = [c.pid for c in find(pids)]
+    else:
+        chosen = list(pids)
     return take_snapshot(chosen)
 
 

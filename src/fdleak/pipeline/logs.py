@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fdleak.analysis import build_report
+from fdleak.analysis.build import build_report
 from fdleak.defaults import DEFAULT_MIN_COUNT
 from fdleak.errors import NothingToAnalyze
 from fdleak.lifecycle.engine import Engine
