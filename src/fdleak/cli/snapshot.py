@@ -39,29 +39,31 @@ def add_parser(sub: Any, name: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     # imported here, not at the top: building the parser stays cheap for every command
-    from rich.console import Console
-
-    from fdleak.cli.output import table_console
     from fdleak.pipeline.census import snapshot, timed_snapshot
     from fdleak.views import json_view
-    from fdleak.views.inventory import render_diff, render_snapshot
 
-    console = table_console()
     if args.diff_after is not None:
-        errors = Console(stderr=True, highlight=False)
-        errors.print(f"fdleak: snapshot taken; the second follows in {args.diff_after:g} s (Ctrl-C to stop)")
         from fdleak.analysis.diff import diff_snapshots
+        from fdleak.cli.output import table_console
+        from fdleak.views.inventory import render_diff
+
+        print(
+            f"fdleak: snapshot taken; the second follows in {args.diff_after:g} s (Ctrl-C to stop)",
+            file=sys.stderr,
+        )
 
         before, after = timed_snapshot(args.pids, args.tree, args.diff_after)
         diff = diff_snapshots(before, after)
         if args.json:
             json_view.write_document(diff.to_json(), args.json)
         if args.json != "-":
-            render_diff(diff, console)
+            render_diff(diff, table_console())
         return 0
     taken = snapshot(args.pids, args.tree)
     if args.json:
         json_view.write_document(taken.to_json(), args.json)
     if args.json != "-":
-        render_snapshot(taken, console, sys.stdout, listing=not args.summary)
+        from fdleak.views.listing import render_snapshot
+
+        render_snapshot(taken, sys.stdout, listing=not args.summary)
     return 0

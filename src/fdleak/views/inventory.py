@@ -1,16 +1,15 @@
-"""Terminal views of /proc readings: fdleak ps, a snapshot (lsof-like), and a diff."""
+"""Terminal views of /proc readings: fdleak ps and a snapshot diff (rich tables)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TextIO
 
 from rich.console import Console
 from rich.table import Table
 
 from fdleak.model.census import ProcessCensus
-from fdleak.model.snapshot import ProcessSnapshot, Snapshot, SnapshotDiff
-from fdleak.views.text import plain, safe
+from fdleak.model.snapshot import SnapshotDiff
+from fdleak.views.text import safe
 
 _TOP_GROUPS = 15
 _SHOWN_FDS = 3
@@ -40,14 +39,6 @@ def render_census(rows: Sequence[ProcessCensus], console: Console) -> None:
             safe(_short(row.command, command_width)),
         )
     console.print(table)
-
-
-def render_snapshot(snapshot: Snapshot, console: Console, out: TextIO, listing: bool = True) -> None:
-    """A summary by signature (rich), then every fd as a plain lsof-like line (fast for 100k fds)."""
-    for process in snapshot.processes:
-        _process_summary(process, console)
-        if listing:
-            _listing(process, out)
 
 
 def render_diff(diff: SnapshotDiff, console: Console) -> None:
@@ -81,54 +72,6 @@ def render_diff(diff: SnapshotDiff, console: Console) -> None:
             safe(example),
         )
     console.print(table)
-
-
-def _process_summary(process: ProcessSnapshot, console: Console) -> None:
-    limit = f" of {process.soft_limit:,} allowed" if process.soft_limit else ""
-    note = f" [yellow]({safe(process.note)})[/]" if process.note else ""
-    console.print(
-        f"[bold]pid {process.pid}[/] {safe(process.command)}: {len(process.fds):,} fds{limit}{note}"
-    )
-    groups = sorted(process.by_group().items(), key=lambda item: (-len(item[1]), item[0]))
-    table = Table(box=None, header_style="dim", pad_edge=False)
-    table.add_column("COUNT", justify="right")
-    table.add_column("KIND")
-    table.add_column("SIGNATURE", overflow="fold")
-    table.add_column("STATES / FDS", overflow="fold")
-    for (kind, signature), entries in groups[:_TOP_GROUPS]:
-        states: dict[str, int] = {}
-        for entry in entries:
-            if entry.state:
-                states[entry.state] = states.get(entry.state, 0) + 1
-        detail = ", ".join(f"{state} {count}" for state, count in sorted(states.items(), key=lambda s: -s[1]))
-        fds = ", ".join(str(e.fd) for e in entries[:_SHOWN_FDS]) + (
-            ", …" if len(entries) > _SHOWN_FDS else ""
-        )
-        style = "bold red" if "CLOSE_WAIT" in states else ""
-        table.add_row(
-            f"{len(entries):,}",
-            kind,
-            safe(signature),
-            f"[{style}]{detail}[/]" if style else (detail or f"fd {fds}"),
-        )
-    console.print(table)
-    if len(groups) > _TOP_GROUPS:
-        console.print(f"[dim]… {len(groups) - _TOP_GROUPS} more groups (--json for all)[/]")
-    console.print()
-
-
-def _listing(process: ProcessSnapshot, out: TextIO) -> None:
-    out.write(f"{'FD':>6} {'MODE':<5} {'KIND':<9} {'POS':>10} {'STATE':<17} TARGET\n")
-    lines = []
-    for e in process.fds:
-        mode = e.mode + ("e" if e.cloexec else "")  # e: close-on-exec
-        pos = "" if e.pos is None else str(e.pos)
-        peers = f"  (also held by pid {', '.join(map(str, e.peers))})" if e.peers else ""
-        lines.append(
-            f"{e.fd:>6} {mode:<5} {e.kind:<9} {pos:>10} {e.state or '':<17} {plain(e.target)}{peers}\n"
-        )
-    out.write("".join(lines))
-    out.write("\n")
 
 
 def _short(command: str, width: int = _COMMAND_WIDTH) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import time
 
 from rich.console import Console
@@ -10,15 +9,9 @@ from rich.markup import escape
 from rich.table import Table
 
 from fdleak.model.report import FdEntry, Leak, Report
+from fdleak.views.escape import plain
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _STYLE = {"high": "bold red", "medium": "yellow", "low": "dim"}
-
-
-def plain(text: str) -> str:
-    """A target printed without rich: control characters shown as \\xNN, so a name cannot
-    move the cursor or fake a line."""
-    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
 
 
 def safe(text: str) -> str:

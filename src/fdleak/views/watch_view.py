@@ -10,7 +10,8 @@ from rich.table import Table
 
 from fdleak.model.series import RoleTrend, Series
 from fdleak.model.snapshot import SnapshotDiff
-from fdleak.views.text import plain, safe
+from fdleak.views.escape import plain
+from fdleak.views.text import safe
 
 _BARS = "▁▂▃▄▅▆▇█"
 _SPARK_WIDTH = 24

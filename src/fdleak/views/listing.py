@@ -1,0 +1,69 @@
+"""The snapshot view: a summary by signature, then every fd as an lsof-like line.
+
+Plain text, no rich: a snapshot is read on busy boxes and piped into grep, and the whole
+command should cost less than lsof, start-up included.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import TextIO
+
+from fdleak.model.snapshot import OpenFile, ProcessSnapshot, Snapshot
+from fdleak.views.escape import plain
+
+_TOP_GROUPS = 15
+_SHOWN_FDS = 3
+
+
+def render_snapshot(snapshot: Snapshot, out: TextIO, listing: bool = True) -> None:
+    for process in snapshot.processes:
+        _summary(process, out)
+        if listing:
+            _listing(process, out)
+
+
+def _summary(process: ProcessSnapshot, out: TextIO) -> None:
+    limit = f" of {process.soft_limit:,} allowed" if process.soft_limit else ""
+    note = f" ({plain(process.note)})" if process.note else ""
+    out.write(f"pid {process.pid} {plain(process.command)}: {len(process.fds):,} fds{limit}{note}\n")
+    groups = sorted(process.by_group().items(), key=lambda item: (-len(item[1]), item[0]))
+    rows = [
+        (f"{len(entries):,}", kind, plain(signature), _detail(entries))
+        for (kind, signature), entries in groups
+    ]
+    shown = rows[:_TOP_GROUPS]
+    count_width = max([5, *(len(r[0]) for r in shown)])
+    kind_width = max([4, *(len(r[1]) for r in shown)])
+    signature_width = min(72, max([9, *(len(r[2]) for r in shown)]))
+    out.write(
+        f"{'COUNT':>{count_width}}  {'KIND':<{kind_width}}  {'SIGNATURE':<{signature_width}}  STATES / FDS\n"
+    )
+    for count, kind, signature, detail in shown:
+        out.write(f"{count:>{count_width}}  {kind:<{kind_width}}  {signature:<{signature_width}}  {detail}\n")
+    if len(rows) > _TOP_GROUPS:
+        out.write(f"… {len(rows) - _TOP_GROUPS} more groups (--json for all)\n")
+    out.write("\n")
+
+
+def _detail(entries: list[OpenFile]) -> str:
+    states = Counter(e.state for e in entries if e.state)
+    if states:
+        text = ", ".join(f"{state} {count}" for state, count in states.most_common())
+        # the peer hung up and this process never closed: the classic socket leak
+        return text + ("  <- peer closed, still open here" if "CLOSE_WAIT" in states else "")
+    more = ", …" if len(entries) > _SHOWN_FDS else ""
+    return "fd " + ", ".join(str(e.fd) for e in entries[:_SHOWN_FDS]) + more
+
+
+def _listing(process: ProcessSnapshot, out: TextIO) -> None:
+    out.write(f"{'FD':>6} {'MODE':<5} {'KIND':<9} {'POS':>10} {'STATE':<17} TARGET\n")
+    lines = []
+    for e in process.fds:
+        mode = e.mode + ("e" if e.cloexec else "")  # e: close-on-exec
+        pos = "" if e.pos is None else str(e.pos)
+        state = e.state or ""
+        peers = f"  (also held by pid {', '.join(map(str, e.peers))})" if e.peers else ""
+        lines.append(f"{e.fd:>6} {mode:<5} {e.kind:<9} {pos:>10} {state:<17} {plain(e.target)}{peers}\n")
+    out.write("".join(lines))
+    out.write("\n")
