@@ -115,13 +115,13 @@ def _with_pipe_peers(processes: list[ProcessSnapshot]) -> list[ProcessSnapshot]:
     _pipe_holders(wanted, holders, skip={p.pid for p in processes})
     out = []
     for process in processes:
-        fds = tuple(
-            replace(e, peers=tuple(sorted(holders.get(e.target, set()) - {process.pid})))
-            if e.target.startswith(_PIPE_LINK)
-            else e
-            for e in process.fds
-        )
-        out.append(replace(process, fds=fds))
+        fds = []
+        for entry in process.fds:
+            others = holders.get(entry.target) if entry.kind == "pipe" else None
+            if others is not None and (peers := others - {process.pid}):
+                entry = replace(entry, peers=tuple(sorted(peers)))
+            fds.append(entry)
+        out.append(replace(process, fds=tuple(fds)))
     return out
 
 
