@@ -86,7 +86,7 @@ def measure_size(size: int, scratch: Path) -> dict[str, float | int | str]:
 
 
 def measure_watch(seconds: float) -> tuple[float, int]:
-    """CPU share of one core used by `fdleak watch` sampling WATCHED processes every second."""
+    """CPU seconds `fdleak watch` used sampling WATCHED processes every second for ``seconds``."""
     program = (
         f"import os, time\nfor _ in range({WATCHED - 1}):\n"
         "    if os.fork() == 0:\n        time.sleep(3600)\n"
@@ -140,12 +140,15 @@ def main() -> None:
                 f"{row['psutil']:>8.3f}s {verdict:>8}{note}"
             )
         print(f"\nfdleak's own start-up (fdleak --version): {row['startup']:.3f}s")
+    short, _ = measure_watch(1.0)  # start-up, discovery and the first samples
     cpu, watched = measure_watch(args.watch_seconds)
-    share = cpu / args.watch_seconds
-    verdict = "met" if share < TARGET_WATCH_CPU else "MISSED"
+    steady = (cpu - short) / (args.watch_seconds - 1.0)
+    whole = cpu / args.watch_seconds
+    verdict = "met" if steady < TARGET_WATCH_CPU else "MISSED"
     print(
-        f"\nfdleak watch, {watched} processes every 1 s for {args.watch_seconds:g} s: {cpu:.2f} s CPU, "
-        f"{share:.1%} of one core (target < {TARGET_WATCH_CPU:.0%}: {verdict}; includes start-up)"
+        f"\nfdleak watch, {watched} processes every 1 s for {args.watch_seconds:g} s: {cpu:.2f} s CPU in all, "
+        f"{whole:.1%} of one core with start-up; sampling alone {steady:.1%} "
+        f"(a 1 s run took {short:.2f} s; target < {TARGET_WATCH_CPU:.0%}: {verdict})"
     )
 
 

@@ -6,10 +6,12 @@ import json
 import os
 import sys
 import tempfile
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fdleak.errors import InputError
-from fdleak.model.report import Report
+
+if TYPE_CHECKING:  # a snapshot or a diff is written without loading the report model
+    from fdleak.model.report import Report
 
 
 def dumps(report: Report) -> str:
