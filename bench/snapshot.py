@@ -146,7 +146,7 @@ def main() -> None:
     whole = cpu / args.watch_seconds
     verdict = "met" if steady < TARGET_WATCH_CPU else "MISSED"
     print(
-        f"\nfdleak watch, {watched} processes every 1 s for {args.watch_seconds:g} s: {cpu:.2f} s CPU in all, "
+        f"\nfdleak watch, {watched} processes every 1 s for {args.watch_seconds:g} s: {cpu:.2f} s CPU, "
         f"{whole:.1%} of one core with start-up; sampling alone {steady:.1%} "
         f"(a 1 s run took {short:.2f} s; target < {TARGET_WATCH_CPU:.0%}: {verdict})"
     )
