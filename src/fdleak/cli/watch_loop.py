@@ -14,7 +14,6 @@ from rich.live import Live
 
 from fdleak.discovery.follow import Follower
 from fdleak.errors import InputError
-from fdleak.model.series import Series
 from fdleak.model.snapshot import SnapshotDiff
 from fdleak.pipeline.watch import Watch
 from fdleak.views import json_view, text
@@ -64,15 +63,13 @@ def _loop(
             while True:
                 started = time.monotonic()
                 watch.step()
-                growth = _growth(watch)
-                series = [t.series() for t in watch.rows()]
                 if live is not None:
-                    table = watch_table(
-                        series, growth, "fdleak watch (Ctrl-C to stop)", tuple(watch.roles.values())
-                    )
+                    series = [t.series(last=_SPARK_SAMPLES) for t in watch.rows()]
+                    roles = tuple(watch.roles.values())
+                    table = watch_table(series, _growth(watch), "fdleak watch (Ctrl-C to stop)", roles)
                     live.update(table, refresh=True)
                 else:
-                    _announce_growth(series, flagged, errors)
+                    _announce_growth(watch, flagged, errors)
                 if not watch.alive:
                     return "every process exited"
                 if deadline is not None and time.monotonic() >= deadline:
@@ -85,17 +82,22 @@ def _loop(
             return "interrupted"
 
 
+_SPARK_SAMPLES = 60  # the live view shows recent history; the report keeps all of it
+
+
 def _processes(count: int) -> str:
     return f"{count} process" if count == 1 else f"{count} processes"
 
 
-def _announce_growth(series: list[Series], flagged: set[int], errors: Console) -> None:
-    for item in series:
-        if item.trend is not None and item.trend.growing and item.pid not in flagged:
-            flagged.add(item.pid)
+def _announce_growth(watch: Watch, flagged: set[int], errors: Console) -> None:
+    """Without a live view, one line on standard error when a process starts growing."""
+    for entry in watch.tracked.values():
+        trend, pid = entry.trend, entry.candidate.pid
+        if trend is not None and trend.growing and pid not in flagged:
+            flagged.add(pid)
             errors.print(
-                f"fdleak: pid {item.pid} ({text.safe(item.role)}) is growing: "
-                f"{item.trend.rate_per_hour:,.0f} fds/h; {text.safe(item.trend.reason)}"
+                f"fdleak: pid {pid} ({text.safe(entry.candidate.role)}) is growing: "
+                f"{trend.rate_per_hour:,.0f} fds/h; {text.safe(trend.reason)}"
             )
 
 

@@ -12,7 +12,7 @@ import os
 
 from fdleak.discovery.select import Candidate, app_of, compile_pattern, find, framework_of, matches
 from fdleak.errors import AccessDenied, FdleakError, ProcessGone
-from fdleak.procfs.process import PROC, read_process
+from fdleak.procfs.process import PROC, read_process, read_state
 
 
 class Follower:
@@ -28,11 +28,12 @@ class Follower:
         ended = []
         for pid, candidate in list(self.tracked.items()):
             try:
-                info = read_process(pid)
+                state, _, start_time = read_state(pid)
             except FdleakError:
-                info = None
+                ended.append(self.tracked.pop(pid))
+                continue
             # a zombie has closed every fd: it has exited, its parent just has not reaped it
-            if info is None or info.exited or abs(info.start_time - candidate.start_time) > 1.0:
+            if state in ("Z", "X") or abs(start_time - candidate.start_time) > 1.0:
                 ended.append(self.tracked.pop(pid))
         current = set(int(name) for name in os.listdir(PROC) if name.isdigit())
         for pid in sorted(current - self._seen):

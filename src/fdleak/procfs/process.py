@@ -34,9 +34,17 @@ class ProcessInfo:
         return self.state in ("Z", "X")
 
 
-def read_process(pid: int) -> ProcessInfo:
+def read_state(pid: int) -> tuple[str, int, float]:
+    """(state, parent, start time) from /proc/PID/stat alone: the cheap check a sampler
+    repeats for every process it follows."""
     stat = guarded(pid, "its status", lambda: _read_text(f"{PROC}/{pid}/stat"))
     # comm is in parentheses and may itself contain ") ": split at the last one
+    fields = stat[stat.rindex(")") + 2 :].split(None, 20)
+    return fields[0], int(fields[1]), boot_time() + int(fields[19]) / _ticks()
+
+
+def read_process(pid: int) -> ProcessInfo:
+    stat = guarded(pid, "its status", lambda: _read_text(f"{PROC}/{pid}/stat"))
     name = stat[stat.index("(") + 1 : stat.rindex(")")]
     fields = stat[stat.rindex(")") + 2 :].split()
     state, parent, start_ticks = fields[0], int(fields[1]), int(fields[19])
