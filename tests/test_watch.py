@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -138,3 +139,48 @@ def test_watch_bad_input(args: tuple[str, ...], message: str) -> None:
     proc = run_fdleak("watch", *args)
     assert proc.returncode == 2
     assert message in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_the_live_view_on_a_terminal(tmp_path: Path) -> None:
+    import pty
+
+    with holder(tmp_path, "--leak-every", "0.1") as held:
+        main, secondary = pty.openpty()
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "fdleak",
+                "watch",
+                "-p",
+                str(held.pid),
+                "--interval",
+                "0.3s",
+                "--duration",
+                "4s",
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=secondary,
+            stderr=subprocess.PIPE,
+            env=dict(os.environ, COLUMNS="160", LINES="40", TERM="xterm"),
+        )
+        os.close(secondary)
+        chunks = []
+        while True:
+            try:
+                chunk = os.read(main, 65536)
+            except OSError:  # EIO: the other side closed
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+        os.close(main)
+        assert proc.wait(timeout=30) == 1
+        assert proc.stderr is not None
+        proc.stderr.close()
+    screen = b"".join(chunks).decode(errors="replace")
+    assert "fdleak watch (Ctrl-C to stop)" in screen  # the live table was drawn, and redrawn
+    assert screen.count("FDS/HOUR") >= 5
+    assert "GROWING" in screen and "leaky_*.txt" in screen
+    assert any(bar in screen for bar in "▂▃▄▅▆▇█")  # the sparkline
+    assert "1 leak found" in screen  # then the report

@@ -39,17 +39,12 @@ class Tracked:
     snapshot_at: int = -_RESNAPSHOT_EVERY  # sample index of the last growth snapshot
     snapshot_count: int = -1  # fd count at the last snapshot (baseline or growth)
 
-    def series(self) -> Series:
+    def series(self, last: int | None = None) -> Series:
+        """This process's history; ``last``: only the newest samples (a live view's refresh)."""
         c = self.candidate
+        samples = tuple(self.samples[-last:] if last else self.samples)
         return Series(
-            c.pid,
-            c.start_time,
-            c.role,
-            c.command,
-            self.soft_limit,
-            tuple(self.samples),
-            self.trend,
-            self.exited,
+            c.pid, c.start_time, c.role, c.command, self.soft_limit, samples, self.trend, self.exited
         )
 
 
