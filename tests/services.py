@@ -12,7 +12,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from conftest import need_tool
+from conftest import need_tool, run_fdleak
 
 CELERY_APP = Path(__file__).parent / "celery_app"
 _START_TIMEOUT = 60.0
@@ -65,6 +65,18 @@ class Worker:
             stdout=subprocess.PIPE,
             text=True,
         )
+
+    def watch_while_producing(
+        self, task: str, rate: float, seconds: float, *watch_args: str
+    ) -> subprocess.CompletedProcess[str]:
+        """``fdleak watch --celery`` on this worker while ``task`` is sent ``rate`` times a second."""
+        producer = self.produce(task, rate, seconds)
+        try:
+            return run_fdleak("watch", "--celery", self.name, *watch_args)
+        finally:
+            producer.wait(timeout=60)
+            assert producer.stdout is not None
+            producer.stdout.close()
 
     def children(self) -> list[int]:
         text = Path(f"/proc/{self.pid}/task/{self.pid}/children").read_text()

@@ -32,15 +32,11 @@ def test_ps_celery_shows_the_parent_and_its_prefork_children(tmp_path: Path) -> 
 
 def test_watch_celery_finds_the_leaking_children_and_what_leaks(tmp_path: Path) -> None:
     with redis_server(tmp_path) as broker, celery_worker(tmp_path, broker) as worker:
-        producer = worker.produce("leaky_file_task", rate=20, seconds=14)
         report_path = tmp_path / "watch.json"
-        proc = run_fdleak(
-            "watch", "--celery", worker.name, "--interval", "0.5s", "--duration", "12s",
-            "--json", str(report_path), "--csv", str(tmp_path / "watch.csv"),
+        proc = worker.watch_while_producing(
+            "leaky_file_task", 20, 14,
+            "--interval", "0.5s", "--duration", "12s", "--json", str(report_path), "--csv", str(tmp_path / "watch.csv"),
         )  # fmt: skip
-        producer.wait(timeout=30)
-        assert producer.stdout is not None
-        producer.stdout.close()
         children = worker.children()
     assert proc.returncode == 1, proc.stdout + proc.stderr
     report = json.loads(report_path.read_text())
@@ -64,13 +60,9 @@ def test_watch_celery_does_not_flag_clean_work_with_recycled_children(tmp_path: 
         redis_server(tmp_path) as broker,
         celery_worker(tmp_path, broker, "--max-tasks-per-child", "10") as worker,
     ):
-        producer = worker.produce("clean_task", rate=20, seconds=12)
-        proc = run_fdleak(
-            "watch", "--celery", worker.name, "--interval", "0.5s", "--duration", "10s", "--json", "-"
+        proc = worker.watch_while_producing(
+            "clean_task", 20, 12, "--interval", "0.5s", "--duration", "10s", "--json", "-"
         )
-        producer.wait(timeout=30)
-        assert producer.stdout is not None
-        producer.stdout.close()
     assert proc.returncode == 0, proc.stderr
     report = json.loads(proc.stdout)
     validate_report(report)
@@ -87,13 +79,9 @@ def test_watch_celery_finds_a_leak_spread_over_recycled_children(tmp_path: Path)
         redis_server(tmp_path) as broker,
         celery_worker(tmp_path, broker, "--max-tasks-per-child", "8") as worker,
     ):
-        producer = worker.produce("leaky_file_task", rate=12, seconds=16)
-        proc = run_fdleak(
-            "watch", "--celery", worker.name, "--interval", "0.3s", "--duration", "14s", "--json", "-"
+        proc = worker.watch_while_producing(
+            "leaky_file_task", 12, 16, "--interval", "0.3s", "--duration", "14s", "--json", "-"
         )
-        producer.wait(timeout=30)
-        assert producer.stdout is not None
-        producer.stdout.close()
     assert proc.returncode == 1, proc.stderr
     report = json.loads(proc.stdout)
     validate_report(report)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+from fdleak.model.durations import human
 from fdleak.model.series import Trend
 
 _Z95 = 1.96
@@ -58,7 +59,7 @@ def judge(samples: Sequence[tuple[float, int]], soft_limit: int | None = None) -
     per_hour = 3600.0
     if growing:
         confidence = "high" if len(samples) >= 10 and low > slope / 2 else "medium"
-        reason = f"grew {samples[0][1]} → {samples[-1][1]} fds in {_duration(span)}"
+        reason = f"grew {samples[0][1]} → {samples[-1][1]} fds in {human(span)}"
     else:
         confidence = "low"
         reason = _why_not(low, recent, newest_high, earlier_high, growth)
@@ -96,14 +97,6 @@ def _why_not(low: float, recent: float, newest_high: int, earlier_high: int, gro
     return "no steady growth"
 
 
-def _duration(seconds: float) -> str:
-    if seconds < 120:
-        return f"{seconds:.0f} s"
-    if seconds < 7200:
-        return f"{seconds / 60:.0f} min"
-    return f"{seconds / 3600:.1f} h"
-
-
 MIN_PROCESSES = 3
 _SIGN_TEST_P = 0.05
 
@@ -131,7 +124,7 @@ def judge_role(processes: Sequence[Sequence[tuple[float, int]]]) -> Trend | None
     growing = p_value < _SIGN_TEST_P and median_growth >= MIN_GROWTH
     reason = (
         f"{grew} of {len(lives)} processes gained fds during their lives "
-        f"(median +{median_growth:g} in {_duration(_median(spans))})"
+        f"(median +{median_growth:g} in {human(_median(spans))})"
     )
     return Trend(
         rate_per_hour=_median(rates),

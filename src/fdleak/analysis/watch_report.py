@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from fdleak.analysis.trend import MIN_GROWTH
+from fdleak.model.durations import human
 from fdleak.model.observation import SourceInfo
 from fdleak.model.report import CONFIDENCES, FdEntry, Leak, ProcessEntry, Report, Window
 from fdleak.model.series import RoleTrend, Series
@@ -166,6 +167,10 @@ def _role_leaks(role: RoleTrend, members: Sequence[Series], growth: dict[int, Sn
     return leaks
 
 
+def _left(seconds: float | None) -> str:
+    return "" if seconds is None else f"; soft limit in {human(seconds)}"
+
+
 def _merged(leaks: list[Leak]) -> list[Leak]:
     """One leak per (kind, signature): prefork children leaking alike are one finding."""
     by_group: dict[tuple[str, str], list[Leak]] = {}
@@ -197,13 +202,3 @@ def _merged(leaks: list[Leak]) -> list[Leak]:
 
 def _numbered(leak: Leak, number: int) -> Leak:
     return replace(leak, id=f"L{number}")
-
-
-def _left(seconds: float | None) -> str:
-    if seconds is None:
-        return ""
-    if seconds < 3600:
-        return f"; soft limit in {seconds / 60:.0f} min"
-    if seconds < 4 * 86400:
-        return f"; soft limit in {seconds / 3600:.1f} h"
-    return f"; soft limit in {seconds / 86400:.0f} days"

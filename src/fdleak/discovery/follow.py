@@ -16,6 +16,8 @@ from fdleak.procfs.process import PROC, read_process, read_state
 
 
 class Follower:
+    """The processes selected by pids, --celery or a pattern, kept current by ``refresh``."""
+
     def __init__(self, pids: tuple[int, ...] = (), celery: bool = False, pattern: str | None = None) -> None:
         self._pattern_mode = celery or pattern is not None or not pids
         self._celery = celery

@@ -27,11 +27,6 @@ class ProcessInfo:
     uid: int
     name: str  # comm
     command: str  # the command line, space-joined; [name] for kernel threads
-    state: str = "R"  # R, S, D, Z (exited, not yet reaped by its parent)...
-
-    @property
-    def exited(self) -> bool:
-        return self.state in ("Z", "X")
 
 
 def read_state(pid: int) -> tuple[str, int, float]:
@@ -47,7 +42,7 @@ def read_process(pid: int) -> ProcessInfo:
     stat = guarded(pid, "its status", lambda: _read_text(f"{PROC}/{pid}/stat"))
     name = stat[stat.index("(") + 1 : stat.rindex(")")]
     fields = stat[stat.rindex(")") + 2 :].split()
-    state, parent, start_ticks = fields[0], int(fields[1]), int(fields[19])
+    parent, start_ticks = int(fields[1]), int(fields[19])
     uid = guarded(pid, "its owner", lambda: os.stat(f"{PROC}/{pid}").st_uid)
     try:
         raw = _read_bytes(f"{PROC}/{pid}/cmdline")
@@ -55,7 +50,7 @@ def read_process(pid: int) -> ProcessInfo:
         raw = b""
     args = [a.decode("utf-8", "replace") for a in raw.rstrip(b"\0").split(b"\0") if a]
     command = " ".join(args) if args else f"[{name}]"
-    return ProcessInfo(pid, boot_time() + start_ticks / _ticks(), parent, uid, name, command, state)
+    return ProcessInfo(pid, boot_time() + start_ticks / _ticks(), parent, uid, name, command)
 
 
 def fd_limits(pid: int) -> tuple[int | None, int | None]:
@@ -69,15 +64,6 @@ def fd_limits(pid: int) -> tuple[int | None, int | None]:
             parts = line[len("Max open files") :].split()
             return _limit(parts[0]), _limit(parts[1])
     return None, None
-
-
-def exists(pid: int, start_time: float | None = None) -> bool:
-    """The process is still there (and, given start_time, is still the same process)."""
-    try:
-        info = read_process(pid)
-    except (ProcessGone, AccessDenied):
-        return os.path.exists(f"{PROC}/{pid}") and start_time is None
-    return start_time is None or abs(info.start_time - start_time) < 0.05
 
 
 def guarded(pid: int, what: str, read: Callable[[], T]) -> T:

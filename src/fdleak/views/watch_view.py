@@ -8,6 +8,7 @@ from typing import TextIO
 
 from rich.table import Table
 
+from fdleak.model.durations import human
 from fdleak.model.series import RoleTrend, Series
 from fdleak.model.snapshot import SnapshotDiff
 from fdleak.views.escape import plain
@@ -53,7 +54,7 @@ def watch_table(
             f"{count:,}",
             sparkline([n for _, n in item.samples]),
             rate,
-            _left(trend.seconds_left if trend else None),
+            human(trend.seconds_left) if trend and trend.seconds_left is not None else "",
             f"[{style}]{safe(status)}[/]" if style else safe(status),
         )
     pooled = [r for r in roles if r.trend is not None and r.processes > 1]
@@ -104,13 +105,3 @@ def write_csv(series: Sequence[Series], out: TextIO) -> None:
                     plain(item.command),
                 ]
             )
-
-
-def _left(seconds: float | None) -> str:
-    if seconds is None:
-        return ""
-    if seconds < 3600:
-        return f"{seconds / 60:.0f} min"
-    if seconds < 4 * 86400:
-        return f"{seconds / 3600:.1f} h"
-    return f"{seconds / 86400:.0f} d"
