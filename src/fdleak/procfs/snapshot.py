@@ -17,6 +17,7 @@ from fdleak.procfs.process import PROC, fd_limits, read_process
 
 _SOCKET_LINK = "socket:["
 _PIPE_LINK = "pipe:["
+_PIPE_SIGNATURE = signature_of(FdKind.PIPE, "pipe:[1]")
 
 
 def take_snapshot(pids: Iterable[int], details: bool = True, peers: bool = True) -> Snapshot:
@@ -38,26 +39,25 @@ def snapshot_process(pid: int, details: bool = True) -> ProcessSnapshot:
         sockets = socket_table(pid)
     listening = {s.local.rpartition(":")[2] for s in sockets.values() if s.state == "LISTEN"}
     entries: list[OpenFile] = []
-    signatures: dict[tuple[FdKind, str], str] = {}  # many fds share a target: compute each once
+    # (kind, target, state, signature) by link: pipes aside, links repeat (one file opened
+    # many times, anon inodes, /dev/null), and a 100k-fd table must not pay the regexes twice
+    known: dict[str, tuple[str, str, str | None, str]] = {}
+    seen: tuple[str, str, str | None, str] | None
     for fd, link, fdinfo in read:
-        kind, target, state = classify(link, sockets, fdinfo.directory if fdinfo else False)
-        sock = sockets.get(_inode(link)) if state else None
-        hint = _syscall_hint(sock, listening) if sock else ""
-        signature = signatures.get((kind, target + hint))
-        if signature is None:
-            signature = signatures[(kind, target + hint)] = signature_of(kind, target, hint)
-        entries.append(
-            OpenFile(
-                fd=fd,
-                kind=kind.value,
-                target=target,
-                signature=signature,
-                mode=fdinfo.mode if fdinfo else "",
-                cloexec=fdinfo.cloexec if fdinfo else False,
-                pos=fdinfo.pos if fdinfo else None,
-                state=state,
-            )
-        )
+        directory = fdinfo.directory if fdinfo else False
+        if link.startswith(_PIPE_LINK):
+            seen = ("pipe", link, None, _PIPE_SIGNATURE)
+        else:
+            seen = known.get(link) if not directory else None
+            if seen is None:
+                kind, target, state = classify(link, sockets, directory)
+                sock = sockets.get(_inode(link)) if state else None
+                hint = _syscall_hint(sock, listening) if sock else ""
+                seen = (kind.value, target, state, signature_of(kind, target, hint))
+                if not directory:
+                    known[link] = seen
+        mode, cloexec, pos = (fdinfo.mode, fdinfo.cloexec, fdinfo.pos) if fdinfo else ("", False, None)
+        entries.append(OpenFile(fd, seen[0], seen[1], seen[3], mode, cloexec, pos, seen[2]))
     entries.sort(key=lambda e: e.fd)
     still_there = os.path.exists(f"{PROC}/{pid}")
     note = None if still_there else "the process exited while it was being read"
