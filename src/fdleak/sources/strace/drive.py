@@ -73,6 +73,12 @@ class LogDriver:
                     self._one(log)
         return self.totals
 
+    def run_lines(self, lines: Iterable[str]) -> Totals:
+        """A live strace's output (prefixed with pids: -f and -o), read as it comes."""
+        with rare_collections():
+            self._sequential(lines, BlockReducer(), [])
+        return self.totals
+
     def _one(self, log: LogInput) -> None:
         relative = _looks_relative(log)
         root = log.pid or _attached_first(log)

@@ -1,0 +1,179 @@
+"""fdleak run: a real command under real strace, streamed, bounded, and never left behind."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from conftest import analyze_json, need_tool, run_fdleak, validate_report
+
+pytestmark = pytest.mark.strace
+
+LEAKY = """
+import os
+keep = []
+for i in range(30):
+    keep.append(open(os.path.join({dir!r}, f"kept_{{i}}.txt"), "w"))
+    with open(os.path.join({dir!r}, "closed.txt"), "w") as f:
+        f.write("x")
+print("done", flush=True)
+os._exit(3)
+"""
+
+FOREVER = """
+import time
+keep = []
+print("ready", flush=True)
+while True:
+    keep.append(open({path!r}))
+    time.sleep(0.05)
+"""
+
+
+def script(tmp_path: Path, text: str, **values: str) -> str:
+    path = tmp_path / f"workload_{uuid.uuid4().hex[:8]}.py"
+    path.write_text(text.format(**values))
+    return str(path)
+
+
+def processes_running(marker: str) -> list[int]:
+    found = []
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                if marker.encode() in Path(f"/proc/{name}/cmdline").read_bytes():
+                    found.append(int(name))
+            except OSError:
+                continue
+    return found
+
+
+def test_run_reports_the_leak_and_the_commands_exit_status(tmp_path: Path) -> None:
+    need_tool("strace")
+    program = script(tmp_path, LEAKY, dir=str(tmp_path))
+    out = tmp_path / "report.json"
+    proc = run_fdleak("run", "--json", str(out), "--", sys.executable, program)
+    assert proc.returncode == 1, proc.stderr
+    report = json.loads(out.read_text())
+    validate_report(report)
+    assert report["source"]["mode"] == "strace" and report["source"]["command"] == [sys.executable, program]
+    (leak,) = [leak for leak in report["leaks"] if leak["confidence"] != "low"]
+    assert leak["signature"].endswith("/kept_*.txt") and leak["count"] == 30
+    assert report["processes"][0]["exit_status"] == 3
+    assert "exited with status 3" in proc.stderr
+    assert "done" in proc.stdout  # the command's own output still reaches the terminal
+
+
+def test_run_of_a_clean_command_finds_nothing(tmp_path: Path) -> None:
+    need_tool("strace")
+    proc = run_fdleak("run", "--", sys.executable, "-c", "open('/etc/hostname').close()")
+    assert proc.returncode == 0, proc.stderr
+    assert "no leak found" in proc.stdout
+
+
+def test_keep_trace_saves_the_log_analyze_agrees(tmp_path: Path) -> None:
+    need_tool("strace")
+    program = script(tmp_path, LEAKY, dir=str(tmp_path))
+    kept = tmp_path / "trace.txt"
+    proc = run_fdleak(
+        "run", "--keep-trace", str(kept), "--json", str(tmp_path / "r.json"), "--", sys.executable, program
+    )
+    assert proc.returncode == 1, proc.stderr
+    status, report, _ = analyze_json(tmp_path, kept)
+    live = json.loads((tmp_path / "r.json").read_text())
+    assert status == 1
+    found = [(leak["signature"], leak["count"]) for leak in report["leaks"]]
+    assert found == [(leak["signature"], leak["count"]) for leak in live["leaks"]]
+    assert report["window"]["lines"] == live["window"]["lines"]
+
+
+def test_duration_ends_the_trace_and_the_command(tmp_path: Path) -> None:
+    need_tool("strace")
+    program = script(tmp_path, FOREVER, path="/etc/hostname")
+    started = time.monotonic()
+    proc = run_fdleak("run", "--duration", "2s", "--json", "-", "--", sys.executable, program)
+    assert time.monotonic() - started < 20
+    assert proc.returncode == 1, proc.stderr
+    report = json.loads(proc.stdout[proc.stdout.index("{") :])
+    assert any("stopped before the command ended" in w for w in report["warnings"])
+    assert report["leaks"][0]["signature"] == "/etc/hostname"
+    assert processes_running(program) == []
+
+
+def test_ctrl_c_still_prints_the_report(tmp_path: Path) -> None:
+    need_tool("strace")
+    program = script(tmp_path, FOREVER, path="/etc/hostname")
+    out = tmp_path / "r.json"
+    fdleak = subprocess.Popen(
+        [sys.executable, "-m", "fdleak", "run", "--json", str(out), "--", sys.executable, program],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert fdleak.stdout is not None
+    assert fdleak.stdout.readline().strip() == "ready"
+    time.sleep(1)
+    fdleak.send_signal(signal.SIGINT)
+    _, stderr = fdleak.communicate(timeout=30)
+    assert fdleak.returncode == 1, stderr
+    report = json.loads(out.read_text())
+    validate_report(report)
+    assert report["leaks"][0]["count"] >= 10
+    assert processes_running(program) == []
+
+
+def test_killing_fdleak_takes_strace_and_the_command_with_it(tmp_path: Path) -> None:
+    need_tool("strace")
+    program = script(tmp_path, FOREVER, path="/etc/hostname")
+    fdleak = subprocess.Popen(
+        [sys.executable, "-m", "fdleak", "run", "--", sys.executable, program],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    assert fdleak.stdout is not None
+    assert fdleak.stdout.readline().strip() == "ready"
+    assert len(processes_running(program)) == 3  # fdleak, strace and the command name it
+    fdleak.kill()
+    fdleak.wait()
+    fdleak.stdout.close()
+    deadline = time.monotonic() + 10
+    while processes_running(program) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert processes_running(program) == []
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "message"),
+    [
+        (
+            ("run", "--", "no-such-command-anywhere"),
+            {},
+            "fdleak: command not found: no-such-command-anywhere",
+        ),
+        (("run",), {}, "fdleak: no command given; put it after --: fdleak run -- python app.py"),
+        (
+            ("run", "--", sys.executable, "-c", "pass"),
+            {"PATH": "/nonexistent"},
+            "fdleak: strace is not installed; install it: sudo apt-get install strace",
+        ),
+    ],
+)
+def test_run_bad_input(args: tuple[str, ...], env: dict[str, str], message: str) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "fdleak", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=dict(os.environ, **env),
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == message
