@@ -161,7 +161,10 @@ class Engine:
         process = self.processes.get(record.pid)
         if process is not None:
             process.opened += 1
-        activity = self.activity.setdefault((record.kind, record.signature), _Activity())
+        key = (record.kind, record.signature)
+        activity = self.activity.get(key)
+        if activity is None:  # not setdefault: it would build an _Activity on every call
+            activity = self.activity[key] = _Activity()
         activity.opened += 1
         activity.first_seq_by_pid.setdefault(record.pid, seq)
 
@@ -174,7 +177,11 @@ class Engine:
         process = self.processes.get(record.pid)
         if process is not None:
             process.closed += 1
-        self.activity.setdefault((record.kind, record.signature), _Activity()).closed += 1
+        key = (record.kind, record.signature)
+        activity = self.activity.get(key)
+        if activity is None:
+            activity = self.activity[key] = _Activity()
+        activity.closed += 1
 
     def _create(self, ev: FdEvent, seq: int) -> None:
         table = self.tables[ev.pid]
@@ -207,7 +214,14 @@ class Engine:
 
     def _close_range(self, ev: FdEvent, seq: int) -> None:
         table = self.tables[ev.pid]
-        for fd in [fd for fd in table.fds if ev.fd <= fd <= ev.fd2]:
+        low, high = ev.fd, ev.fd2
+        if high - low < len(table.fds):
+            # a narrow range in a big table (one full of leaked fds): look up its numbers
+            # rather than walk the table; the order fds are released in changes no count
+            closing = [fd for fd in range(low, high + 1) if fd in table.fds]
+        else:
+            closing = [fd for fd in table.fds if low <= fd <= high]
+        for fd in closing:
             if ev.cloexec:  # CLOSE_RANGE_CLOEXEC: only marked, closed at the next execve
                 table.fds[fd].cloexec = True  # entries belong to one table: change in place
             else:
