@@ -1177,3 +1177,29 @@ def test_emfile_in_two_processes_counted_apart(tmp_path: Path) -> None:
     )
     counts = {(e["pid"], e["syscall"]): e["count"] for e in report["fd_errors"] if e["errno"] == "EMFILE"}
     assert counts == {(4242, "openat"): 1, (4243, "openat"): 2}
+
+
+def test_narrow_close_range_in_a_forked_copy_of_a_big_table(tmp_path: Path) -> None:
+    """A child's copies are its own: its close_range and execve leave the parent's fds,
+    and their close-on-exec flags, alone; the copies' release counts no close."""
+    opens = "\n".join(
+        f'4242 openat(AT_FDCWD</srv>, "/srv/f{fd}.txt", O_RDONLY) = {fd}</srv/f{fd}.txt>'
+        for fd in range(3, 43)
+    )
+    report = analyze(
+        tmp_path,
+        opens
+        + f"""
+        4242 {FORK} = 5000
+        5000 close_range(10, 12, 0) = 0
+        5000 close_range(20, 21, CLOSE_RANGE_CLOEXEC) = 0
+        5000 {EXECVE} = 0
+        4242 close_range(30, 31, 0) = 0
+        """,
+    )
+    parent = {fd for pid, fd in targets(report) if pid == 4242}
+    child = {fd for pid, fd in targets(report) if pid == 5000}
+    assert parent == set(range(3, 43)) - {30, 31}
+    assert child == set(range(3, 43)) - {10, 11, 12, 20, 21}
+    assert (process(report, 4242)["opened"], process(report, 4242)["closed"]) == (40, 2)
+    assert (process(report, 5000)["opened"], process(report, 5000)["closed"]) == (0, 0)

@@ -2,6 +2,7 @@
 
 import pytest
 
+from fdleak.model import signature
 from fdleak.model.kinds import FdKind
 from fdleak.model.signature import signature_of
 
@@ -46,3 +47,34 @@ def test_same_code_path_same_signature() -> None:
     a = signature_of(FdKind.FILE, "/tmp/out/job_17_part_3.json")
     b = signature_of(FdKind.FILE, "/tmp/out/job_2088_part_11.json")
     assert a == b == "/tmp/out/job_*_part_*.json"
+
+
+@pytest.mark.parametrize("kind", list(FdKind))
+@pytest.mark.parametrize(
+    "target",
+    [
+        "/tmp/leaky_task_file_12.txt",
+        "/tmp/tmpab3_x9k2/x.log",
+        "pipe:[4242]",
+        "socket:[77]",
+        "TCP 127.0.0.1:40312->127.0.0.1:6379",
+        "UDP 0.0.0.0:5353",
+        "anon_inode:[eventfd]",
+    ],
+)
+def test_remembered_signatures_are_the_computed_ones(kind: FdKind, target: str) -> None:
+    """The memo gives what the regex passes give, and only a socket's depends on the call."""
+    calls = ("openat", "accept4", "connect", "")
+    computed = {call: signature._signature(kind, target, call) for call in calls}
+    for _ in range(2):  # the first call fills the memo, the second reads it
+        assert {call: signature_of(kind, target, call) for call in calls} == computed
+    if kind is not FdKind.SOCKET:
+        assert len(set(computed.values())) == 1
+
+
+def test_the_memo_stays_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(signature, "_MEMO", {})
+    monkeypatch.setattr(signature, "_MEMO_SIZE", 8)
+    for n in range(50):
+        assert signature_of(FdKind.FILE, f"/srv/f{n}") == "/srv/f*"
+        assert len(signature._MEMO) <= 8

