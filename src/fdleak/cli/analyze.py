@@ -6,8 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from fdleak.cli.options import add_report_options, positive_int
-from fdleak.defaults import DEFAULT_MIN_COUNT
+from fdleak.cli.options import add_min_count_option, add_report_options, positive_int
 
 HELP = "report fd leaks from strace logs (strace -f -ttt -y -o trace.txt ...)"
 DESCRIPTION = """\
@@ -24,13 +23,7 @@ def add_parser(sub: Any, name: str) -> None:
         name, help=HELP, description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("logs", nargs="+", metavar="LOG", help="strace log(s) to read")
-    parser.add_argument(
-        "--min-count",
-        type=positive_int,
-        default=DEFAULT_MIN_COUNT,
-        metavar="N",
-        help=f"fds that must pile up before a group is called a leak (default {DEFAULT_MIN_COUNT})",
-    )
+    add_min_count_option(parser)
     parser.add_argument(
         "--jobs",
         type=positive_int,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from fdleak.defaults import DEFAULT_MIN_COUNT
+
 
 def positive_int(text: str) -> int:
     try:
@@ -13,6 +15,16 @@ def positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a number of at least 1, got {value}")
     return value
+
+
+def add_min_count_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--min-count",
+        type=positive_int,
+        default=DEFAULT_MIN_COUNT,
+        metavar="N",
+        help=f"fds that must pile up before a group is called a leak (default {DEFAULT_MIN_COUNT})",
+    )
 
 
 def add_report_options(parser: argparse.ArgumentParser) -> None:

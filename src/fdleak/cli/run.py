@@ -5,8 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from fdleak.cli.options import add_report_options, duration, positive_int
-from fdleak.defaults import DEFAULT_MIN_COUNT
+from fdleak.cli.options import add_min_count_option, add_report_options, duration
 
 HELP = "run a command under strace and report the fds it opened and never closed"
 DESCRIPTION = """\
@@ -27,13 +26,7 @@ def add_parser(sub: Any, name: str) -> None:
     parser.add_argument(
         "--keep-trace", metavar="FILE", help="also save strace's raw output here (at most 1 GB)"
     )
-    parser.add_argument(
-        "--min-count",
-        type=positive_int,
-        default=DEFAULT_MIN_COUNT,
-        metavar="N",
-        help=f"fds that must pile up before a group is called a leak (default {DEFAULT_MIN_COUNT})",
-    )
+    add_min_count_option(parser)
     add_report_options(parser)
     parser.add_argument("program", nargs=argparse.REMAINDER, metavar="-- COMMAND [ARGS...]")
 
