@@ -85,3 +85,14 @@ def test_any_block_split_counts_the_same(lines: list[str], cut: int) -> None:
     assert first.lines + second.lines == whole.lines
     assert first.unparsed + second.unparsed == whole.unparsed
     assert first.events + second.events == whole.events
+
+
+def test_a_pid_with_a_non_ascii_digit_is_unparsed_not_a_crash() -> None:
+    # hypothesis found it: "²".isdigit() is True, int("²4909") raises
+    lines = [
+        "²4909  1795512173.165056 <... socketpair resumed>[6<socket:[6938]>, 7<socket:[6939]>]) = 0",
+        '²4908  1795512173.164999 openat(AT_FDCWD</tmp/st>, "/tmp", O_RDONLY|O_CLOEXEC <unfinished ...>',
+        '4908  1795512173.164999 openat(AT_FDCWD</tmp/st>, "/tmp", O_RDONLY|O_CLOEXEC <unfinished ...>',
+    ]
+    total, unparsed, _ = run(lines)
+    assert total == 3 and unparsed >= 2

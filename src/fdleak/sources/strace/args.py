@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+from fdleak.sources.strace.lines import is_number
+
 _ESCAPE = re.compile(r"\\(x[0-9a-fA-F]{2}|[0-7]{1,3}|.)", re.DOTALL)
 _SIMPLE_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "v": "\v", "f": "\f", "a": "\a", "b": "\b"}
 _STRING = re.compile(r'"((?:[^"\\]|\\.)*)"(\.\.\.)?', re.DOTALL)
@@ -72,14 +74,14 @@ def split_top(args: str) -> list[str]:
 def fd_and_decoration(text: str) -> tuple[int | None, str | None]:
     """``3</tmp/x>`` -> (3, "/tmp/x"); ``5</dev/null<char 1:3>>`` -> (5, "/dev/null")."""
     number, lt, rest = text.strip().partition("<")
-    if number.isdigit() and (not lt or (rest.endswith(">") and "<" not in rest and "\\" not in rest)):
+    if is_number(number) and (not lt or (rest.endswith(">") and "<" not in rest and "\\" not in rest)):
         # the usual shapes, "3" and "3</tmp/x>", without walking the text
         return int(number), (rest[:-1] if lt else None)
     text = text.strip()
     end = 0
     if text[:1] == "-":
         end = 1
-    while end < len(text) and text[end].isdigit():
+    while end < len(text) and is_number(text[end]):
         end += 1
     if end == 0 or (end == 1 and text[0] == "-"):
         return None, None
@@ -142,6 +144,6 @@ def socket_decoration(text: str) -> str | None:
         # UNIX-STREAM:[5139,"/run/x.sock"] or UNIX-STREAM:[5139->5140]
         path = _STRING.search(body)
         return f"UNIX {unquote(path.group(1))}" if path else None
-    if body.isdigit():
+    if is_number(body):
         return None
     return f"{proto} {body}"

@@ -15,6 +15,7 @@ from fdleak.sources.strace.args import (
     split_top,
     unquote,
 )
+from fdleak.sources.strace.lines import is_number
 
 Events = tuple[FdEvent, ...]
 NONE: Events = ()
@@ -196,7 +197,7 @@ def _ioctl(seq: int, ts: float | None, pid: int, name: str, args: str, ret: int,
 
 def _close(seq: int, ts: float | None, pid: int, name: str, args: str, ret: int, deco: str | None) -> Events:
     number = args.partition("<")[0].strip()
-    fd = int(number) if number.isdigit() else fd_and_decoration(args)[0]
+    fd = int(number) if is_number(number) else fd_and_decoration(args)[0]
     if fd is None:
         return NONE
     return (FdEvent(seq, ts, pid, Op.CLOSE, fd, syscall=name),)

@@ -43,3 +43,8 @@ def parse_ts(text: str | None) -> float | None:
         return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
     except ValueError:  # a mangled prefix: the line keeps no time rather than failing
         return None
+
+
+def is_number(text: str) -> bool:
+    """ASCII digits only: str.isdigit() also accepts "²" and the like, which int() refuses."""
+    return text.isascii() and text.isdigit()

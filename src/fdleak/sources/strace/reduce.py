@@ -24,7 +24,16 @@ from fdleak.model.signature import signature_of
 from fdleak.model.targets import with_socket_end
 from fdleak.sources.strace.assemble import Assembler, Unfinished
 from fdleak.sources.strace.decode import FORK_CALLS, HANDLERS, decode, fork_event
-from fdleak.sources.strace.lines import ATTACHED_INSIDE, CALL, EXITED, LINE, PID_CHANGED, PREFIX, parse_ts
+from fdleak.sources.strace.lines import (
+    ATTACHED_INSIDE,
+    CALL,
+    EXITED,
+    LINE,
+    PID_CHANGED,
+    PREFIX,
+    is_number,
+    parse_ts,
+)
 
 _SIGNALS = {
     "SIGHUP": 1,
@@ -210,7 +219,7 @@ class BlockReducer:
             # and the "<unfinished ...>" / "<... resumed>" pieces of those calls
             if line.endswith(_UNFINISHED):
                 parts = line.split(None, k)
-                if len(parts) == k + 1 and (not has_pid or parts[0].isdigit()):
+                if len(parts) == k + 1 and (not has_pid or is_number(parts[0])):
                     pid = int(parts[0]) if has_pid else self.default_pid
                     if self._fast_unfinished(
                         parts[k], pid, seq, parts[k - 1] if has_ts else None, result, pending
@@ -222,13 +231,13 @@ class BlockReducer:
             head, sep, res = line.rpartition(") = ")
             if sep and res and res[0] != "-" and res[0] != "?":
                 parts = head.split(None, k)
-                if len(parts) == k + 1 and (not has_pid or parts[0].isdigit()):
+                if len(parts) == k + 1 and (not has_pid or is_number(parts[0])):
                     call = parts[k]
                     pid = int(parts[0]) if has_pid else self.default_pid
                     ts_text = parts[k - 1] if has_ts else None
                     if call.startswith("close("):
                         fd_text = call[6:].partition("<")[0]
-                        if fd_text.isdigit():
+                        if is_number(fd_text):
                             result.events += 1
                             self._last_ts_text = ts_text
                             self._fast_close(pid, int(fd_text), seq, ts_text, result, pending)
@@ -246,7 +255,7 @@ class BlockReducer:
                         return  # ioctl(FIONBIO), fcntl(F_GETFL), recvmsg without fds, ...
                     elif call.startswith(("openat(", "open(")):
                         fd_text = res.partition("<")[0]
-                        if fd_text.isdigit():
+                        if is_number(fd_text):
                             result.events += 1
                             self._last_ts_text = ts_text
                             fd = int(fd_text)
@@ -300,7 +309,7 @@ class BlockReducer:
             return True
         if name == "close":
             number = args.partition("<")[0].strip()
-            if not number.isdigit():
+            if not is_number(number):
                 return False
             # close() frees the fd as it starts: another thread's open can be given
             # the same number and return before this close does
@@ -341,7 +350,7 @@ class BlockReducer:
         joined = started.head + rest
         call, _, res = joined.rpartition(") = ")
         fd_text = res.partition("<")[0]
-        if not fd_text.isdigit():
+        if not is_number(fd_text):
             ts = self._ts(PREFIX.match(line).group("ts"))  # type: ignore[union-attr]
             self.complete(joined, pid, ts, seq, result, pending)
             return True
@@ -656,6 +665,6 @@ def _inert(table: dict[str, tuple[str, ...]], name: str, text: str) -> bool:
 def _signal_number(name: str | None) -> int:
     if name is None:
         return 0
-    if name.isdigit():
+    if is_number(name):
         return int(name)
     return _SIGNALS.get(name, 0)
