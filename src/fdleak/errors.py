@@ -31,3 +31,11 @@ class ProcessGone(FdleakError):
 
 class AccessDenied(FdleakError):
     """The process exists but this user may not read what was asked."""
+
+
+class MissingTool(FdleakError):
+    """A program fdleak drives (strace) is not installed."""
+
+
+class TraceFailed(FdleakError):
+    """The tracer could not start the trace."""

@@ -7,13 +7,9 @@ import shutil
 import subprocess
 from dataclasses import dataclass
 
-from fdleak.errors import FdleakError
+from fdleak.errors import MissingTool
 
 _VERSION = re.compile(r"strace -- version (\d+)\.(\d+)")
-
-
-class MissingTool(FdleakError):
-    """A program fdleak drives is not installed."""
 
 
 @dataclass(frozen=True, slots=True)

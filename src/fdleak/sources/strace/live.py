@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import IO
 
-from fdleak.errors import FdleakError, InputError
+from fdleak.errors import InputError, TraceFailed
 from fdleak.sources.strace.decode import FD_SYSCALLS
 from fdleak.system import Strace, find_setpriv
 
@@ -123,10 +123,6 @@ def _open_when_written(path: str, process: subprocess.Popen[bytes]) -> IO[str]:
             )
     os.set_blocking(fd, True)
     return open(fd, encoding="latin-1", newline="\n")
-
-
-class TraceFailed(FdleakError):
-    """strace could not start the trace."""
 
 
 def _die_with_parent() -> None:
