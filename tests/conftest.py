@@ -126,6 +126,40 @@ def no_leftovers() -> Iterator[None]:
     assert not leaked, f"test leaked fds: {sorted(leaked)}"
 
 
+def run_cli_as_nobody(argv: list[str]) -> tuple[int, str, str]:
+    """Run the CLI in a forked child that has dropped root: the kernel's own permission checks."""
+    read_out, write_out = os.pipe()
+    read_err, write_err = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover - runs in the child
+        try:
+            os.close(read_out)
+            os.close(read_err)
+            os.setgroups([])
+            os.setgid(65534)
+            os.setuid(65534)
+            with (
+                open(write_out, "w") as out,
+                open(write_err, "w") as err,
+                contextlib.redirect_stdout(out),
+                contextlib.redirect_stderr(err),
+            ):
+                from fdleak.cli.main import main
+
+                status = main(argv)
+                out.flush()
+                err.flush()
+        except BaseException:
+            status = 99
+        os._exit(status)
+    os.close(write_out)
+    os.close(write_err)
+    with open(read_out) as out, open(read_err) as err:
+        stdout, stderr = out.read(), err.read()
+    _, status = os.waitpid(child, 0)
+    return os.waitstatus_to_exitcode(status), stdout, stderr
+
+
 HOLDER = Path(__file__).parent / "procfs_workloads" / "holder.py"
 
 

@@ -10,7 +10,7 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from conftest import holder, need, proc_fds, run_fdleak
+from conftest import holder, need, proc_fds, run_cli_as_nobody, run_fdleak
 from fdleak.cli.main import main
 from fdleak.model.kinds import kind_of_link
 
@@ -46,51 +46,19 @@ def test_ps_text_is_a_tree_with_usage(tmp_path: Path) -> None:
     assert parent.split()[1] == "process" and child.split()[1] == "child"
 
 
-def _as_nobody(argv: list[str]) -> tuple[int, str, str]:
-    """Run the CLI in a forked child that has dropped root: the kernel's own permission checks."""
-    read_out, write_out = os.pipe()
-    read_err, write_err = os.pipe()
-    child = os.fork()
-    if child == 0:  # pragma: no cover - runs in the child
-        try:
-            os.close(read_out)
-            os.close(read_err)
-            os.setgroups([])
-            os.setgid(NOBODY)
-            os.setuid(NOBODY)
-            with (
-                open(write_out, "w") as out,
-                open(write_err, "w") as err,
-                contextlib.redirect_stdout(out),
-                contextlib.redirect_stderr(err),
-            ):
-                status = main(argv)
-                out.flush()
-                err.flush()
-        except BaseException:
-            status = 99
-        os._exit(status)
-    os.close(write_out)
-    os.close(write_err)
-    with open(read_out) as out, open(read_err) as err:
-        stdout, stderr = out.read(), err.read()
-    _, status = os.waitpid(child, 0)
-    return os.waitstatus_to_exitcode(status), stdout, stderr
-
-
 def test_another_users_process_says_what_is_missing(tmp_path: Path) -> None:
     need(os.geteuid() == 0, "needs root to drop to another user")
     with holder(tmp_path, "--files", "5") as held:
         main(["ps", "-p", str(held.pid), "--json", os.devnull])  # import every module while still root
         with contextlib.redirect_stdout(io.StringIO()):
             main(["snapshot", "-p", str(held.pid), "--summary"])
-        status, stdout, stderr = _as_nobody(["snapshot", "-p", str(held.pid)])
+        status, stdout, stderr = run_cli_as_nobody(["snapshot", "-p", str(held.pid)])
         assert status == 2 and stdout == ""
         assert stderr == (
             f"fdleak: cannot read its fds of pid {held.pid}: permission denied (it belongs to another user); "
             "run fdleak as that user or as root (sudo fdleak ...)\n"
         )
-        status, stdout, stderr = _as_nobody(["ps", "-p", str(held.pid), "--json", "-"])
+        status, stdout, stderr = run_cli_as_nobody(["ps", "-p", str(held.pid), "--json", "-"])
         count = len(proc_fds(held.pid))
     assert status == 0, stderr
     (row,) = json.loads(stdout)

@@ -7,10 +7,18 @@ import sys
 from collections.abc import Sequence
 
 from fdleak import __version__
-from fdleak.cli import analyze, diff, ps, run, snapshot, watch
+from fdleak.cli import analyze, diff, ps, run, snapshot, trace, watch
 from fdleak.errors import FdleakError
 
-COMMANDS = {"ps": ps, "snapshot": snapshot, "diff": diff, "watch": watch, "run": run, "analyze": analyze}
+COMMANDS = {
+    "ps": ps,
+    "snapshot": snapshot,
+    "diff": diff,
+    "watch": watch,
+    "run": run,
+    "trace": trace,
+    "analyze": analyze,
+}
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from fdleak.lifecycle.tables import Entry, GroupKey, Process, Table
@@ -12,6 +12,9 @@ from fdleak.model.observation import GroupActivity, ProcessSummary
 from fdleak.model.records import OpenFd
 from fdleak.model.signature import signature_of
 from fdleak.model.targets import with_socket_end
+
+# An fd open before tracing began: (fd, kind, target, signature, close-on-exec)
+SeedFd = tuple[int, FdKind, str, str, bool]
 
 # Events of a task whose parent's clone has not returned yet are held this long at most.
 _MAX_BUFFERED = 10_000
@@ -86,6 +89,26 @@ class Engine:
             if pid not in activity.first_seq_by_pid:
                 activity.first_seq_by_pid[pid] = first_seq + offset
 
+    def seed(
+        self,
+        pid: int,
+        parent: int | None,
+        command: str,
+        threads: Iterable[int],
+        fds: Iterable[SeedFd],
+    ) -> None:
+        """A process open before tracing began (``trace -p``): its fds from /proc.
+
+        They are inherited: closing one is understood and none of them can be a leak of
+        the window. A process seeded twice (a thread listed under its leader) keeps the first."""
+        if pid in self.tables:
+            return
+        table = Table()
+        for fd, kind, target, signature, cloexec in fds:
+            table.put(Entry(pid, fd, kind, target, signature, "", None, None, cloexec, inherited=True))
+        self._new_process(pid, parent, 0, table, threads={pid, *threads})
+        self.processes[pid].command = command
+
     # -- unknown tasks --------------------------------------------------------------------
 
     def _adopt(self, ev: FdEvent, offset: int) -> bool:
@@ -154,9 +177,10 @@ class Engine:
     # -- fd operations --------------------------------------------------------------------
 
     def _created(self, table: Table, record: Entry, seq: int) -> None:
-        if record.fd in table.fds:
+        replaced = table.take(record.fd)
+        if replaced is not None and not replaced.inherited:
+            # (an inherited fd may have been closed between its /proc read and the attach)
             self.replaced_open += 1
-            table.take(record.fd)
         table.put(record)
         process = self.processes.get(record.pid)
         if process is not None:

@@ -38,7 +38,7 @@ def run_command(
     strace = find_strace()
     engine = Engine()
     driver = LogDriver(engine, jobs=1)
-    with launch(strace, command, keep_trace, KEEP_LIMIT) as trace, _stop_on(trace, duration):
+    with launch(strace, command, keep_trace, KEEP_LIMIT) as trace, stop_on(trace, duration):
         totals = driver.run_lines(trace.lines())
     if totals.lines == 0:
         raise NothingToAnalyze("strace wrote nothing", "is the command allowed to be traced here?")
@@ -55,7 +55,7 @@ def run_command(
 
 
 @contextmanager
-def _stop_on(trace: LiveTrace, duration: float | None) -> Iterator[None]:
+def stop_on(trace: LiveTrace, duration: float | None) -> Iterator[None]:
     """Ctrl-C, SIGTERM or the end of ``duration`` stop strace; its output still drains."""
     timer = threading.Timer(duration, trace.stop) if duration else None
     if timer is not None:

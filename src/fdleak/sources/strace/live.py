@@ -14,6 +14,7 @@ import select
 import signal
 import subprocess
 import tempfile
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import IO
@@ -55,20 +56,39 @@ class LiveTrace:
         self._keep_left -= len(line)
         self._keep.write(line)
 
+    def stop_after(self, seconds: float) -> None:
+        """``stop()`` once ``seconds`` have passed (a daemon timer: it never holds fdleak up)."""
+        timer = threading.Timer(seconds, self.stop)
+        timer.daemon = True
+        timer.start()
+
     def stop(self) -> None:
         """End the trace: strace detaches and passes the signal on to the command."""
-        # -I2: SIGHUP ends strace (it detaches first); with -I3, its default with -o and a
-        # command, it would be blocked for the whole run
         if self.process.poll() is None:
             self.stopped_early = True
             self.process.send_signal(signal.SIGHUP)
 
 
-def strace_argv(strace: Strace, output: str) -> list[str]:
+def strace_argv(strace: Strace, output: str, seccomp: bool) -> list[str]:
+    """strace's options for fdleak: follow forks, epoch times, fd paths, fdleak's fd calls.
+
+    -I2: SIGHUP ends strace (it detaches first); with -I3, its default with -o and a
+    command, it would be blocked for the whole run."""
     argv = [strace.path, "-f", "-ttt", "-y", "-s", str(STRING_LIMIT), "-I2", "-e", f"trace={FD_SYSCALLS}"]
-    if strace.kills_on_exit:
+    if seccomp:
         argv += ["--seccomp-bpf", "--kill-on-exit"]
     return [*argv, "-o", output]
+
+
+def open_keep(path: str | None) -> IO[str] | None:
+    """The --keep-trace file, or None."""
+    if path is None:
+        return None
+    try:
+        # closed by the caller, or by LiveTrace when the size bound is hit
+        return open(path, "w", encoding="latin-1", newline="\n")
+    except OSError as error:
+        raise InputError(f"cannot write {path}: {error.strerror}") from None
 
 
 @contextmanager
@@ -81,18 +101,13 @@ def launch(
         fifo_path = os.path.join(scratch, "trace")
         os.mkfifo(fifo_path, 0o600)
         process = subprocess.Popen(
-            [*strace_argv(strace, fifo_path), "--", *wrapper, *command],
-            preexec_fn=_die_with_parent,
+            [*strace_argv(strace, fifo_path, strace.kills_on_exit), "--", *wrapper, *command],
+            preexec_fn=die_with_parent,
         )
         keep = None
         try:
             fifo = _open_when_written(fifo_path, process)
-            if keep_trace is not None:
-                try:
-                    # closed in the finally below, or by LiveTrace when the size bound is hit
-                    keep = open(keep_trace, "w", encoding="latin-1", newline="\n")  # noqa: SIM115
-                except OSError as error:
-                    raise InputError(f"cannot write {keep_trace}: {error.strerror}") from None
+            keep = open_keep(keep_trace)
             with fifo:
                 yield LiveTrace(process, fifo, keep, keep_limit)
         finally:
@@ -125,7 +140,7 @@ def _open_when_written(path: str, process: subprocess.Popen[bytes]) -> IO[str]:
     return open(fd, encoding="latin-1", newline="\n")
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
     """In strace, before exec: SIGKILL when fdleak dies, however it dies."""
     libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
