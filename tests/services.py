@@ -51,8 +51,9 @@ def redis_server(tmp_path: Path) -> Iterator[str]:
 
 
 class Worker:
-    def __init__(self, proc: subprocess.Popen[str], name: str, env: dict[str, str]) -> None:
+    def __init__(self, proc: subprocess.Popen[str], name: str, env: dict[str, str], log: Path) -> None:
         self.proc = proc
+        self.log = log  # the worker's own log file (-f)
         self.pid = proc.pid
         self.name = name  # unique: a pattern that selects this worker only
         self.env = env
@@ -77,6 +78,20 @@ class Worker:
             producer.wait(timeout=60)
             assert producer.stdout is not None
             producer.stdout.close()
+
+    def send(self, task: str, rate: float, seconds: float) -> int:
+        """Send ``task`` ``rate`` times a second for ``seconds``; returns how many were sent."""
+        producer = self.produce(task, rate, seconds)
+        out, _ = producer.communicate(timeout=seconds + 60)
+        assert producer.returncode == 0, out
+        return int(out.split()[-1])
+
+    def succeeded(self, task: str) -> int:
+        """How many ``task`` runs the worker's log says succeeded."""
+        text = self.log.read_text() if self.log.exists() else ""
+        return sum(
+            1 for line in text.splitlines() if f"Task tasks.{task}[" in line and "] succeeded in " in line
+        )
 
     def children(self) -> list[int]:
         text = Path(f"/proc/{self.pid}/task/{self.pid}/children").read_text()
@@ -109,9 +124,9 @@ def celery_worker(tmp_path: Path, broker: str, *extra: str) -> Iterator[Worker]:
             assert proc.poll() is None, f"the Celery worker died: {log.read_text() if log.exists() else ''}"
             assert time.monotonic() < deadline, "the Celery worker never became ready"
             time.sleep(0.1)
-        yield Worker(proc, name, env)
+        yield Worker(proc, name, env, log)
     finally:
-        pool = Worker(proc, name, env).children() if proc.poll() is None else []
+        pool = Worker(proc, name, env, log).children() if proc.poll() is None else []
         proc.send_signal(signal.SIGQUIT)  # cold shutdown: it stops its pool children too
         try:
             proc.wait(timeout=30)

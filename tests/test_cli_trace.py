@@ -23,6 +23,7 @@ import pytest
 
 from conftest import need, need_tool, proc_fds, run_cli_as_nobody, run_fdleak, validate_report
 from fdleak.procfs.ptrace import TraceState, denial, tracer_of
+from tracing import tracing, wait_until
 
 pytestmark = pytest.mark.strace
 
@@ -72,37 +73,6 @@ def tree(tmp_path: Path) -> Iterator[Tree]:
         proc.stdin.close()
         proc.wait(timeout=10)
         proc.stdout.close()
-
-
-@contextlib.contextmanager
-def tracing(*args: str) -> Iterator[subprocess.Popen[str]]:
-    """``fdleak trace ARGS`` in the background, returned once it says it is attached."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "fdleak", "trace", *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=dict(os.environ, COLUMNS="120", NO_COLOR="1"),
-    )
-    try:
-        assert proc.stderr is not None
-        first = proc.stderr.readline()
-        assert first.startswith("fdleak: tracing"), first + proc.stderr.read()
-        yield proc
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait()
-        for stream in (proc.stdout, proc.stderr):
-            if stream is not None:
-                stream.close()
-
-
-def wait_until(condition: Any, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.01)
 
 
 def import_modules(*names: str) -> None:

@@ -11,11 +11,13 @@ from tasks import app
 def main() -> None:
     name, rate, seconds = sys.argv[1], float(sys.argv[2]), float(sys.argv[3])
     deadline = time.monotonic() + seconds
+    sent = 0
     with app.producer_pool.acquire(block=True) as producer:
         while time.monotonic() < deadline:
             app.send_task(f"tasks.{name}", producer=producer)
+            sent += 1
             time.sleep(1 / rate)
-    print("sent", flush=True)
+    print(f"sent {sent}", flush=True)
 
 
 if __name__ == "__main__":
