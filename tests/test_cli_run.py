@@ -130,25 +130,51 @@ def test_ctrl_c_still_prints_the_report(tmp_path: Path) -> None:
     assert processes_running(program) == []
 
 
-def test_killing_fdleak_takes_strace_and_the_command_with_it(tmp_path: Path) -> None:
+FORKING = """
+import os, time
+failures = os.open({marker!r}, os.O_WRONLY | os.O_APPEND)
+child = os.fork()
+if child:
+    print("ready", flush=True)
+keep = []
+while True:
+    try:
+        keep.append(open("/etc/hostname"))
+        keep.pop().close()
+    except OSError as error:  # ENOSYS: running on after its tracer, under seccomp-bpf
+        os.write(failures, f"{{os.getpid()}} {{error}}\\n".encode())  # write() is never traced
+    time.sleep(0.01)
+"""
+
+
+@pytest.mark.parametrize(("options", "rounds"), [((), 20), (("--no-seccomp",), 10)])
+def test_killing_fdleak_ends_strace_and_every_process_of_the_command(
+    tmp_path: Path, options: tuple[str, ...], rounds: int
+) -> None:
     need_tool("strace")
-    program = script(tmp_path, FOREVER, path="/etc/hostname")
-    fdleak = subprocess.Popen(
-        [sys.executable, "-m", "fdleak", "run", "--", sys.executable, program],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    assert fdleak.stdout is not None
-    assert fdleak.stdout.readline().strip() == "ready"
-    assert len(processes_running(program)) == 3  # fdleak, strace and the command name it
-    fdleak.kill()
-    fdleak.wait()
-    fdleak.stdout.close()
-    deadline = time.monotonic() + 10
-    while processes_running(program) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert processes_running(program) == []
+    marker = tmp_path / "failures.txt"
+    marker.touch()
+    program = script(tmp_path, FORKING, marker=str(marker))
+    for round_ in range(rounds):
+        fdleak = subprocess.Popen(
+            [sys.executable, "-m", "fdleak", "run", *options, "--", sys.executable, program],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+        assert fdleak.stdout is not None
+        assert fdleak.stdout.readline().strip() == "ready"
+        # fdleak, strace, the command and its child (and the guard under seccomp-bpf)
+        assert len(processes_running(program)) >= 4
+        time.sleep(0.01 * (round_ % 7))  # at different moments of the command's loop
+        fdleak.kill()
+        fdleak.wait()
+        fdleak.stdout.close()
+        deadline = time.monotonic() + 1
+        while processes_running(program) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert processes_running(program) == [], f"round {round_}: a process outlived fdleak"
+    assert marker.read_text() == ""  # no process ever ran on untraced with failing calls
 
 
 @pytest.mark.parametrize(

@@ -18,6 +18,11 @@ class Strace:
     version: tuple[int, int]
 
     @property
+    def has_seccomp(self) -> bool:
+        """--seccomp-bpf (strace 5.3+): only the traced system calls stop the command."""
+        return self.version >= (5, 3)
+
+    @property
     def kills_on_exit(self) -> bool:
         """--kill-on-exit (strace 6.6+): the traced command dies with strace, so seccomp-bpf
         is safe. Before it, a command that outlived strace under seccomp-bpf would see

@@ -3,17 +3,27 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fdleak.cli.options import add_min_count_option, add_report_options, duration
 
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from fdleak.system import Strace
+
 HELP = "run a command under strace and report the fds it opened and never closed"
 DESCRIPTION = """\
-Launch COMMAND under strace (-f -ttt -y, fdleak's fd system calls), analyse strace's
-output as it streams (no temporary log on disk), and print the report when the command
-exits, --duration passes, or on Ctrl-C. The command ends with its tracer: it is never
-left running half-traced. Exit status: 0 no leak, 1 leak found, 2 nothing could be
-traced; the command's own exit status is in the report."""
+Launch COMMAND under strace (-f -ttt -y, fdleak's fd system calls, --seccomp-bpf so only
+those calls stop it), analyse strace's output as it streams (no temporary log on disk),
+and print the report when the command exits, --duration passes, or on Ctrl-C.
+
+The command and every process it starts end with their tracer, even if fdleak is killed:
+none is ever left running untraced or with failing system calls. strace 6.6+ does that
+with --kill-on-exit; with an older strace the command runs in a process group of its own
+that fdleak ends with strace (so it cannot read the terminal).
+Exit status: 0 no leak, 1 leak found, 2 nothing could be traced; the command's own exit
+status is in the report."""
 
 
 def add_parser(sub: Any, name: str) -> None:
@@ -25,6 +35,12 @@ def add_parser(sub: Any, name: str) -> None:
     )
     parser.add_argument(
         "--keep-trace", metavar="FILE", help="also save strace's raw output here (at most 1 GB)"
+    )
+    parser.add_argument(
+        "--no-seccomp",
+        action="store_true",
+        help="trace every system call stop, not only fd calls (slower; for a kernel or container "
+        "where seccomp-bpf filters fail)",
     )
     add_min_count_option(parser)
     add_report_options(parser)
@@ -43,7 +59,12 @@ def run(args: argparse.Namespace) -> int:
     command = args.program[1:] if args.program[:1] == ["--"] else args.program
     errors = Console(stderr=True, highlight=False, soft_wrap=True)
     report = run_command(
-        command, duration=args.duration, keep_trace=args.keep_trace, min_count=args.min_count
+        command,
+        duration=args.duration,
+        keep_trace=args.keep_trace,
+        min_count=args.min_count,
+        seccomp=not args.no_seccomp,
+        on_start=None if args.quiet else lambda strace, seccomp: _announce(strace, seccomp, errors),
     )
     out = Console(file=sys.stdout, highlight=False, soft_wrap=not sys.stdout.isatty())
     write_outputs(report, args, out, errors)
@@ -51,3 +72,20 @@ def run(args: argparse.Namespace) -> int:
     if root is not None and root.exit_status is not None:
         errors.print(f"fdleak: {' '.join(command)} exited with status {root.exit_status}")
     return 1 if report.found_leak else 0
+
+
+def _announce(strace: Strace, seccomp: bool, errors: Console) -> None:
+    version = ".".join(map(str, strace.version))
+    cost = (
+        "seccomp-bpf: only fd system calls stop the command"
+        if seccomp
+        else "no seccomp-bpf: every system call of the command stops it, syscall-heavy code runs "
+        "several times slower (docs/benchmarks.md)"
+    )
+    ending = (
+        "--kill-on-exit ends the command with strace"
+        if strace.kills_on_exit
+        else "the command runs in its own process group, ended with strace (no --kill-on-exit before 6.6), "
+        "so it cannot read the terminal"
+    )
+    errors.print(f"fdleak: tracing with strace {version}; {cost}; {ending}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 
@@ -18,7 +18,7 @@ from fdleak.model.report import Report
 from fdleak.pipeline.logs import observe
 from fdleak.sources.strace.drive import LogDriver
 from fdleak.sources.strace.live import LiveTrace, launch
-from fdleak.system import find_strace
+from fdleak.system import Strace, find_strace
 
 KEEP_LIMIT = 1 << 30  # bytes of raw log --keep-trace may write
 
@@ -29,16 +29,24 @@ def run_command(
     duration: float | None = None,
     keep_trace: str | None = None,
     min_count: int = DEFAULT_MIN_COUNT,
+    seccomp: bool = True,
+    on_start: Callable[[Strace, bool], None] | None = None,
 ) -> Report:
-    """Trace ``command`` until it exits, ``duration`` passes or Ctrl-C; then report."""
+    """Trace ``command`` until it exits, ``duration`` passes or Ctrl-C; then report.
+
+    ``seccomp``: use --seccomp-bpf where strace has it; ``on_start`` hears the strace
+    found and whether seccomp-bpf is used, before the command starts."""
     if not command:
         raise InputError("no command given", "put it after --: fdleak run -- python app.py")
     if shutil.which(command[0]) is None:
         raise InputError(f"command not found: {command[0]}")
     strace = find_strace()
+    seccomp = seccomp and strace.has_seccomp
+    if on_start is not None:
+        on_start(strace, seccomp)
     engine = Engine()
     driver = LogDriver(engine, jobs=1)
-    with launch(strace, command, keep_trace, KEEP_LIMIT) as trace, stop_on(trace, duration):
+    with launch(strace, command, keep_trace, KEEP_LIMIT, seccomp) as trace, stop_on(trace, duration):
         totals = driver.run_lines(trace.lines())
     if totals.lines == 0:
         raise NothingToAnalyze("strace wrote nothing", "is the command allowed to be traced here?")

@@ -129,12 +129,17 @@ def _next_steps(report: Report, console: Console) -> None:
     if report.source.mode == "procfs":
         console.print(
             f"Next: see which code opens [bold]{safe(top.signature)}[/]: "
-            f"strace -f -ttt -y -o trace.txt -p {top.pids[0]} for a minute, then fdleak analyze trace.txt"
+            f"fdleak trace -p {top.pids[0]} --duration 60s (attaches strace for a minute)"
         )
         return
+    where = (
+        "the evidence lines above point into the log"
+        if report.source.inputs
+        else "the evidence lines above count strace's output lines (--keep-trace FILE saves them)"
+    )
     console.print(
         f"Next: find the code that opens [bold]{safe(top.signature)}[/] and close it on every path "
-        "(a with-block); the evidence lines above point into the log."
+        f"(a with-block); {where}."
     )
 
 

@@ -1,20 +1,29 @@
 """strace running now: launch a command under it and stream its output, bounded and safe.
 
 strace writes to a FIFO that fdleak reads as it goes: no temporary log grows on disk.
-Safety: strace gets a parent-death signal, so it dies with fdleak even on SIGKILL; the
-command is started through ``setpriv --pdeathsig KILL``, so it dies with strace and is
-never left running untraced or, under seccomp-bpf, with failing system calls.
+The command and every process it starts must never outlive their tracer: untraced they
+would escape the trace, and under seccomp-bpf every traced system call would fail with
+ENOSYS. So:
+- with strace 6.6+, ``--kill-on-exit`` makes strace kill every tracee when it exits, and
+  strace gets a parent-death signal: it dies with fdleak, even on SIGKILL;
+- with an older strace, guard.py runs strace as the leader of a new process group the
+  command inherits, and kills the whole group at once when fdleak dies; stopping early
+  kills the command's processes and lets strace end by itself.
+The command also runs under ``setpriv --pdeathsig KILL``: it dies with strace.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import select
 import signal
 import subprocess
+import sys
 import tempfile
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import IO
@@ -25,6 +34,7 @@ from fdleak.system import Strace, find_setpriv
 
 _PR_SET_PDEATHSIG = 1
 STRING_LIMIT = 256
+GUARD = os.path.join(os.path.dirname(os.path.abspath(__file__)), "guard.py")
 
 
 class LiveTrace:
@@ -76,7 +86,9 @@ def strace_argv(strace: Strace, output: str, seccomp: bool) -> list[str]:
     command, it would be blocked for the whole run."""
     argv = [strace.path, "-f", "-ttt", "-y", "-s", str(STRING_LIMIT), "-I2", "-e", f"trace={FD_SYSCALLS}"]
     if seccomp:
-        argv += ["--seccomp-bpf", "--kill-on-exit"]
+        argv.append("--seccomp-bpf")
+    if strace.kills_on_exit:
+        argv.append("--kill-on-exit")
     return [*argv, "-o", output]
 
 
@@ -91,35 +103,122 @@ def open_keep(path: str | None) -> IO[str] | None:
         raise InputError(f"cannot write {path}: {error.strerror}") from None
 
 
+class GuardedTrace(LiveTrace):
+    """strace older than 6.6 (no --kill-on-exit), run by guard.py as the leader of its own
+    process group, which the command and all its children inherit."""
+
+    def __init__(
+        self, guard: subprocess.Popen[bytes], group: int, fifo: IO[str], keep: IO[str] | None, keep_limit: int
+    ):
+        super().__init__(guard, fifo, keep, keep_limit)
+        self.group = group
+
+    def stop(self) -> None:
+        """End the command's processes, never strace: once none is left strace exits on
+        its own, its last lines written. (SIGHUP would make strace detach from them, and
+        a detached process under seccomp-bpf fails every traced system call.)"""
+        if self.process.poll() is None and not self.stopped_early:
+            self.stopped_early = True
+            threading.Thread(target=self._end_members, daemon=True).start()
+
+    def _end_members(self) -> None:
+        while self.process.poll() is None:  # new forks may appear while the first die
+            for pid in group_members(self.group):
+                if pid != self.group:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(pid, signal.SIGKILL)
+            time.sleep(0.05)
+
+    def kill_all(self) -> None:
+        """strace and the command at once: the guard's SIGTERM does kill(-group, SIGKILL)."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+
+
 @contextmanager
 def launch(
-    strace: Strace, command: list[str], keep_trace: str | None = None, keep_limit: int = 0
+    strace: Strace,
+    command: list[str],
+    keep_trace: str | None = None,
+    keep_limit: int = 0,
+    seccomp: bool = False,
 ) -> Iterator[LiveTrace]:
+    """``command`` under strace; it never outlives strace (see the module's docstring)."""
     setpriv = find_setpriv()
     wrapper = [setpriv, "--pdeathsig", "KILL", "--"] if setpriv else []
     with tempfile.TemporaryDirectory(prefix="fdleak-") as scratch:
         fifo_path = os.path.join(scratch, "trace")
         os.mkfifo(fifo_path, 0o600)
-        process = subprocess.Popen(
-            [*strace_argv(strace, fifo_path, strace.kills_on_exit), "--", *wrapper, *command],
-            preexec_fn=die_with_parent,
-        )
+        argv = [*strace_argv(strace, fifo_path, seccomp), "--", *wrapper, *command]
+        if strace.kills_on_exit:
+            process, group = subprocess.Popen(argv, preexec_fn=die_with_parent), 0
+        else:
+            process, group = _start_guarded(argv)
         keep = None
+        trace: LiveTrace | None = None
         try:
             fifo = _open_when_written(fifo_path, process)
             keep = open_keep(keep_trace)
             with fifo:
-                yield LiveTrace(process, fifo, keep, keep_limit)
+                trace = (
+                    GuardedTrace(process, group, fifo, keep, keep_limit)
+                    if group
+                    else LiveTrace(process, fifo, keep, keep_limit)
+                )
+                yield trace
         finally:
             if keep is not None and not keep.closed:
                 keep.close()
-            if process.poll() is None:
-                process.send_signal(signal.SIGHUP)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            _end(process, trace)
+
+
+def _start_guarded(argv: list[str]) -> tuple[subprocess.Popen[bytes], int]:
+    read_end, write_end = os.pipe()
+    try:
+        guard = subprocess.Popen(
+            [sys.executable, "-I", GUARD, str(os.getpid()), str(write_end), *argv],
+            pass_fds=(write_end,),
+            # its own group: a kill of fdleak's whole group reaches it as fdleak's death
+            preexec_fn=os.setpgrp,
+        )
+    finally:
+        os.close(write_end)
+    with open(read_end, "rb") as answer:
+        line = answer.readline()
+    if not line.strip().isdigit():
+        guard.wait()
+        raise TraceFailed(f"could not start strace (status {guard.returncode})", "its own message is above")
+    return guard, int(line)
+
+
+def _end(process: subprocess.Popen[bytes], trace: LiveTrace | None) -> None:
+    if process.poll() is None:
+        if isinstance(trace, GuardedTrace):
+            trace.kill_all()
+        else:
+            process.send_signal(signal.SIGHUP)
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def group_members(group: int) -> list[int]:
+    """Pids whose process group is ``group``, from /proc/PID/stat."""
+    members = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat", "rb") as stat:
+                text = stat.read()
+        except OSError:
+            continue
+        fields = text[text.rindex(b")") + 2 :].split(None, 3)
+        if int(fields[2]) == group:
+            members.append(int(name))
+    return members
 
 
 def _open_when_written(path: str, process: subprocess.Popen[bytes]) -> IO[str]:
