@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
 
 from fdleak.cli.options import add_min_count_option, add_report_options, positive_int
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing at start-up
+if TYPE_CHECKING:
+    from typing import Any
 
 HELP = "report fd leaks from strace logs (strace -f -ttt -y -o trace.txt ...)"
 DESCRIPTION = """\

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import json
-from typing import TYPE_CHECKING, Any
 
 from fdleak.errors import InputError
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing at start-up
 if TYPE_CHECKING:
+    from typing import Any
+
     from fdleak.model.snapshot import Snapshot
 
 HELP = "compare two snapshots (fdleak snapshot --json) grouped by signature"
@@ -44,6 +45,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _load(path: str) -> Snapshot:
+    import json
+
     from fdleak.model.snapshot import Snapshot
 
     try:

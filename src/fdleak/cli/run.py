@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
 
 from fdleak.cli.options import add_min_count_option, add_report_options, duration
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing at start-up
+if TYPE_CHECKING:
+    from typing import Any
 
 HELP = "run a command under strace and report the fds it opened and never closed"
 DESCRIPTION = """\

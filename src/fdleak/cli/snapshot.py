@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
 
 from fdleak.cli.options import add_pid_option, duration
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing at start-up
+if TYPE_CHECKING:
+    from typing import Any
 
 HELP = "list every fd of a process (kind, target, mode, socket state, pipe peer), or diff over time"
 DESCRIPTION = """\
@@ -40,8 +43,9 @@ def add_parser(sub: Any, name: str) -> None:
 def run(args: argparse.Namespace) -> int:
     # imported here, not at the top: building the parser stays cheap for every command
     from fdleak.pipeline.census import snapshot, timed_snapshot
-    from fdleak.views import json_view
 
+    if args.json:
+        from fdleak.views import json_view  # json and tempfile: only when asked for
     if args.diff_after is not None:
         from fdleak.analysis.diff import diff_snapshots
         from fdleak.cli.output import table_console

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
 
 from fdleak.cli.options import add_selection_options, duration
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing at start-up
+if TYPE_CHECKING:
+    from typing import Any
 
 HELP = "sample fd counts over time and flag processes whose fds keep growing"
 DESCRIPTION = """\

@@ -7,8 +7,7 @@ resolved against its own tables. Each table is read once per snapshot.
 from __future__ import annotations
 
 import os
-import socket
-import struct
+from collections.abc import Collection
 
 from fdleak.model.snapshot import SocketInfo
 from fdleak.procfs.process import PROC
@@ -33,29 +32,37 @@ _UNIX_TYPES = {"0001": "STREAM", "0002": "DGRAM", "0005": "SEQPACKET"}
 _INET_TABLES = (("tcp", "TCP"), ("tcp6", "TCPv6"), ("udp", "UDP"), ("udp6", "UDPv6"))
 
 
-def socket_table(pid: int) -> dict[int, SocketInfo]:
-    """Every inet and unix socket the process's namespace knows, by inode."""
+def socket_table(pid: int, inodes: Collection[int] | None = None) -> dict[int, SocketInfo]:
+    """The inet and unix sockets of the process's namespace, by inode: those in ``inodes``,
+    or every one. The tables list the whole namespace (thousands of rows on a busy box),
+    so rows the caller does not hold are skipped before they are decoded."""
     table: dict[int, SocketInfo] = {}
     for name, protocol in _INET_TABLES:
         text = _read(pid, name)
         for line in text.splitlines()[1:]:
             parts = line.split()
-            if len(parts) < 10:
+            # TIME_WAIT entries have inode 0: they belong to no socket any more
+            if len(parts) < 10 or parts[9] == "0":
+                continue
+            inode = int(parts[9])
+            if inodes is not None and inode not in inodes:
                 continue
             local, remote = _address(parts[1]), _address(parts[2])
             udp = protocol.startswith("UDP")
             state = "" if udp else _TCP_STATES.get(parts[3], parts[3])
             if remote.endswith(":0") and (udp or state == "LISTEN"):
                 remote = ""  # a listening or unconnected socket has no peer
-            if parts[9] != "0":  # TIME_WAIT entries belong to no socket any more
-                table[int(parts[9])] = SocketInfo(protocol, local, remote, state)
+            table[inode] = SocketInfo(protocol, local, remote, state)
     for line in _read(pid, "unix").splitlines()[1:]:
         parts = line.split(None, 7)
         if len(parts) < 7:
             continue
+        inode = int(parts[6])
+        if inodes is not None and inode not in inodes:
+            continue
         path = parts[7] if len(parts) > 7 else ""
         kind = _UNIX_TYPES.get(parts[4], parts[4])
-        table[int(parts[6])] = SocketInfo("UNIX", path, "", f"{kind} {_UNIX_STATES.get(parts[5], parts[5])}")
+        table[inode] = SocketInfo("UNIX", path, "", f"{kind} {_UNIX_STATES.get(parts[5], parts[5])}")
     return table
 
 
@@ -68,6 +75,9 @@ def target_of(info: SocketInfo) -> str:
 
 
 def _address(text: str) -> str:
+    import socket  # here, not at the top: a process without inet sockets never needs it
+    import struct
+
     host, _, port = text.partition(":")
     raw = bytes.fromhex(host)
     if len(raw) == 4:

@@ -7,10 +7,14 @@ command should cost less than lsof, start-up included.
 from __future__ import annotations
 
 from collections import Counter
-from typing import TextIO
+from typing import TYPE_CHECKING
 
-from fdleak.model.snapshot import OpenFile, ProcessSnapshot, Snapshot
 from fdleak.views.escape import plain
+
+if TYPE_CHECKING:
+    from typing import TextIO
+
+    from fdleak.model.snapshot import OpenFile, ProcessSnapshot, Snapshot
 
 _TOP_GROUPS = 15
 _SHOWN_FDS = 3
@@ -58,12 +62,18 @@ def _detail(entries: list[OpenFile]) -> str:
 
 def _listing(process: ProcessSnapshot, out: TextIO) -> None:
     out.write(f"{'FD':>6} {'MODE':<5} {'KIND':<9} {'POS':>10} {'STATE':<17} TARGET\n")
+    # the line's end by (kind, state, target, peers): targets repeat (a file opened many
+    # times, both ends of a pipe), and escaping and padding them is most of a line's cost
+    ends: dict[tuple[str, str | None, str, tuple[int, ...]], str] = {}
     lines = []
     for e in process.fds:
-        mode = e.mode + ("e" if e.cloexec else "")  # e: close-on-exec
-        pos = "" if e.pos is None else str(e.pos)
-        state = e.state or ""
-        peers = f"  (also held by pid {', '.join(map(str, e.peers))})" if e.peers else ""
-        lines.append(f"{e.fd:>6} {mode:<5} {e.kind:<9} {pos:>10} {state:<17} {plain(e.target)}{peers}\n")
+        key = (e.kind, e.state, e.target, e.peers)
+        end = ends.get(key)
+        if end is None:
+            peers = f"  (also held by pid {', '.join(map(str, e.peers))})" if e.peers else ""
+            end = ends[key] = f"{e.state or '':<17} {plain(e.target)}{peers}\n"
+        mode = e.mode + "e" if e.cloexec else e.mode  # e: close-on-exec
+        pos = "" if e.pos is None else e.pos
+        lines.append(f"{e.fd:>6} {mode:<5} {e.kind:<9} {pos:>10} {end}")
     out.write("".join(lines))
     out.write("\n")
