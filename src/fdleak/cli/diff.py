@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from fdleak.cli.options import RawDescriptionHelpFormatter
 from fdleak.errors import InputError
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing at start-up
@@ -22,7 +23,7 @@ predecessor."""
 
 def add_parser(sub: Any, name: str) -> None:
     parser = sub.add_parser(
-        name, help=HELP, description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
+        name, help=HELP, description=DESCRIPTION, formatter_class=RawDescriptionHelpFormatter
     )
     parser.add_argument("before", metavar="A.json", help="the older snapshot")
     parser.add_argument("after", metavar="B.json", help="the newer snapshot")

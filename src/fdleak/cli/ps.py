@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from fdleak.cli.options import add_selection_options
+from fdleak.cli.options import RawDescriptionHelpFormatter, add_selection_options
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing at start-up
 if TYPE_CHECKING:
@@ -20,7 +20,7 @@ use, and the count per kind. Reads /proc only: safe on a production box."""
 
 def add_parser(sub: Any, name: str) -> None:
     parser = sub.add_parser(
-        name, help=HELP, description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
+        name, help=HELP, description=DESCRIPTION, formatter_class=RawDescriptionHelpFormatter
     )
     add_selection_options(parser)
     parser.add_argument("--json", metavar="FILE", help="write the rows as JSON (- for stdout)")
