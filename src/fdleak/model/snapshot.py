@@ -1,9 +1,10 @@
 """Snapshots (format fdleak.snapshot/1): every fd of some processes at one moment, from /proc.
 
 Named tuples, not dataclasses as in the rest of the model: `fdleak snapshot` must cost less
-than lsof, start-up included, and importing dataclasses (with inspect) and building these
-classes took about 15 ms of a 10k-fd snapshot's 0.2 s; an OpenFile is also built 3-4 times
-faster (0.3 µs instead of 1 µs for a frozen dataclass). They are just as immutable.
+than lsof, start-up included. Importing dataclasses (it imports inspect, ast, dis and
+tokenize) took 8-11 ms here and making each frozen dataclass about 1 ms, against about 4 ms
+for typing and next to nothing per named tuple; an OpenFile is also made in 0.3 µs instead
+of 1 µs, 10k times a snapshot. They are just as immutable (``_replace``, ``_asdict``).
 """
 
 from __future__ import annotations
