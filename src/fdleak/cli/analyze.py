@@ -4,9 +4,17 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
 
-from fdleak.cli.options import add_min_count_option, add_report_options, positive_int
+from fdleak.cli.options import (
+    RawDescriptionHelpFormatter,
+    add_min_count_option,
+    add_report_options,
+    positive_int,
+)
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing at start-up
+if TYPE_CHECKING:
+    from typing import Any
 
 HELP = "report fd leaks from strace logs (strace -f -ttt -y -o trace.txt ...)"
 DESCRIPTION = """\
@@ -20,7 +28,7 @@ found, 2 nothing could be analysed."""
 
 def add_parser(sub: Any, name: str) -> None:
     parser = sub.add_parser(
-        name, help=HELP, description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
+        name, help=HELP, description=DESCRIPTION, formatter_class=RawDescriptionHelpFormatter
     )
     parser.add_argument("logs", nargs="+", metavar="LOG", help="strace log(s) to read")
     add_min_count_option(parser)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import json
-from typing import TYPE_CHECKING, Any
 
+from fdleak.cli.options import RawDescriptionHelpFormatter
 from fdleak.errors import InputError
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing at start-up
 if TYPE_CHECKING:
+    from typing import Any
+
     from fdleak.model.snapshot import Snapshot
 
 HELP = "compare two snapshots (fdleak snapshot --json) grouped by signature"
@@ -21,7 +23,7 @@ predecessor."""
 
 def add_parser(sub: Any, name: str) -> None:
     parser = sub.add_parser(
-        name, help=HELP, description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
+        name, help=HELP, description=DESCRIPTION, formatter_class=RawDescriptionHelpFormatter
     )
     parser.add_argument("before", metavar="A.json", help="the older snapshot")
     parser.add_argument("after", metavar="B.json", help="the newer snapshot")
@@ -44,6 +46,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _load(path: str) -> Snapshot:
+    import json
+
     from fdleak.model.snapshot import Snapshot
 
     try:

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 from fdleak import __version__
 from fdleak.cli import analyze, diff, ps, run, snapshot, trace, watch
+from fdleak.cli.options import HelpFormatter
 from fdleak.errors import FdleakError
 
 COMMANDS = {
@@ -25,6 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="fdleak",
         description="Find file-descriptor leaks in long-running Linux processes.",
+        formatter_class=HelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"fdleak {__version__}")
     parser.add_argument("--debug", action="store_true", help="show a traceback when something fails")

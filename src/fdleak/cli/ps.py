@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
-from dataclasses import asdict
-from typing import Any
 
-from fdleak.cli.options import add_selection_options
+from fdleak.cli.options import RawDescriptionHelpFormatter, add_selection_options
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing at start-up
+if TYPE_CHECKING:
+    from typing import Any
 
 HELP = "list worker processes (Celery, gunicorn, ...) with their fd counts and limits"
 DESCRIPTION = """\
@@ -18,7 +20,7 @@ use, and the count per kind. Reads /proc only: safe on a production box."""
 
 def add_parser(sub: Any, name: str) -> None:
     parser = sub.add_parser(
-        name, help=HELP, description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
+        name, help=HELP, description=DESCRIPTION, formatter_class=RawDescriptionHelpFormatter
     )
     add_selection_options(parser)
     parser.add_argument("--json", metavar="FILE", help="write the rows as JSON (- for stdout)")
@@ -26,6 +28,8 @@ def add_parser(sub: Any, name: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     # imported here, not at the top: building the parser stays cheap for every command
+    from dataclasses import asdict
+
     from fdleak.cli.output import table_console
     from fdleak.pipeline.census import census
     from fdleak.views import json_view

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING, Any
 
-from fdleak.cli.options import add_min_count_option, add_report_options, duration
+from fdleak.cli.options import RawDescriptionHelpFormatter, add_min_count_option, add_report_options, duration
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing at start-up
 if TYPE_CHECKING:
+    from typing import Any
+
     from rich.console import Console
 
     from fdleak.system import Strace
@@ -28,7 +30,7 @@ status is in the report."""
 
 def add_parser(sub: Any, name: str) -> None:
     parser = sub.add_parser(
-        name, help=HELP, description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
+        name, help=HELP, description=DESCRIPTION, formatter_class=RawDescriptionHelpFormatter
     )
     parser.add_argument(
         "--duration", type=duration, metavar="DURATION", help="stop after this long (30s, 5m)"

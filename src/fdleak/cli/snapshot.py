@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import sys
-from typing import Any
 
-from fdleak.cli.options import add_pid_option, duration
+from fdleak.cli.options import RawDescriptionHelpFormatter, add_pid_option, duration
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing at start-up
+if TYPE_CHECKING:
+    from typing import Any
 
 HELP = "list every fd of a process (kind, target, mode, socket state, pipe peer), or diff over time"
 DESCRIPTION = """\
@@ -21,7 +25,7 @@ and disappeared, biggest growth first. Reads /proc only: safe on a production bo
 
 def add_parser(sub: Any, name: str) -> None:
     parser = sub.add_parser(
-        name, help=HELP, description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
+        name, help=HELP, description=DESCRIPTION, formatter_class=RawDescriptionHelpFormatter
     )
     add_pid_option(parser, required=True)
     parser.add_argument("--tree", action="store_true", help="also every descendant of each PID")
@@ -38,10 +42,23 @@ def add_parser(sub: Any, name: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # A snapshot makes a few small objects per fd and no cycles: at 10k fds the cycle
+    # collector ran about 50 times, found nothing and took 5 ms. Off for this short command.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        return _run(args)
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _run(args: argparse.Namespace) -> int:
     # imported here, not at the top: building the parser stays cheap for every command
     from fdleak.pipeline.census import snapshot, timed_snapshot
-    from fdleak.views import json_view
 
+    if args.json:
+        from fdleak.views import json_view  # json and tempfile: only when asked for
     if args.diff_after is not None:
         from fdleak.analysis.diff import diff_snapshots
         from fdleak.cli.output import table_console

@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING, Any
 
-from fdleak.cli.options import add_min_count_option, add_report_options, add_selection_options, duration
+from fdleak.cli.options import (
+    RawDescriptionHelpFormatter,
+    add_min_count_option,
+    add_report_options,
+    add_selection_options,
+    duration,
+)
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing at start-up
 if TYPE_CHECKING:
+    from typing import Any
+
     from rich.console import Console
 
     from fdleak.pipeline.trace import TraceStart
@@ -33,7 +41,7 @@ COST = (
 
 def add_parser(sub: Any, name: str) -> None:
     parser = sub.add_parser(
-        name, help=HELP, description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
+        name, help=HELP, description=DESCRIPTION, formatter_class=RawDescriptionHelpFormatter
     )
     add_selection_options(parser)
     parser.add_argument(

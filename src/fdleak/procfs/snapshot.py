@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterable
-from dataclasses import replace
 
 from fdleak.errors import AccessDenied, ProcessGone
 from fdleak.model.kinds import FdKind, kind_of_link
@@ -34,30 +33,32 @@ def snapshot_process(pid: int, details: bool = True) -> ProcessSnapshot:
     info = read_process(pid)
     soft, hard = fd_limits(pid)
     read = read_fds(pid, details)
-    sockets: dict[int, SocketInfo] = {}
-    if any(link.startswith(_SOCKET_LINK) for _, link, _ in read):
-        sockets = socket_table(pid)
+    held = {_inode(link) for _, link, _ in read if link.startswith(_SOCKET_LINK)}
+    sockets = socket_table(pid, held) if held else {}
     listening = {s.local.rpartition(":")[2] for s in sockets.values() if s.state == "LISTEN"}
     entries: list[OpenFile] = []
-    # (kind, target, state, signature) by link: pipes aside, links repeat (one file opened
-    # many times, anon inodes, /dev/null), and a 100k-fd table must not pay the regexes twice
+    append = entries.append
+    # (kind, target, state, signature) by link: links repeat (both ends of a pipe, one file
+    # opened many times, anon inodes, /dev/null), and a 100k-fd table must not pay the
+    # regexes twice
     known: dict[str, tuple[str, str, str | None, str]] = {}
-    seen: tuple[str, str, str | None, str] | None
     for fd, link, fdinfo in read:
-        directory = fdinfo.directory if fdinfo else False
-        if link.startswith(_PIPE_LINK):
-            seen = ("pipe", link, None, _PIPE_SIGNATURE)
+        if fdinfo is None:
+            mode, cloexec, pos, directory = "", False, None, False
         else:
-            seen = known.get(link) if not directory else None
-            if seen is None:
+            mode, cloexec, pos, directory = fdinfo
+        seen = known.get(link) if not directory else None
+        if seen is None:
+            if link.startswith(_PIPE_LINK):
+                seen = ("pipe", link, None, _PIPE_SIGNATURE)
+            else:
                 kind, target, state = classify(link, sockets, directory)
                 sock = sockets.get(_inode(link)) if state else None
                 hint = _syscall_hint(sock, listening) if sock else ""
                 seen = (kind.value, target, state, signature_of(kind, target, hint))
-                if not directory:
-                    known[link] = seen
-        mode, cloexec, pos = (fdinfo.mode, fdinfo.cloexec, fdinfo.pos) if fdinfo else ("", False, None)
-        entries.append(OpenFile(fd, seen[0], seen[1], seen[3], mode, cloexec, pos, seen[2]))
+            if not directory:
+                known[link] = seen
+        append(OpenFile(fd, seen[0], seen[1], seen[3], mode, cloexec, pos, seen[2]))
     entries.sort(key=lambda e: e.fd)
     still_there = os.path.exists(f"{PROC}/{pid}")
     note = None if still_there else "the process exited while it was being read"
@@ -104,29 +105,31 @@ def _inode(link: str) -> int:
 
 
 def _with_pipe_peers(processes: list[ProcessSnapshot]) -> list[ProcessSnapshot]:
-    wanted = {e.target for p in processes for e in p.fds if e.target.startswith(_PIPE_LINK)}
-    if not wanted:
-        return processes
-    holders: dict[str, set[int]] = {}
+    holders: dict[str, set[int]] = {}  # pipe -> pids holding it
     for process in processes:  # already read: only the other processes need listing
         for entry in process.fds:
-            if entry.target in wanted:
+            if entry.kind == "pipe":
                 holders.setdefault(entry.target, set()).add(process.pid)
-    _pipe_holders(wanted, holders, skip={p.pid for p in processes})
+    if not holders:
+        return processes
+    _pipe_holders(holders, skip={p.pid for p in processes})
+    shared = {pipe for pipe, pids in holders.items() if len(pids) > 1}
     out = []
     for process in processes:
+        if not any(entry.target in shared for entry in process.fds if entry.kind == "pipe"):
+            out.append(process)  # no pipe with a peer: nothing to rebuild
+            continue
         fds = []
         for entry in process.fds:
-            others = holders.get(entry.target) if entry.kind == "pipe" else None
-            if others is not None and (peers := others - {process.pid}):
-                entry = replace(entry, peers=tuple(sorted(peers)))
+            if entry.kind == "pipe" and entry.target in shared:
+                entry = entry._replace(peers=tuple(sorted(holders[entry.target] - {process.pid})))
             fds.append(entry)
-        out.append(replace(process, fds=tuple(fds)))
+        out.append(process._replace(fds=tuple(fds)))
     return out
 
 
-def _pipe_holders(wanted: set[str], holders: dict[str, set[int]], skip: set[int]) -> None:
-    """Add the pids holding each pipe among the snapshotted processes' families.
+def _pipe_holders(holders: dict[str, set[int]], skip: set[int]) -> None:
+    """Add the pids holding each pipe of ``holders`` among the snapshotted processes' families.
 
     A pipe joins a parent and its children or siblings (a subprocess, a prefork pool, a
     shell pipeline): looking there, not in every process of the box, keeps the cost
@@ -135,8 +138,8 @@ def _pipe_holders(wanted: set[str], holders: dict[str, set[int]], skip: set[int]
     for pid in _families(skip) - skip:
         try:
             for _, link in fd_links(pid):
-                if link in wanted:
-                    holders.setdefault(link, set()).add(pid)
+                if link in holders:
+                    holders[link].add(pid)
         except (ProcessGone, AccessDenied):
             continue
 

@@ -7,10 +7,14 @@ command should cost less than lsof, start-up included.
 from __future__ import annotations
 
 from collections import Counter
-from typing import TextIO
+from typing import TYPE_CHECKING
 
-from fdleak.model.snapshot import OpenFile, ProcessSnapshot, Snapshot
 from fdleak.views.escape import plain
+
+if TYPE_CHECKING:
+    from typing import TextIO
+
+    from fdleak.model.snapshot import OpenFile, ProcessSnapshot, Snapshot
 
 _TOP_GROUPS = 15
 _SHOWN_FDS = 3
@@ -58,12 +62,23 @@ def _detail(entries: list[OpenFile]) -> str:
 
 def _listing(process: ProcessSnapshot, out: TextIO) -> None:
     out.write(f"{'FD':>6} {'MODE':<5} {'KIND':<9} {'POS':>10} {'STATE':<17} TARGET\n")
-    lines = []
+    # a line is its fd, a middle (mode, kind, offset) and an end (state, target, peers);
+    # both repeat (a file opened many times, both ends of a pipe, offsets of 0), and
+    # escaping and padding them was most of a line's cost: each is made once
+    middles: dict[tuple[str, bool, str, int | None], str] = {}
+    ends: dict[tuple[str | None, str, tuple[int, ...]], str] = {}
+    lines: list[str] = []
+    append = lines.append
     for e in process.fds:
-        mode = e.mode + ("e" if e.cloexec else "")  # e: close-on-exec
-        pos = "" if e.pos is None else str(e.pos)
-        state = e.state or ""
-        peers = f"  (also held by pid {', '.join(map(str, e.peers))})" if e.peers else ""
-        lines.append(f"{e.fd:>6} {mode:<5} {e.kind:<9} {pos:>10} {state:<17} {plain(e.target)}{peers}\n")
+        middle = middles.get((e.mode, e.cloexec, e.kind, e.pos))
+        if middle is None:
+            mode = e.mode + "e" if e.cloexec else e.mode  # e: close-on-exec
+            pos = "" if e.pos is None else e.pos
+            middle = middles[(e.mode, e.cloexec, e.kind, e.pos)] = f"{mode:<5} {e.kind:<9} {pos:>10} "
+        end = ends.get((e.state, e.target, e.peers))
+        if end is None:
+            peers = f"  (also held by pid {', '.join(map(str, e.peers))})" if e.peers else ""
+            end = ends[(e.state, e.target, e.peers)] = f"{e.state or '':<17} {plain(e.target)}{peers}\n"
+        append(f"{e.fd:>6} {middle}{end}")
     out.write("".join(lines))
     out.write("\n")

@@ -10,6 +10,9 @@ member before strace can exit and detach, so no member ever runs untraced.
 Run as a script (``python3 -I guard.py FDLEAK_PID FD STRACE_ARGV...``): no fdleak import.
 It writes strace's pid (the group's id) to file descriptor FD and closes it, then exits
 with strace's status. stdin, stdout and stderr pass through to strace and the command.
+fdleak also hands it the read end of strace's output FIFO, which it keeps open and never
+reads: when fdleak dies, strace's writes then block instead of killing strace with
+SIGPIPE, which would detach the command before the guard can kill it.
 """
 
 from __future__ import annotations

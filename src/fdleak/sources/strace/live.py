@@ -150,14 +150,19 @@ def launch(
         fifo_path = os.path.join(scratch, "trace")
         os.mkfifo(fifo_path, 0o600)
         argv = [*strace_argv(strace, fifo_path, seccomp), "--", *wrapper, *command]
-        if strace.kills_on_exit:
-            process, group = subprocess.Popen(argv, preexec_fn=die_with_parent), 0
-        else:
-            process, group = _start_guarded(argv)
+        reader = os.open(fifo_path, os.O_RDONLY | os.O_NONBLOCK)  # before strace opens it
+        try:
+            if strace.kills_on_exit:
+                process, group = subprocess.Popen(argv, preexec_fn=die_with_parent), 0
+            else:
+                process, group = _start_guarded(argv, reader)
+        except BaseException:
+            os.close(reader)
+            raise
         keep = None
         trace: LiveTrace | None = None
         try:
-            fifo = _open_when_written(fifo_path, process)
+            fifo = _open_when_written(reader, process)
             keep = open_keep(keep_trace)
             with fifo:
                 trace = (
@@ -172,12 +177,14 @@ def launch(
             _end(process, trace)
 
 
-def _start_guarded(argv: list[str]) -> tuple[subprocess.Popen[bytes], int]:
+def _start_guarded(argv: list[str], fifo: int) -> tuple[subprocess.Popen[bytes], int]:
     read_end, write_end = os.pipe()
     try:
         guard = subprocess.Popen(
             [sys.executable, "-I", GUARD, str(os.getpid()), str(write_end), *argv],
-            pass_fds=(write_end,),
+            # the guard holds the FIFO's read end too, never reading: when fdleak dies, strace's
+            # next write blocks rather than kill strace with SIGPIPE before the guard acts
+            pass_fds=(write_end, fifo),
             # its own group: a kill of fdleak's whole group reaches it as fdleak's death
             preexec_fn=os.setpgrp,
         )
@@ -221,10 +228,9 @@ def group_members(group: int) -> list[int]:
     return members
 
 
-def _open_when_written(path: str, process: subprocess.Popen[bytes]) -> IO[str]:
-    """The FIFO's read end once strace has opened it for writing, or an error if strace
-    exits first. A plain blocking open would wait forever for a strace that failed."""
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+def _open_when_written(fd: int, process: subprocess.Popen[bytes]) -> IO[str]:
+    """The FIFO's read end ``fd`` once strace has opened it for writing, or an error if
+    strace exits first. A plain blocking open would wait forever for a strace that failed."""
     poller = select.poll()
     poller.register(fd, select.POLLIN)
     while not poller.poll(100):
