@@ -34,9 +34,7 @@ ATTACH_TIMEOUT = 20.0  # seconds for strace to attach to every process
 class AttachedTrace(LiveTrace):
     """A running ``strace -p``; knows which processes it attached and which it could not."""
 
-    def __init__(
-        self, process: subprocess.Popen[bytes], output: IO[str], keep: IO[str] | None, keep_limit: int
-    ):
+    def __init__(self, process: subprocess.Popen[bytes], output: int, keep: IO[str] | None, keep_limit: int):
         super().__init__(process, output, keep, keep_limit)
         self.attached: set[int] = set()
         self.refused: dict[int, str] = {}  # pid -> strace's reason
@@ -102,37 +100,37 @@ def attach(
         raise
     finally:
         os.close(write_end)  # strace holds the only write end: its exit ends our read
-    output = open(read_end, encoding="latin-1", newline="\n")  # noqa: SIM115 (closed below)
     keep = None
+    trace: AttachedTrace | None = None
     listener: threading.Thread | None = None
     try:
         keep = open_keep(keep_trace)
-        trace = AttachedTrace(process, output, keep, keep_limit)
+        trace = AttachedTrace(process, read_end, keep, keep_limit)
         assert process.stderr is not None
         listener = threading.Thread(target=trace.listen, args=(process.stderr,), daemon=True)
         listener.start()
         yield trace
     finally:
-        _end(process, output)
+        if trace is not None:
+            trace.spool.discard()  # whatever is still unread: strace must not block on it
+        _end(process)
         if listener is not None:
             listener.join(timeout=5)  # stderr is at its end once strace has exited
         if keep is not None and not keep.closed:
             keep.close()
-        output.close()
+        if trace is not None:
+            trace.spool.close()
+        else:
+            os.close(read_end)
         if process.stderr is not None:
             process.stderr.close()
 
 
-def _end(process: subprocess.Popen[bytes], output: IO[str]) -> None:
+def _end(process: subprocess.Popen[bytes]) -> None:
     if process.poll() is None:
         process.send_signal(signal.SIGHUP)  # strace detaches from every process, then exits
     try:
-        process.wait(timeout=5)
+        process.wait(timeout=30)
     except subprocess.TimeoutExpired:
-        # nobody reads its output any more (an error upstream): a full pipe must not hold it
-        output.close()
-        try:
-            process.wait(timeout=25)
-        except subprocess.TimeoutExpired:
-            process.kill()  # the kernel detaches the tracees of a dead tracer
-            process.wait()
+        process.kill()  # the kernel detaches the tracees of a dead tracer
+        process.wait()

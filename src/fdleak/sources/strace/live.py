@@ -30,6 +30,7 @@ from typing import IO
 
 from fdleak.errors import InputError, TraceFailed
 from fdleak.sources.strace.decode import FD_SYSCALLS
+from fdleak.sources.strace.spool import Spool
 from fdleak.system import Strace, find_setpriv
 
 _PR_SET_PDEATHSIG = 1
@@ -40,18 +41,16 @@ GUARD = os.path.join(os.path.dirname(os.path.abspath(__file__)), "guard.py")
 class LiveTrace:
     """A running strace; ``lines()`` yields its output until it exits."""
 
-    def __init__(
-        self, process: subprocess.Popen[bytes], fifo: IO[str], keep: IO[str] | None, keep_limit: int
-    ):
+    def __init__(self, process: subprocess.Popen[bytes], output: int, keep: IO[str] | None, keep_limit: int):
         self.process = process
-        self._fifo = fifo
+        self.spool = Spool(output)
         self._keep = keep
         self._keep_left = keep_limit
         self.keep_truncated = False
         self.stopped_early = False
 
     def lines(self) -> Iterator[str]:
-        for line in self._fifo:
+        for line in self.spool.lines():
             if self._keep is not None:
                 self._save(line)
             yield line
@@ -108,9 +107,9 @@ class GuardedTrace(LiveTrace):
     process group, which the command and all its children inherit."""
 
     def __init__(
-        self, guard: subprocess.Popen[bytes], group: int, fifo: IO[str], keep: IO[str] | None, keep_limit: int
+        self, guard: subprocess.Popen[bytes], group: int, output: int, keep: IO[str] | None, keep_limit: int
     ):
-        super().__init__(guard, fifo, keep, keep_limit)
+        super().__init__(guard, output, keep, keep_limit)
         self.group = group
 
     def stop(self) -> None:
@@ -162,19 +161,20 @@ def launch(
         keep = None
         trace: LiveTrace | None = None
         try:
-            fifo = _open_when_written(reader, process)
+            _wait_written(reader, process)
             keep = open_keep(keep_trace)
-            with fifo:
-                trace = (
-                    GuardedTrace(process, group, fifo, keep, keep_limit)
-                    if group
-                    else LiveTrace(process, fifo, keep, keep_limit)
-                )
-                yield trace
+            trace = (
+                GuardedTrace(process, group, reader, keep, keep_limit)
+                if group
+                else LiveTrace(process, reader, keep, keep_limit)
+            )
+            yield trace
         finally:
             if keep is not None and not keep.closed:
                 keep.close()
             _end(process, trace)
+            if trace is None:
+                os.close(reader)
 
 
 def _start_guarded(argv: list[str], fifo: int) -> tuple[subprocess.Popen[bytes], int]:
@@ -199,6 +199,8 @@ def _start_guarded(argv: list[str], fifo: int) -> tuple[subprocess.Popen[bytes],
 
 
 def _end(process: subprocess.Popen[bytes], trace: LiveTrace | None) -> None:
+    if trace is not None:
+        trace.spool.discard()  # whatever is still unread: strace must not block on it
     if process.poll() is None:
         if isinstance(trace, GuardedTrace):
             trace.kill_all()
@@ -209,6 +211,8 @@ def _end(process: subprocess.Popen[bytes], trace: LiveTrace | None) -> None:
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()
+    if trace is not None:
+        trace.spool.close()
 
 
 def group_members(group: int) -> list[int]:
@@ -228,21 +232,19 @@ def group_members(group: int) -> list[int]:
     return members
 
 
-def _open_when_written(fd: int, process: subprocess.Popen[bytes]) -> IO[str]:
-    """The FIFO's read end ``fd`` once strace has opened it for writing, or an error if
-    strace exits first. A plain blocking open would wait forever for a strace that failed."""
+def _wait_written(fd: int, process: subprocess.Popen[bytes]) -> None:
+    """Return once strace has opened the FIFO ``fd`` reads (and made it blocking), or raise
+    if strace exits first. A plain blocking open would wait forever for a strace that failed."""
     poller = select.poll()
     poller.register(fd, select.POLLIN)
     while not poller.poll(100):
         # no POLLHUP before a writer has come and gone: nothing yet means not opened yet
         if process.poll() is not None:
-            os.close(fd)
             raise TraceFailed(
                 f"strace exited with status {process.returncode} before tracing anything",
                 "its own message is above",
             )
     os.set_blocking(fd, True)
-    return open(fd, encoding="latin-1", newline="\n")
 
 
 def die_with_parent() -> None:

@@ -1,0 +1,338 @@
+"""What tracing costs the traced program: fdleak run and fdleak trace -p against plain strace.
+
+In one run, for a syscall-heavy workload (bench/workloads/syscall_heavy.py: one thread,
+four threads, four forked children) and for a real Celery worker's task throughput
+(2,000 tiny tasks through a real Redis), each of:
+  untraced
+  plain strace -f -e trace=<fdleak's set> -o FILE            (the seed article's way)
+  plain strace -f --seccomp-bpf -e trace=<same> -o FILE
+  fdleak run -- CMD
+  plain strace -f -p PID ... (attached)                       (workload only)
+  fdleak trace -p PID (attached)
+Targets (issue 4): fdleak run adds at most 10% to plain strace --seccomp-bpf; Celery
+throughput under fdleak run at least half of untraced.
+
+    python3 bench/overhead.py [--pairs 50000] [--tasks 2000] [--skip-celery]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from procs import die_with_parent
+
+HERE = Path(__file__).parent
+WORKLOAD = HERE / "workloads" / "syscall_heavy.py"
+CELERY_APP = HERE / "workloads"
+ENV = dict(os.environ, NO_COLOR="1", COLUMNS="120")
+SECONDS = re.compile(r"^\d+\.\d+$")
+# fdleak run's own strace options, as plain strace to a file: what fdleak adds beyond it is
+# reading and parsing the output as it streams
+REFERENCE = "strace -f -ttt -y -s 256 --seccomp-bpf"
+
+
+@dataclass(frozen=True)
+class Result:
+    label: str
+    inside: float  # seconds the workload's own steps took (or tasks/s for Celery)
+    wall: float  # the whole command, tracer start-up and report included
+
+
+def fdleak() -> list[str]:
+    return [sys.executable, "-m", "fdleak"]
+
+
+def fd_syscalls() -> str:
+    from fdleak.sources.strace.decode import FD_SYSCALLS
+
+    return FD_SYSCALLS
+
+
+def strace_launch(output: str, seccomp: bool, fdleaks_options: bool = False) -> list[str]:
+    """Plain strace; ``fdleaks_options``: with the decoding fdleak asks for (-ttt -y -s 256)."""
+    argv = [shutil.which("strace") or "strace", "-f", "-e", f"trace={fd_syscalls()}", "-o", output]
+    if fdleaks_options:
+        argv += ["-ttt", "-y", "-s", "256"]
+    return [*argv, "--seccomp-bpf"] if seccomp else argv
+
+
+# -- the syscall-heavy workload ----------------------------------------------------------
+
+
+def launched(label: str, prefix: list[str], variant: str, pairs: int) -> Result:
+    started = time.perf_counter()
+    proc = subprocess.run(
+        [*prefix, sys.executable, str(WORKLOAD), variant, str(pairs)],
+        capture_output=True,
+        text=True,
+        env=ENV,
+        check=False,
+        preexec_fn=die_with_parent(signal.SIGKILL),
+    )
+    wall = time.perf_counter() - started
+    inside = [float(line) for line in proc.stdout.splitlines() if SECONDS.match(line.strip())]
+    if not inside:
+        raise SystemExit(f"{label}: no timing in the output\n{proc.stdout}\n{proc.stderr}")
+    return Result(label, inside[0], wall)
+
+
+def attached(label: str, tracer: Callable[[int], list[str]], variant: str, pairs: int) -> Result:
+    """Start the workload waiting, attach ``tracer(pid)``, then let it run."""
+    work = subprocess.Popen(
+        [sys.executable, str(WORKLOAD), variant, str(pairs), "--wait"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        preexec_fn=die_with_parent(signal.SIGKILL),
+    )
+    assert work.stdin is not None and work.stdout is not None
+    work.stdout.readline()
+    started = time.perf_counter()
+    trace = subprocess.Popen(
+        tracer(work.pid),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=ENV,
+        preexec_fn=die_with_parent(signal.SIGKILL),
+    )
+    wait_traced(work.pid)
+    work.stdin.write("go\n")
+    work.stdin.flush()
+    inside = float(work.stdout.readline())
+    work.wait()
+    trace.wait(timeout=600)  # strace ends with its last tracee
+    wall = time.perf_counter() - started
+    work.stdin.close()
+    work.stdout.close()
+    return Result(label, inside, wall)
+
+
+def wait_traced(pid: int, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status = Path(f"/proc/{pid}/status").read_text()
+        if re.search(r"^TracerPid:\s*[1-9]", status, re.M):
+            time.sleep(0.2)  # let the attach finish its announcements
+            return
+        time.sleep(0.01)
+    raise SystemExit(f"nothing attached to {pid} in {timeout} s")
+
+
+def workload_rows(variant: str, pairs: int, scratch: str) -> list[Result]:
+    log = os.path.join(scratch, "strace.out")
+    rows = [
+        launched("untraced", [], variant, pairs),
+        launched("strace -f (seed article)", strace_launch(log, seccomp=False), variant, pairs),
+        launched("strace -f --seccomp-bpf", strace_launch(log, seccomp=True), variant, pairs),
+        launched(REFERENCE, strace_launch(log, seccomp=True, fdleaks_options=True), variant, pairs),
+        launched("fdleak run", [*fdleak(), "run", "-q", "--"], variant, pairs),
+        attached(
+            "strace -f -p (attached)",
+            lambda pid: [*strace_launch(log, seccomp=False), "-p", str(pid)],
+            variant,
+            pairs,
+        ),
+        attached(
+            "fdleak trace -p (attached)",
+            lambda pid: [*fdleak(), "trace", "-q", "-p", str(pid), "--duration", "600"],
+            variant,
+            pairs,
+        ),
+    ]
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(log)
+    return rows
+
+
+def print_workload(variant: str, pairs: int, rows: list[Result]) -> None:
+    base = rows[0].inside
+    seccomp = next(r for r in rows if r.label == REFERENCE)
+    print(f"\n## syscall-heavy workload, {variant}: {pairs:,} open/close pairs + {4 * pairs:,} stat calls")
+    print("| | workload's own time | x untraced | whole command |")
+    print("|---|---:|---:|---:|")
+    for row in rows:
+        print(f"| {row.label} | {row.inside:.2f} s | {row.inside / base:.1f}x | {row.wall:.2f} s |")
+    run = next(r for r in rows if r.label == "fdleak run")
+    added = run.inside / seccomp.inside - 1
+    print(
+        f"fdleak run vs {REFERENCE}: {added:+.0%} (target at most +10%: {'met' if added <= 0.10 else 'MISSED'})"
+    )
+
+
+# -- a real Celery worker ------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@contextlib.contextmanager
+def redis(scratch: str) -> Iterator[str]:
+    port = free_port()
+    server = subprocess.Popen(
+        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--dir", scratch],
+        stdout=subprocess.PIPE,
+        text=True,
+        preexec_fn=die_with_parent(signal.SIGKILL),
+    )
+    assert server.stdout is not None
+    for line in server.stdout:
+        if "Ready to accept connections" in line:
+            break
+    try:
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        server.terminate()
+        server.wait()
+        server.stdout.close()
+
+
+class CeleryRun:
+    """A worker (prefork, 2 children) started under ``prefix``; sends and counts tasks."""
+
+    def __init__(self, broker: str, scratch: str, prefix: list[str], tag: str) -> None:
+        self.log = Path(scratch) / f"worker-{tag}.log"
+        self.env = dict(ENV, CELERY_BROKER_URL=broker, BENCH_DIR=scratch, PYTHONPATH=str(CELERY_APP))
+        self.name = f"fdleakbench{tag}{os.getpid()}"
+        self.proc = subprocess.Popen(
+            [*prefix, sys.executable, "-m", "celery", "-A", "celery_tasks", "worker", "-P", "prefork",
+             "-c", "2", "-n", f"{self.name}@localhost", "--without-heartbeat", "--without-mingle",
+             "--without-gossip", "-l", "INFO", "-f", str(self.log)],
+            cwd=CELERY_APP, env=self.env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL, start_new_session=True, preexec_fn=die_with_parent(signal.SIGKILL),
+        )  # fmt: skip
+        self.wait_for(lambda: "ready." in self.text(), 120, "the worker to start")
+
+    def text(self) -> str:
+        return self.log.read_text() if self.log.exists() else ""
+
+    def done(self) -> int:
+        return self.text().count("] succeeded in ")
+
+    def wait_for(self, condition: Callable[[], bool], timeout: float, what: str) -> None:
+        deadline = time.monotonic() + timeout
+        while not condition():
+            if time.monotonic() > deadline or self.proc.poll() is not None:
+                raise SystemExit(f"timed out waiting for {what}")
+            time.sleep(0.05)
+
+    def throughput(self, tasks: int) -> tuple[float, int]:
+        """Send ``tasks`` tiny tasks; (tasks per second until the last one succeeded, lost)."""
+        before = self.done()
+        started = time.perf_counter()
+        subprocess.run(
+            [sys.executable, "-c", f"from celery_tasks import send; send({tasks})"],
+            cwd=CELERY_APP, env=self.env, check=True,
+        )  # fmt: skip
+        self.wait_for(lambda: self.done() - before >= tasks, 600, f"{tasks} tasks")
+        seconds = time.perf_counter() - started
+        return tasks / seconds, tasks - (self.done() - before)
+
+    def children(self) -> list[int]:
+        from procs import children_of
+
+        return children_of(self.proc.pid)
+
+    def stop(self) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGINT)  # fdleak/strace: stop, and the worker
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGKILL)  # the worker's pool, whatever stopped first
+
+
+def celery_rows(tasks: int, scratch: str) -> list[tuple[str, float, int]]:
+    rows = []
+    log = os.path.join(scratch, "celery.strace")
+    with redis(scratch) as broker:
+        launches = [
+            ("untraced", []),
+            ("strace -f (seed article)", strace_launch(log, seccomp=False)),
+            ("strace -f --seccomp-bpf", strace_launch(log, seccomp=True)),
+            (REFERENCE, strace_launch(log, seccomp=True, fdleaks_options=True)),
+            ("fdleak run", [*fdleak(), "run", "-q", "--json", os.devnull, "--"]),
+        ]
+        for tag, (label, prefix) in enumerate(launches):
+            worker = CeleryRun(broker, scratch, prefix, str(tag))
+            try:
+                worker.throughput(20)  # warm: both children have run tasks
+                rate, lost = worker.throughput(tasks)
+            finally:
+                worker.stop()
+            rows.append((label, rate, lost))
+        worker = CeleryRun(broker, scratch, [], "attach")
+        try:
+            worker.throughput(20)
+            trace = subprocess.Popen(
+                [*fdleak(), "trace", "-q", "-p", str(worker.proc.pid), "--duration", "600"],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=ENV,
+                preexec_fn=die_with_parent(signal.SIGKILL),
+            )  # fmt: skip
+            for pid in [worker.proc.pid, *worker.children()]:
+                wait_traced(pid)
+            rate, lost = worker.throughput(tasks)
+            trace.send_signal(signal.SIGINT)
+            trace.wait(timeout=60)
+        finally:
+            worker.stop()
+        rows.append(("fdleak trace -p (attached)", rate, lost))
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(log)
+    return rows
+
+
+def print_celery(tasks: int, rows: list[tuple[str, float, int]]) -> None:
+    base = rows[0][1]
+    print(f"\n## Celery worker (prefork, 2 children, Redis): {tasks:,} tiny tasks")
+    print("| | tasks/s | x untraced | tasks lost |")
+    print("|---|---:|---:|---:|")
+    for label, rate, lost in rows:
+        print(f"| {label} | {rate:,.0f} | {rate / base:.2f} | {lost} |")
+    run = next(rate for label, rate, _ in rows if label == "fdleak run")
+    print(f"fdleak run keeps {run / base:.0%} of untraced throughput (target at least 50%: "
+          f"{'met' if run / base >= 0.5 else 'MISSED'})")  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--pairs", type=int, default=50_000)
+    parser.add_argument("--tasks", type=int, default=2_000)
+    parser.add_argument("--skip-celery", action="store_true")
+    parser.add_argument("--variants", default="plain,threads,fork", help="workload variants to run")
+    args = parser.parse_args(argv)
+    strace = subprocess.run(["strace", "-V"], capture_output=True, text=True, check=True).stdout.splitlines()[
+        0
+    ]
+    print(f"# fdleak overhead, {time.strftime('%Y-%m-%d')}: {strace}, Python {sys.version.split()[0]}, "
+          f"{os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}")  # fmt: skip
+    with tempfile.TemporaryDirectory(prefix="fdleak-overhead-") as scratch:
+        for variant in args.variants.split(","):
+            print_workload(variant, args.pairs, workload_rows(variant, args.pairs, scratch))
+        if not args.skip_celery:
+            print_celery(args.tasks, celery_rows(args.tasks, scratch))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,114 @@
+"""strace's output drained as fast as strace writes it, parsed as fast as fdleak can.
+
+Parsing a line costs fdleak microseconds; if it read strace's pipe only as fast as it
+parses, a busy target would fill the pipe, strace would block writing, and every traced
+system call of the target would wait on fdleak's parser. So a reader thread empties the
+pipe into memory (up to a bound, then strace waits after all), and the parser takes
+lines from there, at a lower CPU priority than the target and strace.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import threading
+from collections import deque
+from collections.abc import Iterator
+
+SPOOL_LIMIT = 256 << 20  # bytes held in memory before strace has to wait
+_CHUNK = 1 << 20
+_F_SETPIPE_SZ = 1031
+PARSER_NICENESS = 10
+
+
+class Spool:
+    """Reads ``fd`` (a pipe or FIFO) in a thread; ``lines()`` yields its text, line by line."""
+
+    def __init__(self, fd: int, limit: int = SPOOL_LIMIT) -> None:
+        self._fd = fd
+        self._limit = limit
+        self._chunks: deque[bytes] = deque()
+        self._held = 0
+        self._ended = False
+        self._discarding = False
+        self._changed = threading.Condition()
+        self.peak = 0  # most bytes held at once
+        _grow_pipe(fd)
+        self._thread = threading.Thread(target=self._read, name="fdleak-spool", daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
+        try:
+            while chunk := os.read(self._fd, _CHUNK):
+                with self._changed:
+                    while self._held >= self._limit and not self._discarding:
+                        self._changed.wait()
+                    if self._discarding:
+                        continue
+                    self._chunks.append(chunk)
+                    self._held += len(chunk)
+                    self.peak = max(self.peak, self._held)
+                    self._changed.notify_all()
+        except OSError:
+            pass  # closed under us: the trace is being torn down
+        finally:
+            with self._changed:
+                self._ended = True
+                self._changed.notify_all()
+
+    def _take(self) -> bytes | None:
+        with self._changed:
+            while not self._chunks and not self._ended:
+                self._changed.wait()
+            if not self._chunks:
+                return None
+            chunk = self._chunks.popleft()
+            self._held -= len(chunk)
+            self._changed.notify_all()
+            return chunk
+
+    def lines(self) -> Iterator[str]:
+        """Every line, with its newline; a last line without one comes as it is."""
+        lower_priority()
+        rest = ""
+        while (chunk := self._take()) is not None:
+            text = rest + chunk.decode("latin-1")
+            cut = text.rfind("\n")
+            rest = text[cut + 1 :]
+            if cut >= 0:
+                # only "\n" ends a line (str.splitlines would also cut at \r, \x85...)
+                for line in text[:cut].split("\n"):
+                    yield line + "\n"
+        if rest:
+            yield rest
+
+    def discard(self) -> None:
+        """Nobody will read on: drop what is held and all that comes, so strace never
+        blocks on a full pipe while the trace is torn down."""
+        with self._changed:
+            self._discarding = True
+            self._chunks.clear()
+            self._held = 0
+            self._changed.notify_all()
+
+    def close(self) -> None:
+        """Once the writer has gone: wait for the reader, then close the pipe."""
+        self._thread.join(timeout=5)
+        if not self._thread.is_alive():
+            os.close(self._fd)
+
+
+def lower_priority() -> None:
+    """This thread (the parser) yields the CPU to the target and strace: nice is per
+    thread on Linux, so the spool's reader keeps its normal priority."""
+    with contextlib.suppress(OSError):
+        tid = threading.get_native_id()
+        current = os.getpriority(os.PRIO_PROCESS, tid)
+        os.setpriority(os.PRIO_PROCESS, tid, max(current, PARSER_NICENESS))
+
+
+def _grow_pipe(fd: int) -> None:
+    """A 1 MB pipe (the unprivileged maximum) absorbs bursts before the reader wakes."""
+    with contextlib.suppress(OSError):
+        fcntl.fcntl(fd, _F_SETPIPE_SZ, 1 << 20)
