@@ -167,9 +167,8 @@ def print_workload(variant: str, pairs: int, rows: list[Result]) -> None:
         print(f"| {row.label} | {row.inside:.2f} s | {row.inside / base:.1f}x | {row.wall:.2f} s |")
     run = next(r for r in rows if r.label == "fdleak run")
     added = run.inside / seccomp.inside - 1
-    print(
-        f"fdleak run vs {REFERENCE}: {added:+.0%} (target at most +10%: {'met' if added <= 0.10 else 'MISSED'})"
-    )
+    verdict = "met" if added <= 0.10 else "MISSED"
+    print(f"fdleak run vs {REFERENCE}: {added:+.0%} (target at most +10%: {verdict})")
 
 
 # -- a real Celery worker ------------------------------------------------------------------
