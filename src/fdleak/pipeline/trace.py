@@ -150,6 +150,7 @@ def _notes(trace: AttachedTrace, wanted: set[int], keep_trace: str | None) -> li
     missing = wanted - trace.attached - set(trace.refused)
     if missing:
         notes.append(f"strace did not confirm attaching to pid(s) {', '.join(map(str, sorted(missing)))}")
+    notes.extend(f"strace said: {message}" for message in trace.messages[:3])
     if trace.keep_truncated and keep_trace is not None:
         notes.append(
             f"{keep_trace} holds only the first {KEEP_LIMIT >> 20} MB of the log (--keep-trace bound)"

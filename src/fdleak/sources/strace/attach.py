@@ -29,6 +29,7 @@ _ATTACHED = re.compile(r"^\S*strace: Process (\d+) attached")
 _REFUSED = re.compile(r"^\S*strace: attach: ptrace\(PTRACE_\w+, (\d+)\): (.+)$")
 _DETACHED = re.compile(r"^\S*strace: Process \d+ detached")
 ATTACH_TIMEOUT = 20.0  # seconds for strace to attach to every process
+_MAX_MESSAGES = 20
 
 
 class AttachedTrace(LiveTrace):
@@ -50,7 +51,7 @@ class AttachedTrace(LiveTrace):
                     self.attached.add(int(match.group(1)))
                 elif match := _REFUSED.match(line):
                     self.refused[int(match.group(1))] = match.group(2)
-                elif not _DETACHED.match(line):
+                elif not _DETACHED.match(line) and len(self.messages) < _MAX_MESSAGES:
                     self.messages.append(line)
                 self._changed.notify_all()
         with self._changed:
