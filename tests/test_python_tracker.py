@@ -232,6 +232,32 @@ def test_a_reused_number_is_never_blamed_on_the_old_stack(track: tracker.Tracker
             os.close(fd)
 
 
+def test_the_same_file_reopened_by_c_after_python_closed_it(track: tracker.Tracker, tmp_path: Path) -> None:
+    path = tmp_path / "same.txt"
+    base = track.baseline()
+    path.write_text("written by Python")  # opens and closes same.txt: same inode, same number next
+    raw = os.open(path, os.O_RDONLY)
+    raw_number = raw
+    os.close(raw)
+    again = libc.open(str(path).encode(), os.O_RDONLY)
+    try:
+        assert again == raw_number
+        (found,) = track.opened_since(base)
+        assert (found.fd, found.call, found.target) == (again, None, str(path))
+    finally:
+        os.close(again)
+    with socket.socket() as sock:
+        number = sock.fileno()
+    base = track.baseline()
+    c_socket = libc.socket(socket.AF_INET, socket.SOCK_STREAM, 0)
+    try:
+        assert c_socket == number
+        (found,) = track.opened_since(base)
+        assert (found.kind.value, found.call) == ("socket", None)
+    finally:
+        os.close(c_socket)
+
+
 def test_a_record_from_before_the_baseline_is_stale(track: tracker.Tracker, tmp_path: Path) -> None:
     path = tmp_path / "same.txt"
     path.write_text("same file, same inode")
@@ -377,3 +403,14 @@ def test_child_env_keeps_the_rest_and_adds_once() -> None:
     again = child_env(env, init=["pkg.mod:hook"])
     assert again["PYTHONPATH"] == os.pathsep.join([BOOTSTRAP_DIR, "/a"])
     assert again["FDLEAK_PYTHON_INIT"] == "pkg.mod:hook" and again["X"] == "1"
+
+
+def test_the_tracker_imports_no_test_or_task_framework() -> None:
+    code = (
+        "import sys; import fdleak.python.tracker, fdleak.python.bootstrap; "
+        "fdleak.python.tracker.install(); "
+        "print(sorted(m for m in ('pytest', 'celery', '_pytest') if m in sys.modules))"
+    )
+    env = dict(os.environ, PYTHONPATH=str(Path(tracker.__file__).parents[2]))
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
+    assert (proc.returncode, proc.stdout.strip(), proc.stderr) == (0, "[]", "")

@@ -101,7 +101,7 @@ def opened_since(registry: Registry, baseline: Baseline) -> tuple[OpenedFd, ...]
             st = os.fstat(fd)
         except OSError:
             continue  # closed since the listing
-        if known is not None and known[0] == link and registry.current(fd, st, known[1]) is None:
+        if known is not None and known[0] == link and registry.current(fd, st, link, known[1]) is None:
             continue  # a newer record, but of an object no longer there
         found.append((fd, link, st))
     held = {_inode(link) for _, link, _ in found if link.startswith("socket:[")}
@@ -109,7 +109,7 @@ def opened_since(registry: Registry, baseline: Baseline) -> tuple[OpenedFd, ...]
     out = []
     for fd, link, st in found:
         known = baseline.fds.get(fd)
-        made = registry.current(fd, st, known[1] if known is not None else baseline.seq)
+        made = registry.current(fd, st, link, known[1] if known is not None else baseline.seq)
         kind, target, _ = classify(link, sockets, stat.S_ISDIR(st.st_mode))
         hint = "accept" if made is not None and made.call == "socket.accept" else ""
         out.append(

@@ -56,6 +56,8 @@ def install_hooks(registry: Registry) -> list[_Patch]:
     for name in _TWO_FDS:
         if hasattr(os, name):
             patches.append(_Patch(os, name, _two_fds(registry, getattr(os, name), f"os.{name}")))
+    patches.append(_Patch(os, "close", _close(registry, os.close)))
+    patches.append(_Patch(os, "closerange", _closerange(registry, os.closerange)))
     opener = _open(registry, io.open)
     patches.append(_Patch(builtins, "open", opener))  # open(): builtins, looked up per call
     patches.append(_Patch(io, "open", opener))  # pathlib, tempfile, os.fdopen: io.open
@@ -97,6 +99,27 @@ def _two_fds(
     return wrapper
 
 
+def _close(registry: Registry, original: Callable[[int], None]) -> Callable[[int], None]:
+    forget = registry.forget
+
+    @functools.wraps(original)
+    def close(fd: int) -> None:
+        forget(fd)  # before: once closed, another thread may get the number and record it
+        original(fd)
+
+    return close
+
+
+def _closerange(registry: Registry, original: Callable[[int, int], None]) -> Callable[[int, int], None]:
+    @functools.wraps(original)
+    def closerange(low: int, high: int) -> None:
+        for fd in [fd for fd in registry.records if low <= fd < high]:
+            registry.forget(fd)
+        original(low, high)
+
+    return closerange
+
+
 def _open(registry: Registry, original: Callable[..., Any]) -> Callable[..., Any]:
     record, adopt = registry.record, registry.adopt
 
@@ -108,7 +131,7 @@ def _open(registry: Registry, original: Callable[..., Any]) -> Callable[..., Any
         except (AttributeError, OSError, ValueError):
             return handle
         # open(fd) wraps an fd made elsewhere (os.fdopen, subprocess's pipes): keep its origin
-        (adopt if isinstance(file, int) else record)(fd, "open", _getframe(1))
+        (adopt if isinstance(file, int) else record)(fd, "open", _getframe(1), handle)
         return handle
 
     return open
@@ -125,11 +148,11 @@ def _socket_init(registry: Registry, original: Callable[..., None]) -> Callable[
         code = frame.f_code if frame is not None else None
         if code is not None and code.co_filename == module_file:
             # accept(), socketpair(), fromfd(), dup() build the object around a new fd
-            record(self.fileno(), f"socket.{code.co_name}", frame)
+            record(self.fileno(), f"socket.{code.co_name}", frame, self)
         elif (len(args) >= 4 and args[3] is not None) or kwargs.get("fileno") is not None:
-            adopt(self.fileno(), "socket.socket", frame)
+            adopt(self.fileno(), "socket.socket", frame, self)
         else:
-            record(self.fileno(), "socket.socket", frame)
+            record(self.fileno(), "socket.socket", frame, self)
 
     return __init__
 
