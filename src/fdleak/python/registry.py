@@ -12,6 +12,7 @@ from typing import Any, NamedTuple
 
 from fdleak.python.stacks import RawStack, capture
 
+_new = tuple.__new__
 _fstat = os.fstat  # bound now: os.fstat is never wrapped, and a lookup per record is saved
 
 
@@ -60,15 +61,19 @@ class Registry:
         except (OSError, TypeError):
             return  # closed already by another thread, or not an fd: nothing to blame
         self.last = seq = next(self._seq)
-        self.records[fd] = Created(
-            seq,
-            st.st_dev,
-            st.st_ino,
-            capture(frame, self.depth),
-            call,
-            get_ident(),
-            time.time(),
-            None if owner is None else weakref.ref(owner),
+        # tuple.__new__: the named tuple's generated __new__ costs a Python call per fd
+        self.records[fd] = _new(
+            Created,
+            (
+                seq,
+                st.st_dev,
+                st.st_ino,
+                capture(frame, self.depth),
+                call,
+                get_ident(),
+                time.time(),
+                None if owner is None else weakref.ref(owner),
+            ),
         )
 
     def adopt(self, fd: int, call: str, frame: FrameType | None, owner: Any = None) -> None:

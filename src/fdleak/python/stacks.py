@@ -51,17 +51,21 @@ def capture(frame: FrameType | None, depth: int) -> RawStack:
     are library frames, so a call made deep inside a library still reaches user code."""
     pairs: list[tuple[CodeType, int]] = []
     append = pairs.append
-    user = False
     known = _LIBRARY
+    # first the frames up to and including the first one of user code...
     while frame is not None:
         code = frame.f_code
         append((code, frame.f_lasti))
-        if not user:
-            library = known.get(code.co_filename)
-            user = not (is_library(code.co_filename) if library is None else library)
-        if len(pairs) >= depth and (user or len(pairs) >= HARD_DEPTH):
-            break
         frame = frame.f_back
+        library = known.get(code.co_filename)
+        if not (is_library(code.co_filename) if library is None else library) or len(pairs) >= HARD_DEPTH:
+            break
+    # ...then callers up to ``depth`` frames in all, without looking at them
+    left = depth - len(pairs)
+    while frame is not None and left > 0:
+        append((frame.f_code, frame.f_lasti))
+        frame = frame.f_back
+        left -= 1
     return tuple(pairs)
 
 

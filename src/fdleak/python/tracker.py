@@ -22,7 +22,7 @@ from fdleak.python.registry import Created, Registry
 if TYPE_CHECKING:
     from fdleak.python.hooks import _Patch
 
-DEFAULT_DEPTH = 16
+DEFAULT_DEPTH = 10
 DEPTH_VARIABLE = "FDLEAK_PYTHON_DEPTH"
 
 
