@@ -91,7 +91,8 @@ def main() -> int:
         checkpoint = (time.perf_counter() - start) / 100
         assert track.opened_since(base) == ()
 
-    print(f"python {sys.version.split()[0]}, {args.count} iterations, best of {args.rounds} rounds, depth 8 + 1")
+    version = sys.version.split()[0]
+    print(f"python {version}, {args.count} iterations, best of {args.rounds} rounds, 9 frames deep")
     print(f"{'loop':<22} {'untracked':>11} {'tracked':>11} {'ratio':>6}")
     for name, _ in LOOPS:
         ratio = on[name] / off[name]
