@@ -172,3 +172,31 @@ def test_ini_option_turns_it_on(sample: pytest.Pytester) -> None:
 def test_marker_is_known_without_the_plugin_turned_on(sample: pytest.Pytester) -> None:
     result = run(sample, "--strict-markers", "-k", "allowed")
     result.assert_outcomes(passed=1)
+
+
+FAILING = """
+import os
+
+KEEP = []
+
+
+def test_fails_and_leaks():
+    KEEP.append(os.eventfd(0))
+    assert 1 == 2
+"""
+
+
+def test_a_failing_test_keeps_its_own_failure_and_gets_a_section(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")
+    monkeypatch.setenv(
+        "PYTHONPATH",
+        os.pathsep.join([str(Path(fdleak.__file__).parents[1]), os.environ.get("PYTHONPATH", "")]),
+    )
+    pytester.makepyfile(test_failing=FAILING)
+    result = run(pytester, "--fdleak")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        ["E       assert 1 == 2", "*- fdleak -*", "test_fails_and_leaks leaked 1 file descriptor:"]
+    )

@@ -113,7 +113,7 @@ def _close(registry: Registry, original: Callable[[int], None]) -> Callable[[int
 def _closerange(registry: Registry, original: Callable[[int, int], None]) -> Callable[[int, int], None]:
     @functools.wraps(original)
     def closerange(low: int, high: int) -> None:
-        for fd in [fd for fd in registry.records if low <= fd < high]:
+        for fd in [fd for fd in list(registry.records) if low <= fd < high]:  # list(): atomic
             registry.forget(fd)
         original(low, high)
 
