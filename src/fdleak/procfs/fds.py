@@ -37,7 +37,7 @@ def fd_links(pid: int) -> Iterator[tuple[int, str]]:
     path = f"{PROC}/{pid}/fd"
     dir_fd = guarded(pid, "its fds", lambda: os.open(path, os.O_RDONLY | os.O_DIRECTORY))
     try:
-        names = guarded(pid, "its fds", lambda: os.listdir(dir_fd))
+        names = _others(pid, dir_fd, guarded(pid, "its fds", lambda: os.listdir(dir_fd)))
         for name in names:
             try:
                 link = os.readlink(name, dir_fd=dir_fd)
@@ -63,10 +63,18 @@ def read_fds(pid: int, details: bool = True) -> list[RawFd]:
     path = f"{PROC}/{pid}/fd"
     dir_fd = guarded(pid, "its fds", lambda: os.open(path, os.O_RDONLY | os.O_DIRECTORY))
     try:
-        names = guarded(pid, "its fds", lambda: os.listdir(dir_fd))
+        names = _others(pid, dir_fd, guarded(pid, "its fds", lambda: os.listdir(dir_fd)))
         return _read_some(pid, dir_fd, names, details)
     finally:
         os.close(dir_fd)
+
+
+def _others(pid: int, dir_fd: int, names: list[str]) -> list[str]:
+    # reading our own table lists the directory fd we opened to read it: not the process's
+    if pid == os.getpid():
+        mine = str(dir_fd)
+        return [name for name in names if name != mine]
+    return names
 
 
 def _read_some(pid: int, dir_fd: int, names: list[str], details: bool) -> list[RawFd]:

@@ -1,0 +1,109 @@
+"""Benchmark the in-process Python tracker: tight fd create/close loops, tracker off then on.
+
+In one process: each loop runs untracked, then fdleak.python.tracker is installed and the
+same loops run again; best of --rounds, --count iterations a round. The loops call from a
+few frames deep, as application code does, so the stack capture does some walking.
+Also the cost of a checkpoint (baseline + diff of /proc/self/fd) at the end.
+
+    PYTHONPATH=src python bench/python_tracker.py [--count 20000] [--rounds 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+TARGET = 3.0  # tracked / untracked on the open/close loop
+
+
+def open_close(path: str, count: int) -> None:
+    for _ in range(count):
+        with open(path, "rb"):
+            pass
+
+
+def os_open_close(path: str, count: int) -> None:
+    for _ in range(count):
+        os.close(os.open(path, os.O_RDONLY))
+
+
+def pipe_close(_: str, count: int) -> None:
+    for _ in range(count):
+        read, write = os.pipe()
+        os.close(read)
+        os.close(write)
+
+
+def socketpair_close(_: str, count: int) -> None:
+    for _ in range(count):
+        left, right = socket.socketpair()
+        left.close()
+        right.close()
+
+
+LOOPS: list[tuple[str, Callable[[str, int], None]]] = [
+    ("open()/close()", open_close),
+    ("os.open/os.close", os_open_close),
+    ("os.pipe/2x os.close", pipe_close),
+    ("socketpair/2x close", socketpair_close),
+]
+
+
+def nested(depth: int, run: Callable[[], None]) -> None:
+    """Run ``run`` ``depth`` Python frames down (application code is rarely at the top)."""
+    if depth == 0:
+        run()
+    else:
+        nested(depth - 1, run)
+
+
+def best(loop: Callable[[str, int], None], path: str, count: int, rounds: int) -> float:
+    times = []
+    for _ in range(rounds):
+        start = time.perf_counter()
+        nested(8, lambda: loop(path, count))
+        times.append(time.perf_counter() - start)
+    return min(times) / count
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--count", type=int, default=20000)
+    parser.add_argument("--rounds", type=int, default=5)
+    args = parser.parse_args()
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
+    from fdleak.python import tracker
+
+    with tempfile.NamedTemporaryFile() as scratch:
+        off = {name: best(loop, scratch.name, args.count, args.rounds) for name, loop in LOOPS}
+        track = tracker.install()
+        on = {name: best(loop, scratch.name, args.count, args.rounds) for name, loop in LOOPS}
+        base = track.baseline()
+        start = time.perf_counter()
+        for _ in range(100):
+            track.opened_since(track.baseline())
+        checkpoint = (time.perf_counter() - start) / 100
+        assert track.opened_since(base) == ()
+
+    version = sys.version.split()[0]
+    print(f"python {version}, {args.count} iterations, best of {args.rounds} rounds, 9 frames deep")
+    print(f"{'loop':<22} {'untracked':>11} {'tracked':>11} {'ratio':>6}")
+    for name, _ in LOOPS:
+        ratio = on[name] / off[name]
+        print(f"{name:<22} {off[name] * 1e6:8.2f} µs {on[name] * 1e6:8.2f} µs {ratio:5.2f}x")
+    fds = len(os.listdir("/proc/self/fd"))
+    print(f"checkpoint (baseline + diff, {fds} fds open): {checkpoint * 1e6:.0f} µs")
+    ratio = on["open()/close()"] / off["open()/close()"]
+    verdict = "met" if ratio <= TARGET else "MISSED"
+    print(f"target: open/close loop at most {TARGET:.0f}x slower: {verdict} ({ratio:.2f}x)")
+    return 0 if ratio <= TARGET else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

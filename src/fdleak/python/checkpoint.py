@@ -1,0 +1,135 @@
+"""Baselines and checkpoints: which of this process's fds appeared since a baseline, and from where.
+
+/proc/self/fd is the truth: every fd is found, whoever made it (Python, C extensions,
+ctypes). The registry adds a stack to those Python made, when its record is of the
+object open at that number now and was made inside the window.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from fdleak.model.kinds import FdKind
+from fdleak.model.report import FdEntry, Frame, Origin
+from fdleak.model.signature import signature_of
+from fdleak.procfs.fds import read_fds
+from fdleak.procfs.net import socket_table
+from fdleak.procfs.snapshot import classify
+from fdleak.python.registry import Registry
+from fdleak.python.stacks import RawStack, frames_of, origin_frame
+
+_STD_STREAMS = 3  # 0-2 are never leaks, and output capture points them elsewhere and back
+
+
+@dataclass(frozen=True, slots=True)
+class Baseline:
+    """This process's fds at one moment: fd -> (link text, registry seq when seen open)."""
+
+    fds: Mapping[int, tuple[str, int]]
+    seq: int  # registry seq when it was taken: records after it were made inside the window
+    ts: float
+
+    def including(self, fds: Iterable[OpenedFd], seq: int) -> Baseline:
+        """This baseline plus ``fds`` (opened since, but owned by someone else: a session
+        fixture, a connection pool), as known at registry seq ``seq``."""
+        more = {item.fd: (item.link, seq) for item in fds}
+        return Baseline({**self.fds, **more}, self.seq, self.ts)
+
+
+@dataclass(frozen=True, slots=True)
+class OpenedFd:
+    """An fd open now that was not open at the baseline (or was re-created since)."""
+
+    fd: int
+    kind: FdKind
+    target: str
+    signature: str
+    link: str  # the /proc/self/fd link text
+    call: str | None  # the Python call that made it; None when no Python hook saw it (C code)
+    ts: float | None  # when it was made, when known
+    thread: int | None  # threading.get_ident() of the thread that made it, when known
+    stack: RawStack = field(default=(), repr=False)  # innermost first; () when unknown
+
+    def frames(self, root: str | None = None) -> tuple[Frame, ...]:
+        """The stack that made it, outermost first (the report's order); () when unknown."""
+        return frames_of(self.stack, root)
+
+    def origin_frame(self, root: str | None = None) -> Frame | None:
+        """The frame to blame: the innermost frame of the user's code (not stdlib,
+        site-packages or fdleak), or the innermost frame when there is none."""
+        return origin_frame(self.stack, root)
+
+    def origin(self, task: str | None = None, root: str | None = None) -> Origin:
+        """The report's origin: ``task`` (Celery task or test name) and the frames."""
+        return Origin(task, self.frames(root))
+
+    def entry(self, pid: int | None = None) -> FdEntry:
+        """The report's fd entry (an example of a leak, or one of open_fds)."""
+        return FdEntry(
+            pid if pid is not None else os.getpid(),
+            self.fd,
+            self.kind.value,
+            self.target,
+            self.call or "unknown",
+            self.ts,
+            None,
+        )
+
+
+def take_baseline(registry: Registry) -> Baseline:
+    links = {fd: link for fd, link, _ in read_fds(os.getpid(), details=False)}
+    seq = registry.last  # after the listing: a record racing with it is counted as new, not lost
+    return Baseline({fd: (link, seq) for fd, link in links.items()}, seq, time.time())
+
+
+def opened_since(registry: Registry, baseline: Baseline) -> tuple[OpenedFd, ...]:
+    """The fds open now that were not open at ``baseline``, in fd order."""
+    pid = os.getpid()
+    found: list[tuple[int, str, os.stat_result]] = []
+    for fd, link, _ in read_fds(pid, details=False):
+        if fd < _STD_STREAMS:
+            continue
+        known = baseline.fds.get(fd)
+        made = registry.records.get(fd)
+        if known is not None and known[0] == link and (made is None or made.seq <= known[1]):
+            continue  # the same object as at the baseline, and Python did not re-create it
+        try:
+            st = os.fstat(fd)
+        except OSError:
+            continue  # closed since the listing
+        if known is not None and known[0] == link and registry.current(fd, st, link, known[1]) is None:
+            continue  # a newer record, but of an object no longer there
+        found.append((fd, link, st))
+    held = {_inode(link) for _, link, _ in found if link.startswith("socket:[")}
+    sockets = socket_table(pid, held) if held else {}
+    out = []
+    for fd, link, st in found:
+        known = baseline.fds.get(fd)
+        made = registry.current(fd, st, link, known[1] if known is not None else baseline.seq)
+        kind, target, _ = classify(link, sockets, stat.S_ISDIR(st.st_mode))
+        hint = "accept" if made is not None and made.call == "socket.accept" else ""
+        out.append(
+            OpenedFd(
+                fd,
+                kind,
+                target,
+                signature_of(kind, target, hint),
+                link,
+                made.call if made else None,
+                made.ts if made else None,
+                made.thread if made else None,
+                made.stack if made else (),
+            )
+        )
+    return tuple(out)
+
+
+def _inode(link: str) -> int:
+    try:
+        return int(link[link.index("[") + 1 : link.index("]")])
+    except ValueError:
+        return -1

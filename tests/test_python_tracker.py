@@ -1,0 +1,416 @@
+"""The in-process tracker against real fds of every kind: found, classified, blamed on the right line."""
+
+from __future__ import annotations
+
+import ctypes
+import gc
+import inspect
+import os
+import select
+import socket
+import subprocess
+import sys
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from fdleak.model.report import Frame
+from fdleak.python import tracker
+from fdleak.python.checkpoint import OpenedFd
+
+HERE = Path(__file__).parent
+THIS = Path(__file__).name
+SOURCE = Path(__file__).read_text().splitlines()
+libc = ctypes.CDLL(None, use_errno=True)
+
+
+def line(tag: str) -> int:
+    """The line of this file that carries the comment ``# <- tag``."""
+    hits = [n for n, text in enumerate(SOURCE, 1) if text.rstrip().endswith(f"# <- {tag}")]
+    assert len(hits) == 1, f"tag {tag!r} on lines {hits}"
+    return hits[0]
+
+
+@pytest.fixture(scope="module")
+def track() -> Iterator[tracker.Tracker]:
+    installed_before = tracker.current() is not None
+    yield tracker.install()
+    if not installed_before:
+        tracker.uninstall()
+
+
+def origins(found: tuple[OpenedFd, ...]) -> list[tuple[str, Frame | None]]:
+    return [(item.kind.value, item.origin_frame(root=str(HERE))) for item in found]
+
+
+def at(tag: str, function: str) -> Frame:
+    return Frame(THIS, line(tag), function)
+
+
+def test_file_os_open_and_directory(track: tracker.Tracker, tmp_path: Path) -> None:
+    base = track.baseline()
+    handle = open(tmp_path / "report_1.csv", "w")  # noqa: SIM115 # <- open
+    raw = os.open(tmp_path / "raw.bin", os.O_CREAT | os.O_WRONLY)  # <- os.open
+    directory = os.open(tmp_path, os.O_RDONLY | os.O_DIRECTORY)  # <- dir
+    path_handle = (tmp_path / "p.txt").open("w")  # <- pathlib
+    try:
+        found = track.opened_since(base)
+        name = "test_file_os_open_and_directory"
+        assert origins(found) == [
+            ("file", at("open", name)),
+            ("file", at("os.open", name)),
+            ("directory", at("dir", name)),
+            ("file", at("pathlib", name)),
+        ]
+        assert [item.target for item in found] == [
+            str(tmp_path / "report_1.csv"),
+            str(tmp_path / "raw.bin"),
+            str(tmp_path),
+            str(tmp_path / "p.txt"),
+        ]
+        assert [item.call for item in found] == ["open", "os.open", "os.open", "open"]
+        assert found[0].signature.endswith("/report_*.csv")
+    finally:
+        handle.close()
+        path_handle.close()
+        os.close(raw)
+        os.close(directory)
+    assert track.opened_since(base) == ()
+
+
+def test_loopback_sockets(track: tracker.Tracker) -> None:
+    server = socket.create_server(("127.0.0.1", 0))
+    port = server.getsockname()[1]
+    base = track.baseline()
+    client = socket.create_connection(("127.0.0.1", port))  # <- connect
+    accepted, _ = server.accept()  # <- accept
+    try:
+        found = track.opened_since(base)
+        assert origins(found) == [
+            ("socket", at("connect", "test_loopback_sockets")),
+            ("socket", at("accept", "test_loopback_sockets")),
+        ]
+        client_port = client.getsockname()[1]
+        assert [item.target for item in found] == [
+            f"TCP 127.0.0.1:{client_port}->127.0.0.1:{port}",
+            f"TCP 127.0.0.1:{port}->127.0.0.1:{client_port}",
+        ]
+        # a client's ephemeral port and an accepted peer's port are not part of the signature
+        assert [item.signature for item in found] == [
+            f"TCP 127.0.0.1:*->127.0.0.1:{port}",
+            f"TCP 127.0.0.1:{port}->127.0.0.1:*",
+        ]
+        assert [item.call for item in found] == ["socket.create_connection", "socket.accept"]
+    finally:
+        client.close()
+        accepted.close()
+        server.close()
+    assert track.opened_since(base) == ()
+
+
+def test_pipes_socketpair_and_anonymous_inodes(track: tracker.Tracker) -> None:
+    base = track.baseline()
+    read, write = os.pipe()  # <- pipe
+    left, right = socket.socketpair()  # <- socketpair
+    counter = os.eventfd(0)  # <- eventfd
+    poller = select.epoll()  # <- epoll
+    memory = os.memfd_create("fdleak-test")  # <- memfd
+    primary, secondary = os.openpty()  # <- pty
+    try:
+        found = track.opened_since(base)
+        name = "test_pipes_socketpair_and_anonymous_inodes"
+        assert origins(found) == [
+            ("pipe", at("pipe", name)),
+            ("pipe", at("pipe", name)),
+            ("socket", at("socketpair", name)),
+            ("socket", at("socketpair", name)),
+            ("eventfd", at("eventfd", name)),
+            ("epoll", at("epoll", name)),
+            ("memfd", at("memfd", name)),
+            ("device", at("pty", name)),
+            ("device", at("pty", name)),
+        ]
+        assert [item.fd for item in found] == [
+            read,
+            write,
+            left.fileno(),
+            right.fileno(),
+            counter,
+            poller.fileno(),
+            memory,
+            primary,
+            secondary,
+        ]
+        assert found[0].signature == "pipe:[*]"
+        assert found[4].target == "anon_inode:[eventfd]"
+        assert found[6].target.startswith("/memfd:fdleak-test")
+    finally:
+        for fd in (read, write, counter, memory, primary, secondary):
+            os.close(fd)
+        left.close()
+        right.close()
+        poller.close()
+    assert track.opened_since(base) == ()
+
+
+def test_dup_and_dup2(track: tracker.Tracker) -> None:
+    read, write = os.pipe()
+    base = track.baseline()
+    copy = os.dup(read)  # <- dup
+    spare = max(int(n) for n in os.listdir("/proc/self/fd")) + 5
+    onto = os.dup2(write, spare)  # <- dup2
+    try:
+        found = track.opened_since(base)
+        assert origins(found) == [
+            ("pipe", at("dup", "test_dup_and_dup2")),
+            ("pipe", at("dup2", "test_dup_and_dup2")),
+        ]
+        assert [item.fd for item in found] == [copy, spare]
+        assert onto == spare
+    finally:
+        for fd in (read, write, copy, spare):
+            os.close(fd)
+
+
+def test_subprocess_pipes_point_at_the_popen_call(track: tracker.Tracker) -> None:
+    base = track.baseline()
+    child = subprocess.Popen(["cat"], stdin=subprocess.PIPE, stdout=subprocess.PIPE)  # <- popen
+    try:
+        found = track.opened_since(base)
+        frame = at("popen", "test_subprocess_pipes_point_at_the_popen_call")
+        assert origins(found) == [("pipe", frame), ("pipe", frame)]
+        assert {item.fd for item in found} == {child.stdin.fileno(), child.stdout.fileno()}  # type: ignore[union-attr]
+        # the frames inside subprocess are kept, after the user's line
+        frames = found[0].frames(root=str(HERE))
+        assert frames[-1].file.endswith("subprocess.py")
+        assert frame in frames
+    finally:
+        child.communicate()
+    assert track.opened_since(base) == ()
+
+
+def test_c_level_opens_are_found_without_a_stack(track: tracker.Tracker, tmp_path: Path) -> None:
+    path = tmp_path / "from_c.txt"
+    path.write_text("x")
+    base = track.baseline()
+    fd = libc.open(str(path).encode(), os.O_RDONLY)
+    assert fd >= 0
+    try:
+        (found,) = track.opened_since(base)
+        assert (found.fd, found.kind.value, found.target) == (fd, "file", str(path))
+        assert found.call is None and found.stack == () and found.origin_frame() is None
+        assert found.origin("tests/test_x.py::test_c").task == "tests/test_x.py::test_c"
+        assert found.entry().syscall == "unknown"
+    finally:
+        os.close(fd)
+
+
+def test_a_reused_number_is_never_blamed_on_the_old_stack(track: tracker.Tracker, tmp_path: Path) -> None:
+    (tmp_path / "b.txt").write_text("b")
+    base = track.baseline()
+    with open(tmp_path / "a.txt", "w") as old:  # Python opens a.txt...
+        number = old.fileno()
+    # ...and closed it: the number is free again
+    reused = libc.open(str(tmp_path / "b.txt").encode(), os.O_RDONLY)  # C takes the same number
+    read, write = os.pipe()
+    os.close(read)
+    os.close(write)
+    c_pipe = (ctypes.c_int * 2)()
+    assert libc.pipe(c_pipe) == 0  # C pipes on the numbers the Python pipe had
+    try:
+        assert reused == number and {c_pipe[0], c_pipe[1]} == {read, write}
+        found = track.opened_since(base)
+        assert [(item.fd, item.call, item.stack) for item in found] == [
+            (reused, None, ()),
+            (c_pipe[0], None, ()),
+            (c_pipe[1], None, ()),
+        ]
+    finally:
+        for fd in (reused, c_pipe[0], c_pipe[1]):
+            os.close(fd)
+
+
+def test_the_same_file_reopened_by_c_after_python_closed_it(track: tracker.Tracker, tmp_path: Path) -> None:
+    path = tmp_path / "same.txt"
+    base = track.baseline()
+    path.write_text("written by Python")  # opens and closes same.txt: same inode, same number next
+    raw = os.open(path, os.O_RDONLY)
+    raw_number = raw
+    os.close(raw)
+    again = libc.open(str(path).encode(), os.O_RDONLY)
+    try:
+        assert again == raw_number
+        (found,) = track.opened_since(base)
+        assert (found.fd, found.call, found.target) == (again, None, str(path))
+    finally:
+        os.close(again)
+    with socket.socket() as sock:
+        number = sock.fileno()
+    base = track.baseline()
+    c_socket = libc.socket(socket.AF_INET, socket.SOCK_STREAM, 0)
+    try:
+        assert c_socket == number
+        (found,) = track.opened_since(base)
+        assert (found.kind.value, found.call) == ("socket", None)
+    finally:
+        os.close(c_socket)
+
+
+def test_a_record_from_before_the_baseline_is_stale(track: tracker.Tracker, tmp_path: Path) -> None:
+    path = tmp_path / "same.txt"
+    path.write_text("same file, same inode")
+    with open(path) as old:
+        number = old.fileno()
+    base = track.baseline()  # the Python open of same.txt is older than the window
+    again = libc.open(str(path).encode(), os.O_RDONLY)
+    try:
+        assert again == number
+        (found,) = track.opened_since(base)
+        assert (found.fd, found.call) == (number, None)
+    finally:
+        os.close(again)
+
+
+def test_fd_recreated_inside_the_window_on_a_baseline_number(track: tracker.Tracker) -> None:
+    counter = os.eventfd(0)
+    base = track.baseline()
+    os.close(counter)
+    again = os.eventfd(0)  # <- again
+    try:
+        assert again == counter  # same number, same link text (anon_inode:[eventfd])
+        assert origins(track.opened_since(base)) == [
+            ("eventfd", at("again", "test_fd_recreated_inside_the_window_on_a_baseline_number"))
+        ]
+    finally:
+        os.close(again)
+
+
+def test_closed_fds_and_the_tracker_itself_leave_nothing(track: tracker.Tracker, tmp_path: Path) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a ResourceWarning from the tracker fails the test
+        base = track.baseline()
+        with open(tmp_path / "f", "w"):
+            pass
+        os.close(os.eventfd(0))
+        select.epoll().close()
+        a, b = socket.socketpair()
+        a.close()
+        b.close()
+        for _ in range(3):
+            assert track.opened_since(base) == ()
+            track.baseline()
+        gc.collect()
+
+
+def test_wrapped_calls_keep_their_signatures_and_types(track: tracker.Tracker) -> None:
+    assert os.pipe.__name__ == "pipe" and os.open.__name__ == "open"
+    assert str(inspect.signature(os.dup2)) == "(fd, fd2, inheritable=True)"
+    assert str(inspect.signature(os.open)).startswith("(path, flags, mode=511")
+    poller = select.epoll()
+    try:
+        assert isinstance(poller, select.epoll)
+    finally:
+        poller.close()
+    left, right = socket.socketpair()
+    with left, right, socket.socket(fileno=os.dup(left.fileno())) as wrapped:
+        created = track.created(wrapped.fileno())  # socket(fileno=) keeps the dup's origin
+        assert created is not None and created.call == "os.dup"
+    read, write = os.pipe()
+    with open(read, "rb") as reader, open(write, "wb") as writer:  # open(fd) keeps the pipe's origin
+        created = track.created(reader.fileno())
+        assert created is not None and created.call == "os.pipe"
+        writer.write(b"x")
+
+
+def test_threads_are_recorded(track: tracker.Tracker) -> None:
+    import threading
+
+    made: list[int] = []
+    worker = threading.Thread(target=lambda: made.append(os.eventfd(0)))
+    base = track.baseline()
+    worker.start()
+    worker.join()
+    try:
+        (found,) = track.opened_since(base)
+        assert found.thread == worker.ident and found.thread != threading.get_ident()
+    finally:
+        os.close(made[0])
+
+
+def test_absorbed_fds_belong_to_the_baseline(track: tracker.Tracker) -> None:
+    base = track.baseline()
+    pool = os.eventfd(0)  # e.g. a connection pool made by the first task
+    try:
+        base = track.absorb(base, track.opened_since(base))
+        assert track.opened_since(base) == ()
+    finally:
+        os.close(pool)
+
+
+LEAKY_SCRIPT = """
+import os, sys
+from fdleak.python import tracker
+
+def nested(n):
+    if n == 0:
+        return os.pipe()  # <- nested pipe
+    return nested(n - 1)
+
+track = tracker.current()
+base = track.baseline()
+fds = nested(10)
+found = track.opened_since(base)
+print(len(found), len(found[0].frames()), found[0].origin_frame().line, flush=True)
+"""
+
+
+def test_bootstrap_installs_the_tracker_in_a_child(tmp_path: Path) -> None:
+    from fdleak.python.bootstrap import child_env
+
+    script = tmp_path / "leaky.py"
+    script.write_text(LEAKY_SCRIPT)
+    other = tmp_path / "theirs"
+    other.mkdir()
+    (other / "sitecustomize.py").write_text("import os\nos.environ['THEIRS'] = 'ran'\n")
+    base = dict(
+        os.environ,
+        PYTHONPATH=os.pathsep.join([str(other), *sys.path[:1], str(Path(tracker.__file__).parents[2])]),
+    )
+    env = child_env(base, depth=3)
+    assert env["PYTHONPATH"].split(os.pathsep)[0].endswith("_bootstrap")
+    proc = subprocess.run(
+        [sys.executable, "-W", "error", str(script)], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 0, proc.stderr
+    nested_line = LEAKY_SCRIPT.splitlines().index("        return os.pipe()  # <- nested pipe") + 1
+    assert proc.stdout.split() == ["2", "3", str(nested_line)]  # two fds, depth 3, the pipe's line
+    assert proc.stderr == ""
+    chained = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.environ.get('THEIRS'))"],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert chained.stdout.strip() == "ran"  # the user's own sitecustomize still runs
+
+
+def test_child_env_keeps_the_rest_and_adds_once() -> None:
+    from fdleak.python.bootstrap import BOOTSTRAP_DIR, child_env
+
+    env = child_env({"PYTHONPATH": "/a", "X": "1"}, init=["pkg.mod:hook"])
+    again = child_env(env, init=["pkg.mod:hook"])
+    assert again["PYTHONPATH"] == os.pathsep.join([BOOTSTRAP_DIR, "/a"])
+    assert again["FDLEAK_PYTHON_INIT"] == "pkg.mod:hook" and again["X"] == "1"
+
+
+def test_the_tracker_imports_no_test_or_task_framework() -> None:
+    code = (
+        "import sys; import fdleak.python.tracker, fdleak.python.bootstrap; "
+        "fdleak.python.tracker.install(); "
+        "print(sorted(m for m in ('pytest', 'celery', '_pytest') if m in sys.modules))"
+    )
+    env = dict(os.environ, PYTHONPATH=str(Path(tracker.__file__).parents[2]))
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
+    assert (proc.returncode, proc.stdout.strip(), proc.stderr) == (0, "[]", "")
