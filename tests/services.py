@@ -99,19 +99,32 @@ class Worker:
 
 
 @contextlib.contextmanager
-def celery_worker(tmp_path: Path, broker: str, *extra: str) -> Iterator[Worker]:
-    """``celery -A tasks worker`` with 2 prefork children; cold shutdown and reaped after."""
+def celery_worker(
+    tmp_path: Path,
+    broker: str,
+    *extra: str,
+    app: str = "tasks",
+    app_dir: Path = CELERY_APP,
+    prefix: tuple[str, ...] = (),
+    env_extra: dict[str, str] | None = None,
+) -> Iterator[Worker]:
+    """``celery -A APP worker`` with 2 prefork children (``extra`` may change the pool),
+    run under ``prefix`` (``fdleak celery --``); cold shutdown and reaped after."""
     need_tool("redis-server")
     name = f"fdleaktest{os.getpid()}x{free_port()}"
     env = dict(
-        os.environ, CELERY_BROKER_URL=broker, FDLEAK_TEST_DIR=str(tmp_path), PYTHONPATH=str(CELERY_APP)
+        os.environ,
+        CELERY_BROKER_URL=broker,
+        FDLEAK_TEST_DIR=str(tmp_path),
+        PYTHONPATH=str(app_dir),
+        **(env_extra or {}),
     )
     log = tmp_path / f"{name}.log"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "tasks", "worker", "-P", "prefork", "-c", "2",
+        [*prefix, sys.executable, "-m", "celery", "-A", app, "worker", "-P", "prefork", "-c", "2",
          "-n", f"{name}@localhost", "--without-heartbeat", "--without-mingle", "--without-gossip",
          "-l", "INFO", "-f", str(log), *extra],
-        cwd=CELERY_APP,
+        cwd=app_dir,
         env=env,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,

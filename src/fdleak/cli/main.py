@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from fdleak import __version__
-from fdleak.cli import analyze, diff, ps, run, snapshot, trace, watch
+from fdleak.cli import analyze, celery, diff, merge, ps, run, snapshot, trace, watch
 from fdleak.cli.options import HelpFormatter
 from fdleak.errors import FdleakError
 
@@ -19,6 +19,8 @@ COMMANDS = {
     "run": run,
     "trace": trace,
     "analyze": analyze,
+    "celery": celery,
+    "merge": merge,
 }
 
 

@@ -1,0 +1,79 @@
+"""Several reports as one: the per-process reports of a worker's pool, for ``fdleak merge``.
+
+Leaks are joined when they share kind, signature, task and the line that opened them;
+counts add up, pids join. Confidence is the highest any process gave: a pool or cache
+that each child opened once stays low however many children did it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+
+from fdleak.model.observation import SourceInfo
+from fdleak.model.report import Leak, Report, Window
+
+_RANK = {"high": 0, "medium": 1, "low": 2}
+EXAMPLES = 5
+
+
+def merge_reports(reports: Sequence[Report]) -> Report:
+    groups: dict[tuple[str, str, str | None, tuple[str, int] | None], list[Leak]] = {}
+    for report in reports:
+        for leak in report.leaks:
+            groups.setdefault(_key(leak), []).append(leak)
+    leaks = sorted((_join(parts) for parts in groups.values()), key=lambda x: (_RANK[x.confidence], -x.count))
+    starts = [r.window.start for r in reports if r.window.start is not None]
+    ends = [r.window.end for r in reports if r.window.end is not None]
+    modes = {r.source.mode for r in reports}
+    return Report(
+        source=SourceInfo(
+            mode=modes.pop() if len(modes) == 1 else "python",
+            inputs=tuple(i for r in reports for i in r.source.inputs),
+            pids=tuple(sorted({p for r in reports for p in r.source.pids})),
+        ),
+        window=Window(
+            min(starts) if starts else None,
+            max(ends) if ends else None,
+            sum(r.window.events for r in reports),
+            sum(r.window.lines for r in reports),
+            sum(r.window.unparsed_lines for r in reports),
+            sum(r.window.lost_events for r in reports),
+        ),
+        processes=tuple(p for r in reports for p in r.processes),
+        leaks=tuple(replace(leak, id=f"L{i}") for i, leak in enumerate(leaks, 1)),
+        open_fds=tuple(fd for r in reports for fd in r.open_fds),
+        warnings=tuple(w for r in reports for w in r.warnings),
+    )
+
+
+def _key(leak: Leak) -> tuple[str, str, str | None, tuple[str, int] | None]:
+    origin = leak.origin
+    frame = origin.frames[-1] if origin and origin.frames else None
+    return (
+        leak.kind,
+        leak.signature,
+        origin.task if origin else None,
+        (frame.file, frame.line) if frame else None,
+    )
+
+
+def _join(parts: list[Leak]) -> Leak:
+    if len(parts) == 1:
+        return parts[0]
+    best = min(parts, key=lambda leak: _RANK[leak.confidence])
+    firsts = [p.first_ts for p in parts if p.first_ts is not None]
+    lasts = [p.last_ts for p in parts if p.last_ts is not None]
+    pids = tuple(sorted({pid for p in parts for pid in p.pids}))
+    return replace(
+        best,
+        count=sum(p.count for p in parts),
+        opened=sum(p.opened for p in parts),
+        closed=sum(p.closed for p in parts),
+        pids=pids,
+        first_ts=min(firsts) if firsts else None,
+        last_ts=max(lasts) if lasts else None,
+        rate_per_min=sum(p.rate_per_min for p in parts),
+        reason=f"in {len(pids)} processes; " + "; ".join(p.reason for p in parts[:3]),
+        examples=tuple(e for p in parts for e in p.examples)[:EXAMPLES],
+    )

@@ -1,0 +1,232 @@
+"""Per-task fd accounting in Celery workers: which task leaked which fd, from which line.
+
+Every pool process (prefork children, the solo pool, each thread of a thread pool) takes
+a baseline of its fds when a task starts (task_prerun) and diffs at its end
+(task_postrun): fds the task opened and still holds are that task's. Each leak is logged
+as a warning at once; per task name the runs and the leaking runs are counted, so
+confidence rises as the same task leaks again (one run that keeps an fd is what a cache
+or a pool looks like). Each process writes its own fdleak JSON report into the report
+directory (after each leaking task, and at exit); ``fdleak merge DIR`` joins them.
+
+Two ways in: ``fdleak celery -- celery -A proj worker ...`` (nothing to change in the
+app), or ``fdleak.celery.install(app)`` in the app's module.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from fdleak.model.observation import SourceInfo
+from fdleak.model.report import FdEntry, Leak, ProcessEntry, Report, Window
+from fdleak.python.checkpoint import Baseline, OpenedFd
+from fdleak.python.describe import leak_message
+from fdleak.python.tracker import Tracker
+from fdleak.python.tracker import install as install_tracker
+from fdleak.views import json_view
+
+LOG = logging.getLogger("fdleak")
+REPORT_DIR_VARIABLE = "FDLEAK_REPORT_DIR"
+MAX_KEPT = 1_000  # leaked fds remembered per task name (the count goes on)
+EXAMPLES = 5
+
+
+@dataclass
+class _TaskRecord:
+    """One task name's runs in this process and the fds its runs kept."""
+
+    name: str
+    runs: int = 0
+    leaking_runs: int = 0
+    leaked: int = 0
+    kept: list[tuple[str, OpenedFd]] = field(default_factory=list)  # (task id, fd)
+
+
+class CeleryTracking:
+    """The per-task accounting of one worker process."""
+
+    def __init__(self, tracker: Tracker, report_dir: str | None, root: str | None = None) -> None:
+        self.tracker = tracker
+        self.report_dir = report_dir
+        self.root = root
+        self.tasks: dict[str, _TaskRecord] = {}
+        self._baselines: dict[str, Baseline] = {}
+        self._lock = threading.Lock()
+        self._pid = os.getpid()
+        self._started = time.time()
+
+    # -- Celery's signals -------------------------------------------------------------
+
+    def before(self, task_id: str | None = None, task: Any = None, **_: Any) -> None:
+        self._forked_check()
+        baseline = self.tracker.baseline()
+        with self._lock:
+            self._baselines[task_id or ""] = baseline
+
+    def after(self, task_id: str | None = None, task: Any = None, **_: Any) -> None:
+        with self._lock:
+            baseline = self._baselines.pop(task_id or "", None)
+        if baseline is None:
+            return
+        me = threading.get_ident()
+        # in a thread pool, a fd another thread made belongs to another task; one made by
+        # C code (thread unknown) cannot be told apart and stays with this one
+        kept = [fd for fd in self.tracker.opened_since(baseline) if fd.thread in (None, me)]
+        name = getattr(task, "name", None) or "unknown task"
+        with self._lock:
+            record = self.tasks.setdefault(name, _TaskRecord(name))
+            record.runs += 1
+            if not kept:
+                return
+            record.leaking_runs += 1
+            record.leaked += len(kept)
+            room = MAX_KEPT - len(record.kept)
+            record.kept.extend((task_id or "", fd) for fd in kept[: max(0, room)])
+        LOG.warning("%s", leak_message(f"task {name}[{task_id}]", kept, self.root))
+        self.write()
+
+    # -- the report ------------------------------------------------------------------
+
+    def report(self) -> Report:
+        """This process's report: one leak per task name, kind, signature and origin line."""
+        with self._lock:
+            records = [(r, list(r.kept)) for r in self.tasks.values()]
+        leaks: list[Leak] = []
+        open_fds: list[FdEntry] = []
+        for record, kept in records:
+            groups: dict[tuple[str, str, tuple[str, int] | None], list[OpenedFd]] = {}
+            for _, item in kept:
+                frame = item.origin_frame(self.root)
+                key = (item.kind.value, item.signature, (frame.file, frame.line) if frame else None)
+                groups.setdefault(key, []).append(item)
+            for (kind, signature, _), items in groups.items():
+                still = [item for item in items if _still_open(item)]
+                open_fds += [item.entry(self._pid) for item in still]
+                leaks.append(self._leak(record, kind, signature, items, still))
+        leaks.sort(key=lambda leak: (_RANK[leak.confidence], -leak.count))
+        leaks = [_with_id(leak, f"L{i}") for i, leak in enumerate(leaks, 1)]
+        now = time.time()
+        process = ProcessEntry(
+            self._pid,
+            os.getppid(),
+            _command(),
+            False,
+            None,
+            sum(r.leaked for r, _ in records),
+            0,
+            len(open_fds),
+        )
+        return Report(
+            source=SourceInfo(mode="python", pids=(self._pid,)),
+            window=Window(self._started, now, sum(r.runs for r, _ in records), 0, 0),
+            processes=(process,),
+            leaks=tuple(leaks),
+            open_fds=tuple(open_fds),
+        )
+
+    def _leak(
+        self, record: _TaskRecord, kind: str, signature: str, items: list[OpenedFd], still: list[OpenedFd]
+    ) -> Leak:
+        times = [item.ts for item in items if item.ts is not None]
+        first, last = (min(times), max(times)) if times else (None, None)
+        span = (last - first) if first is not None and last is not None else 0.0
+        confidence = "high" if record.leaking_runs >= 3 else "medium" if record.leaking_runs == 2 else "low"
+        reason = (
+            f"{record.name} kept fds in {record.leaking_runs} of {record.runs} runs; "
+            f"{len(still)} of {len(items)} still open"
+        )
+        return Leak(
+            id="",
+            kind=kind,
+            signature=signature,
+            count=len(still),
+            opened=len(items),
+            closed=len(items) - len(still),
+            pids=(self._pid,),
+            first_ts=first,
+            last_ts=last,
+            rate_per_min=len(items) / span * 60 if span > 0 else 0.0,
+            confidence=confidence,
+            reason=reason,
+            examples=tuple(item.entry(self._pid) for item in items[:EXAMPLES]),
+            origin=items[-1].origin(record.name, self.root),
+        )
+
+    def write(self) -> None:
+        """This process's report, replaced whole (a reader never sees half of it); none from
+        a process that ran no task (the worker's parent, a client that only sends)."""
+        if not self.report_dir or not self.tasks:
+            return
+        try:
+            os.makedirs(self.report_dir, exist_ok=True)
+            path = os.path.join(self.report_dir, f"fdleak-python-{self._pid}.json")
+            json_view.write(self.report(), path + ".tmp")
+            os.replace(path + ".tmp", path)
+        except OSError as error:
+            LOG.error("fdleak: cannot write the report into %s: %s", self.report_dir, error)
+
+    def _forked_check(self) -> None:
+        """A prefork child inherits its parent's accounting: start its own."""
+        if os.getpid() != self._pid:
+            with self._lock:
+                self._pid = os.getpid()
+                self._started = time.time()
+                self.tasks.clear()
+                self._baselines.clear()
+
+
+_RANK = {"high": 0, "medium": 1, "low": 2}
+_installed: CeleryTracking | None = None
+
+
+def install(app: Any = None, report_dir: str | None = None) -> CeleryTracking:
+    """Track every task of this worker (``app`` is accepted for symmetry; Celery's signals
+    are global). Reports go to ``report_dir`` or $FDLEAK_REPORT_DIR, if either is set."""
+    global _installed
+    if _installed is not None:
+        return _installed
+    from celery import signals  # type: ignore[import-untyped]
+
+    tracking = CeleryTracking(install_tracker(), report_dir or os.environ.get(REPORT_DIR_VARIABLE))
+    signals.task_prerun.connect(tracking.before, weak=False)
+    signals.task_postrun.connect(tracking.after, weak=False)
+    signals.worker_process_shutdown.connect(lambda **_: tracking.write(), weak=False)
+    atexit.register(tracking.write)
+    _installed = tracking
+    return tracking
+
+
+def bootstrap(tracker: Tracker) -> None:
+    """The FDLEAK_PYTHON_INIT hook of ``fdleak celery``, run at every Python's start-up
+    under it: hook Celery's signals where Celery is installed, and nothing elsewhere."""
+    try:
+        import celery  # noqa: F401
+    except ImportError:
+        return
+    install()
+
+
+def _still_open(item: OpenedFd) -> bool:
+    try:
+        return os.readlink(f"/proc/self/fd/{item.fd}") == item.link
+    except OSError:
+        return False
+
+
+def _command() -> str:
+    try:
+        with open("/proc/self/cmdline", "rb") as handle:
+            return handle.read().replace(b"\0", b" ").decode("utf-8", "replace").strip()
+    except OSError:
+        return ""
+
+
+def _with_id(leak: Leak, leak_id: str) -> Leak:
+    from dataclasses import replace
+
+    return replace(leak, id=leak_id)
