@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -19,7 +20,7 @@ import pytest
 
 from conftest import validate_report
 from services import celery_worker, redis_server
-from tracing import wait_until
+from tracing import tracing, wait_until
 
 pytestmark = pytest.mark.redis
 
@@ -147,3 +148,40 @@ def test_install_in_the_app_module_writes_per_process_reports(tmp_path: Path) ->
     (leak,) = [leak for leak in report["leaks"] if leak["confidence"] != "low"]
     assert leak["origin"]["task"] == "pytasks.leak_file" and leak["count"] == RUNS
     assert leak["origin"]["frames"][-1]["line"] == leak_lines()["leak_file"]  # open() is the builtin
+
+
+@pytest.mark.strace
+def test_analyze_joins_the_trackers_task_and_line_to_the_strace_leak(tmp_path: Path) -> None:
+    reports = tmp_path / "reports"
+    log = tmp_path / "trace.txt"
+    prefix = (sys.executable, "-m", "fdleak", "celery", "-q", "--report-dir", str(reports), "--")
+    with (
+        redis_server(tmp_path) as broker,
+        celery_worker(tmp_path, broker, app="pytasks", app_dir=APP_DIR, prefix=prefix) as worker,
+    ):
+        send(worker.env, "clean_file", runs=2)  # warm: both children have run a task
+        wait_until(lambda: succeeded(tmp_path / f"{worker.name}.log") >= 2, 60, "the warm-up")
+        with tracing("--celery", worker.name, "--duration", "120", "--keep-trace", str(log)) as fdleak:
+            sent = 2 + send(worker.env, "leak_file", runs=12)
+            wait_until(lambda: succeeded(tmp_path / f"{worker.name}.log") >= sent, 60, "every task")
+            fdleak.send_signal(signal.SIGINT)
+            fdleak.communicate(timeout=30)
+    proc = subprocess.run(
+        [sys.executable, "-m", "fdleak", "analyze", "--json", "-", str(log), "--python", str(reports)],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 1, proc.stderr
+    report = json.loads(proc.stdout)
+    validate_report(report)
+    (leak,) = report["leaks"]
+    assert leak["signature"].endswith("/report_*_*.csv") or leak["signature"].endswith("/report_*.csv")
+    assert leak["count"] == 12 and leak["origin"]["task"] == "pytasks.leak_file"
+    mine = [f for f in leak["origin"]["frames"] if Path(f["file"]).name == "pytasks.py"]
+    assert mine[-1]["line"] == leak_lines()["leak_file"]
+    text = subprocess.run(
+        [sys.executable, "-m", "fdleak", "analyze", str(log), "--python", str(reports)],
+        capture_output=True,
+        text=True,
+    ).stdout
+    assert f"pytasks.py:{leak_lines()['leak_file']} in leak_file, in task pytasks.leak_file" in text

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from fdleak.model.observation import SourceInfo
-from fdleak.model.report import Leak, Report, Window
+from fdleak.model.report import Leak, Origin, Report, Window
 
 _RANK = {"high": 0, "medium": 1, "low": 2}
 EXAMPLES = 5
@@ -77,3 +77,29 @@ def _join(parts: list[Leak]) -> Leak:
         reason=f"in {len(pids)} processes; " + "; ".join(p.reason for p in parts[:3]),
         examples=tuple(e for p in parts for e in p.examples)[:EXAMPLES],
     )
+
+
+def with_origins(report: Report, python: Report, slack: float = 1.0) -> Report:
+    """``report`` (from strace) with the origins the Python tracker's ``python`` report
+    knows: a leak takes the origin of the Python leak holding one of its example fds,
+    the same pid and fd number, made within ``slack`` seconds (fd numbers are reused)."""
+    known: dict[tuple[int, int], list[tuple[float | None, Origin]]] = {}
+    for leak in python.leaks:
+        if leak.origin is not None:
+            for example in leak.examples:
+                known.setdefault((example.pid, example.fd), []).append((example.ts, leak.origin))
+    leaks = []
+    for leak in report.leaks:
+        origin = leak.origin or _origin_of(leak, known, slack)
+        leaks.append(replace(leak, origin=origin))
+    return replace(report, leaks=tuple(leaks))
+
+
+def _origin_of(
+    leak: Leak, known: dict[tuple[int, int], list[tuple[float | None, Origin]]], slack: float
+) -> Origin | None:
+    for example in leak.examples:
+        for ts, origin in known.get((example.pid, example.fd), []):
+            if ts is None or example.ts is None or abs(ts - example.ts) <= slack:
+                return origin
+    return None

@@ -30,7 +30,15 @@ def add_parser(sub: Any, name: str) -> None:
     parser = sub.add_parser(
         name, help=HELP, description=DESCRIPTION, formatter_class=RawDescriptionHelpFormatter
     )
-    parser.add_argument("logs", nargs="+", metavar="LOG", help="strace log(s) to read")
+    parser.add_argument("logs", nargs="*", metavar="LOG", help="strace log(s) to read")
+    parser.add_argument(
+        "--python",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="Python tracker reports (fdleak celery --report-dir): their task names and lines "
+        "join the strace leaks by pid, fd and time; alone, they are merged",
+    )
     add_min_count_option(parser)
     parser.add_argument(
         "--jobs",
@@ -48,12 +56,24 @@ def run(args: argparse.Namespace) -> int:
 
     from fdleak.cli.output import write_outputs
     from fdleak.cli.progress import byte_progress
+    from fdleak.errors import InputError
     from fdleak.pipeline.logs import analyze_logs, total_size
+    from fdleak.pipeline.reports import merged
 
-    # imported here, not at the top: building the parser stays cheap for every command
+    if not args.logs and not args.python:
+        raise InputError("nothing to analyze", "give strace log(s), or --python DIR")
     console = Console(stderr=True, highlight=False, soft_wrap=True)  # a warning stays one line
-    with byte_progress(console, total_size(args.logs), quiet=args.quiet) as progress:
-        report = analyze_logs(args.logs, min_count=args.min_count, jobs=args.jobs, progress=progress)
+    python = merged(args.python) if args.python else None
+    if args.logs:
+        with byte_progress(console, total_size(args.logs), quiet=args.quiet) as progress:
+            report = analyze_logs(args.logs, min_count=args.min_count, jobs=args.jobs, progress=progress)
+        if python is not None:
+            from fdleak.analysis.merge import with_origins
+
+            report = with_origins(report, python)
+    else:
+        assert python is not None
+        report = python
     # no automatic highlighting: it recolours parts of paths and numbers at random
     # piped to a file or a pager, lines are not cut at 80 columns (paths stay whole)
     out = Console(file=sys.stdout, highlight=False, soft_wrap=not sys.stdout.isatty())

@@ -25,6 +25,11 @@ _FRAMEWORKS: dict[str, re.Pattern[str]] = {
     "rq": re.compile(r"(?:^|[/\s])rq\s+worker\b|rqworker"),
     "dramatiq": re.compile(r"(?:^|[/\s])dramatiq\b"),
 }
+# fdleak run by path, by name, or by an interpreter (python -m fdleak, python .../bin/fdleak),
+# its strace guard, and strace itself: a tracer's command line holds the worker's
+_FDLEAK = re.compile(
+    r"^(?:\S*python[\d.]*\s+(?:-\S+\s+)*(?:-m\s+)?)?(?:\S*/)?(?:fdleak|strace)\s|/fdleak/sources/strace/guard\.py\s"
+)
 _APP = re.compile(r"(?:-A|--app)[= ](\S+)")
 
 
@@ -116,7 +121,11 @@ def compile_pattern(pattern: str | None) -> re.Pattern[str] | None:
 
 
 def matches(command: str, celery: bool, regex: re.Pattern[str] | None) -> bool:
-    """Selected by --celery and/or PATTERN; with neither, any known worker framework."""
+    """Selected by --celery and/or PATTERN; with neither, any known worker framework.
+    fdleak's own wrappers (fdleak celery -- celery ... worker) and tracers hold a
+    worker's command line too, but only the worker under them is one."""
+    if _FDLEAK.search(command):
+        return False
     framework = framework_of(command)
     if celery and framework != "celery":
         return False

@@ -8,7 +8,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from fdleak.model.report import FdEntry, Leak, Report
+from fdleak.model.report import FdEntry, Leak, Origin, Report
 from fdleak.views.escape import plain
 
 _STYLE = {"high": "bold red", "medium": "yellow", "low": "dim"}
@@ -66,11 +66,26 @@ def _leak(leak: Leak, console: Console) -> None:
     since = f"since {_clock(leak.first_ts)}, " if leak.first_ts is not None else ""
     rate = f"{leak.rate_per_min:g}/min, " if leak.rate_per_min else ""
     console.print(f"    {safe(leak.reason)} ({since}{rate}{leak.opened} opened, {leak.closed} closed)")
+    if leak.origin is not None:
+        console.print(f"    [bold]{safe(_origin_text(leak.origin))}[/]")
     for example in leak.examples:
         console.print(f"    {_evidence(example)}")
     hidden = leak.count - len(leak.examples)
     if hidden > 0:
         console.print(f"    [dim]… and {hidden} more (--json for all)[/]")
+
+
+def _origin_text(origin: Origin) -> str:
+    """``opened at proj/tasks.py:12 in export, in task proj.tasks.export``: the innermost
+    frame outside the standard library and installed packages, the code a user can fix."""
+    frames = [f for f in origin.frames if "/lib/python" not in f.file and "site-packages" not in f.file]
+    frame = frames[-1] if frames else (origin.frames[-1] if origin.frames else None)
+    where = (
+        f"opened at {frame.file}:{frame.line} in {frame.function}"
+        if frame
+        else "opened outside Python's view"
+    )
+    return f"{where}, in task {origin.task}" if origin.task else where
 
 
 def _too_few(report: Report, console: Console) -> None:
