@@ -268,7 +268,13 @@ class CeleryRun:
             os.killpg(self.proc.pid, signal.SIGKILL)  # the worker's pool, whatever stopped first
 
 
-def celery_rows(tasks: int, scratch: str) -> list[tuple[str, float, int]]:
+def best_rate(worker: CeleryRun, tasks: int, rounds: int) -> tuple[float, int]:
+    """The best throughput of ``rounds`` batches (other load only ever slows one down)."""
+    runs = [worker.throughput(tasks) for _ in range(rounds)]
+    return max(rate for rate, _ in runs), sum(lost for _, lost in runs)
+
+
+def celery_rows(tasks: int, scratch: str, rounds: int) -> list[tuple[str, float, int]]:
     rows = []
     log = os.path.join(scratch, "celery.strace")
     with redis(scratch) as broker:
@@ -287,7 +293,7 @@ def celery_rows(tasks: int, scratch: str) -> list[tuple[str, float, int]]:
             worker = CeleryRun(broker, scratch, prefix, str(tag))
             try:
                 worker.throughput(20)  # warm: both children have run tasks
-                rate, lost = worker.throughput(tasks)
+                rate, lost = best_rate(worker, tasks, rounds)
             finally:
                 worker.stop()
             rows.append((label, rate, lost))
@@ -301,7 +307,7 @@ def celery_rows(tasks: int, scratch: str) -> list[tuple[str, float, int]]:
             )  # fmt: skip
             for pid in [worker.proc.pid, *worker.children()]:
                 wait_traced(pid)
-            rate, lost = worker.throughput(tasks)
+            rate, lost = best_rate(worker, tasks, rounds)
             trace.send_signal(signal.SIGINT)
             trace.wait(timeout=60)
         finally:
@@ -314,7 +320,9 @@ def celery_rows(tasks: int, scratch: str) -> list[tuple[str, float, int]]:
 
 def print_celery(tasks: int, rows: list[tuple[str, float, int]]) -> None:
     base = rows[0][1]
-    print(f"\n## Celery worker (prefork, 2 children, Redis): {tasks:,} tiny tasks")
+    print(
+        f"\n## Celery worker (prefork, 2 children, Redis): {tasks:,} tiny tasks (the best batch of each row)"
+    )
     print("| | tasks/s | x untraced | tasks lost |")
     print("|---|---:|---:|---:|")
     for label, rate, lost in rows:
@@ -346,7 +354,7 @@ def main(argv: list[str] | None = None) -> int:
         for variant in args.variants.split(","):
             print_workload(variant, args.pairs, workload_rows(variant, args.pairs, scratch, args.rounds))
         if not args.skip_celery:
-            print_celery(args.tasks, celery_rows(args.tasks, scratch))
+            print_celery(args.tasks, celery_rows(args.tasks, scratch, args.rounds))
     return 0
 
 
