@@ -19,13 +19,14 @@ import logging
 import os
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from fdleak.model.observation import SourceInfo
 from fdleak.model.report import FdEntry, Leak, ProcessEntry, Report, Window
 from fdleak.python.checkpoint import Baseline, OpenedFd
 from fdleak.python.describe import leak_message
+from fdleak.python.reporting import by_origin, command_line, leak_of
 from fdleak.python.tracker import Tracker
 from fdleak.python.tracker import install as install_tracker
 from fdleak.views import json_view
@@ -33,7 +34,6 @@ from fdleak.views import json_view
 LOG = logging.getLogger("fdleak")
 REPORT_DIR_VARIABLE = "FDLEAK_REPORT_DIR"
 MAX_KEPT = 1_000  # leaked fds remembered per task name (the count goes on)
-EXAMPLES = 5
 
 
 @dataclass
@@ -95,67 +95,24 @@ class CeleryTracking:
     def report(self) -> Report:
         """This process's report: one leak per task name, kind, signature and origin line."""
         with self._lock:
-            records = [(r, list(r.kept)) for r in self.tasks.values()]
+            records = [(r, [item for _, item in r.kept]) for r in self.tasks.values()]
         leaks: list[Leak] = []
         open_fds: list[FdEntry] = []
         for record, kept in records:
-            groups: dict[tuple[str, str, tuple[str, int] | None], list[OpenedFd]] = {}
-            for _, item in kept:
-                frame = item.origin_frame(self.root)
-                key = (item.kind.value, item.signature, (frame.file, frame.line) if frame else None)
-                groups.setdefault(key, []).append(item)
-            for (kind, signature, _), items in groups.items():
-                still = [item for item in items if _still_open(item)]
-                open_fds += [item.entry(self._pid) for item in still]
-                leaks.append(self._leak(record, kind, signature, items, still))
-        leaks.sort(key=lambda leak: (_RANK[leak.confidence], -leak.count))
-        leaks = [_with_id(leak, f"L{i}") for i, leak in enumerate(leaks, 1)]
-        now = time.time()
-        process = ProcessEntry(
-            self._pid,
-            os.getppid(),
-            _command(),
-            False,
-            None,
-            sum(r.leaked for r, _ in records),
-            0,
-            len(open_fds),
-        )
-        return Report(
-            source=SourceInfo(mode="python", pids=(self._pid,)),
-            window=Window(self._started, now, sum(r.runs for r, _ in records), 0, 0),
-            processes=(process,),
-            leaks=tuple(leaks),
-            open_fds=tuple(open_fds),
-        )
-
-    def _leak(
-        self, record: _TaskRecord, kind: str, signature: str, items: list[OpenedFd], still: list[OpenedFd]
-    ) -> Leak:
-        times = [item.ts for item in items if item.ts is not None]
-        first, last = (min(times), max(times)) if times else (None, None)
-        span = (last - first) if first is not None and last is not None else 0.0
-        confidence = "high" if record.leaking_runs >= 3 else "medium" if record.leaking_runs == 2 else "low"
-        reason = (
-            f"{record.name} kept fds in {record.leaking_runs} of {record.runs} runs; "
-            f"{len(still)} of {len(items)} still open"
-        )
-        return Leak(
-            id="",
-            kind=kind,
-            signature=signature,
-            count=len(still),
-            opened=len(items),
-            closed=len(items) - len(still),
-            pids=(self._pid,),
-            first_ts=first,
-            last_ts=last,
-            rate_per_min=len(items) / span * 60 if span > 0 else 0.0,
-            confidence=confidence,
-            reason=reason,
-            examples=tuple(item.entry(self._pid) for item in items[:EXAMPLES]),
-            origin=items[-1].origin(record.name, self.root),
-        )
+            confidence = (
+                "high" if record.leaking_runs >= 3 else "medium" if record.leaking_runs == 2 else "low"
+            )
+            for items in by_origin(kept, self.root).values():
+                leak, still = leak_of(
+                    items, pid=self._pid, task=record.name, confidence=confidence, reason="", root=self.root
+                )
+                open_fds += still
+                reason = (
+                    f"{record.name} kept fds in {record.leaking_runs} of {record.runs} runs; "
+                    f"{leak.count} of {leak.opened} still open"
+                )
+                leaks.append(replace(leak, reason=reason))
+        return process_report(self._pid, self._started, sum(r.runs for r, _ in records), leaks, open_fds)
 
     def write(self) -> None:
         """This process's report, replaced whole (a reader never sees half of it); none from
@@ -211,22 +168,25 @@ def bootstrap(tracker: Tracker) -> None:
     install()
 
 
-def _still_open(item: OpenedFd) -> bool:
-    try:
-        return os.readlink(f"/proc/self/fd/{item.fd}") == item.link
-    except OSError:
-        return False
-
-
-def _command() -> str:
-    try:
-        with open("/proc/self/cmdline", "rb") as handle:
-            return handle.read().replace(b"\0", b" ").decode("utf-8", "replace").strip()
-    except OSError:
-        return ""
-
-
-def _with_id(leak: Leak, leak_id: str) -> Leak:
-    from dataclasses import replace
-
-    return replace(leak, id=leak_id)
+def process_report(
+    pid: int, started: float, events: int, leaks: list[Leak], open_fds: list[FdEntry]
+) -> Report:
+    """A report of one tracked process (mode "python"), its leaks most severe first."""
+    leaks = sorted(leaks, key=lambda leak: (_RANK[leak.confidence], -leak.count))
+    process = ProcessEntry(
+        pid,
+        os.getppid(),
+        command_line(),
+        False,
+        None,
+        sum(x.opened for x in leaks),
+        0,
+        sum(x.count for x in leaks),
+    )
+    return Report(
+        source=SourceInfo(mode="python", pids=(pid,)),
+        window=Window(started, time.time(), events, 0, 0),
+        processes=(process,),
+        leaks=tuple(replace(leak, id=f"L{i}") for i, leak in enumerate(leaks, 1)),
+        open_fds=tuple(open_fds),
+    )
