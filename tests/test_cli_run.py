@@ -108,6 +108,29 @@ def test_duration_ends_the_trace_and_the_command(tmp_path: Path) -> None:
     assert processes_running(program) == []
 
 
+@pytest.mark.parametrize("options", [(), ("--no-python",)], ids=["tracked", "no-python"])
+def test_a_python_commands_leak_carries_the_line_that_opened_it(
+    tmp_path: Path, options: tuple[str, ...]
+) -> None:
+    need_tool("strace")
+    program = script(tmp_path, FOREVER, path="/etc/hostname")
+    line = next(
+        n for n, text in enumerate(Path(program).read_text().splitlines(), 1) if "keep.append" in text
+    )
+    out = tmp_path / "r.json"
+    proc = run_fdleak("run", *options, "--duration", "3s", "--json", str(out), "--", sys.executable, program)
+    assert proc.returncode == 1, proc.stderr
+    report = json.loads(out.read_text())
+    validate_report(report)
+    (leak,) = report["leaks"]
+    if options:
+        assert leak["origin"] is None
+        return
+    # the tracker in the command wrote where each fd came from; fdleak joined it by pid and fd
+    assert leak["origin"]["frames"][-1] == {"file": program, "line": line, "function": "<module>"}
+    assert f"opened at {program}:{line} in <module>" in proc.stdout
+
+
 def test_ctrl_c_still_prints_the_report(tmp_path: Path) -> None:
     need_tool("strace")
     program = script(tmp_path, FOREVER, path="/etc/hostname")

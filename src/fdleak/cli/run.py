@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import argparse
+import os
+import re
+from contextlib import contextmanager
 
 from fdleak.cli.options import RawDescriptionHelpFormatter, add_min_count_option, add_report_options, duration
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing at start-up
 if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
     from typing import Any
 
     from rich.console import Console
 
+    from fdleak.model.report import Report
     from fdleak.system import Strace
 
 HELP = "run a command under strace and report the fds it opened and never closed"
@@ -24,6 +29,8 @@ The command and every process it starts end with their tracer, even if fdleak is
 none is ever left running untraced or with failing system calls. strace 6.6+ does that
 with --kill-on-exit; with an older strace the command runs in a process group of its own
 that fdleak ends with strace (so it cannot read the terminal).
+A Python command (python, or a script such as celery or gunicorn) also runs fdleak's
+Python tracker, so each leak shows the line of code that opened it (--no-python: not).
 Exit status: 0 no leak, 1 leak found, 2 nothing could be traced; the command's own exit
 status is in the report."""
 
@@ -44,6 +51,12 @@ def add_parser(sub: Any, name: str) -> None:
         help="trace every system call stop, not only fd calls (slower; for a kernel or container "
         "where seccomp-bpf filters fail)",
     )
+    parser.add_argument(
+        "--no-python",
+        action="store_true",
+        help="do not start fdleak's Python tracker in a Python command (it finds the line that "
+        "opened each leaked fd)",
+    )
     add_min_count_option(parser)
     add_report_options(parser)
     parser.add_argument("program", nargs=argparse.REMAINDER, metavar="-- COMMAND [ARGS...]")
@@ -60,20 +73,68 @@ def run(args: argparse.Namespace) -> int:
 
     command = args.program[1:] if args.program[:1] == ["--"] else args.program
     errors = Console(stderr=True, highlight=False, soft_wrap=True)
-    report = run_command(
-        command,
-        duration=args.duration,
-        keep_trace=args.keep_trace,
-        min_count=args.min_count,
-        seccomp=not args.no_seccomp,
-        on_start=None if args.quiet else lambda strace, seccomp: _announce(strace, seccomp, errors),
-    )
+    with _python_origins(command, args.no_python) as (env, join):
+        report = join(
+            run_command(
+                command,
+                duration=args.duration,
+                keep_trace=args.keep_trace,
+                min_count=args.min_count,
+                seccomp=not args.no_seccomp,
+                on_start=None if args.quiet else lambda strace, seccomp: _announce(strace, seccomp, errors),
+                env=env,
+            )
+        )
     out = Console(file=sys.stdout, highlight=False, soft_wrap=not sys.stdout.isatty())
     write_outputs(report, args, out, errors)
     root = report.processes[0] if report.processes else None
     if root is not None and root.exit_status is not None:
         errors.print(f"fdleak: {' '.join(command)} exited with status {root.exit_status}")
     return 1 if report.found_leak else 0
+
+
+@contextmanager
+def _python_origins(
+    command: list[str], off: bool
+) -> Iterator[tuple[dict[str, str] | None, Callable[[Report], Report]]]:
+    """For a Python command: the environment that starts fdleak's tracker in it, and the
+    join of the tracker's origins (the line that opened each fd) onto the strace report."""
+    import shutil
+    import tempfile
+
+    if off or not is_python(shutil.which(command[0]) if command else None):
+        yield None, lambda report: report
+        return
+    import os
+
+    from fdleak.analysis.merge import with_origins
+    from fdleak.pipeline.reports import merged, report_files
+    from fdleak.python.bootstrap import child_env
+    from fdleak.python.celery import REPORT_DIR_VARIABLE
+
+    with tempfile.TemporaryDirectory(prefix="fdleak-origins-") as reports:
+        env = child_env(
+            dict(os.environ, **{REPORT_DIR_VARIABLE: reports}), init=("fdleak.python.process_report:install",)
+        )
+
+        def join(report: Report) -> Report:
+            return with_origins(report, merged([reports])) if report_files([reports]) else report
+
+        yield env, join
+
+
+def is_python(path: str | None) -> bool:
+    """A Python interpreter, or a script it runs (celery, gunicorn, pytest: a python #! line)."""
+    if path is None:
+        return False
+    if re.fullmatch(r"python[\d.]*", os.path.basename(path)):
+        return True
+    try:
+        with open(path, "rb") as handle:
+            first = handle.readline(256)
+    except OSError:
+        return False
+    return first.startswith(b"#!") and b"python" in first
 
 
 def _announce(strace: Strace, seccomp: bool, errors: Console) -> None:

@@ -31,6 +31,7 @@ def run_command(
     min_count: int = DEFAULT_MIN_COUNT,
     seccomp: bool = True,
     on_start: Callable[[Strace, bool], None] | None = None,
+    env: dict[str, str] | None = None,
 ) -> Report:
     """Trace ``command`` until it exits, ``duration`` passes or Ctrl-C; then report.
 
@@ -46,7 +47,7 @@ def run_command(
         on_start(strace, seccomp)
     engine = Engine()
     driver = LogDriver(engine, jobs=1)
-    with launch(strace, command, keep_trace, KEEP_LIMIT, seccomp) as trace, stop_on(trace, duration):
+    with launch(strace, command, keep_trace, KEEP_LIMIT, seccomp, env) as trace, stop_on(trace, duration):
         totals = driver.run_lines(trace.lines())
     if totals.lines == 0:
         raise NothingToAnalyze("strace wrote nothing", "is the command allowed to be traced here?")

@@ -141,8 +141,10 @@ def launch(
     keep_trace: str | None = None,
     keep_limit: int = 0,
     seccomp: bool = False,
+    env: dict[str, str] | None = None,
 ) -> Iterator[LiveTrace]:
-    """``command`` under strace; it never outlives strace (see the module's docstring)."""
+    """``command`` under strace (with ``env``, default fdleak's); it never outlives strace
+    (see the module's docstring)."""
     setpriv = find_setpriv()
     wrapper = [setpriv, "--pdeathsig", "KILL", "--"] if setpriv else []
     with tempfile.TemporaryDirectory(prefix="fdleak-") as scratch:
@@ -152,9 +154,9 @@ def launch(
         reader = os.open(fifo_path, os.O_RDONLY | os.O_NONBLOCK)  # before strace opens it
         try:
             if strace.kills_on_exit:
-                process, group = subprocess.Popen(argv, preexec_fn=die_with_parent), 0
+                process, group = subprocess.Popen(argv, preexec_fn=die_with_parent, env=env), 0
             else:
-                process, group = _start_guarded(argv, reader)
+                process, group = _start_guarded(argv, reader, env)
         except BaseException:
             os.close(reader)
             raise
@@ -177,7 +179,9 @@ def launch(
                 os.close(reader)
 
 
-def _start_guarded(argv: list[str], fifo: int) -> tuple[subprocess.Popen[bytes], int]:
+def _start_guarded(
+    argv: list[str], fifo: int, env: dict[str, str] | None
+) -> tuple[subprocess.Popen[bytes], int]:
     read_end, write_end = os.pipe()
     try:
         guard = subprocess.Popen(
@@ -187,6 +191,7 @@ def _start_guarded(argv: list[str], fifo: int) -> tuple[subprocess.Popen[bytes],
             pass_fds=(write_end, fifo),
             # its own group: a kill of fdleak's whole group reaches it as fdleak's death
             preexec_fn=os.setpgrp,
+            env=env,
         )
     finally:
         os.close(write_end)
