@@ -2,8 +2,7 @@
 
 In one run, for a syscall-heavy workload (bench/workloads/syscall_heavy.py: one thread,
 four threads, four forked children) and for a real Celery worker's task throughput
-(2,000 tiny tasks through a real Redis), each of (the Celery rows add fdleak celery,
-the in-process Python tracker alone):
+(2,000 tiny tasks through a real Redis), each of:
   untraced
   plain strace -f -e trace=<fdleak's set> -o FILE            (the seed article's way)
   plain strace -f --seccomp-bpf -e trace=<same> -o FILE
@@ -43,7 +42,6 @@ SECONDS = re.compile(r"^\d+\.\d+$")
 # fdleak run's own strace options, as plain strace to a file: what fdleak adds beyond it is
 # reading and parsing the output as it streams
 REFERENCE = "strace -f -ttt -y -s 256 --seccomp-bpf"
-PYTHON_TRACKER = "fdleak celery (Python tracker, no strace)"
 
 
 @dataclass(frozen=True)
@@ -284,10 +282,6 @@ def celery_rows(tasks: int, scratch: str, rounds: int) -> list[tuple[str, float,
             ("strace -f --seccomp-bpf", strace_launch(log, seccomp=True)),
             (REFERENCE, strace_launch(log, seccomp=True, fdleaks_options=True)),
             ("fdleak run", [*fdleak(), "run", "-q", "--json", os.devnull, "--"]),
-            (
-                PYTHON_TRACKER,
-                [*fdleak(), "celery", "-q", "--json", os.devnull, "--report-dir", scratch, "--"],
-            ),
         ]
         for tag, (label, prefix) in enumerate(launches):
             worker = CeleryRun(broker, scratch, prefix, str(tag))
@@ -330,9 +324,6 @@ def print_celery(tasks: int, rows: list[tuple[str, float, int]]) -> None:
     run = next(rate for label, rate, _ in rows if label == "fdleak run")
     print(f"fdleak run keeps {run / base:.0%} of untraced throughput (target at least 50%: "
           f"{'met' if run / base >= 0.5 else 'MISSED'})")  # fmt: skip
-    tracked = next(rate for label, rate, _ in rows if label == PYTHON_TRACKER)
-    print(f"the Python tracker keeps {tracked / base:.0%} of untraced throughput (issue 5's target at least "
-          f"95%: {'met' if tracked / base >= 0.95 else 'MISSED'})")  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:
