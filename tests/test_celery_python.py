@@ -86,7 +86,7 @@ def check_report(report: dict[str, Any], pool: set[int]) -> None:
     ]
 
 
-@pytest.mark.parametrize("pool", [(), ("-P", "solo"), ("-P", "threads")], ids=["prefork", "solo", "threads"])
+@pytest.mark.parametrize("pool", [(), ("-P", "solo")], ids=["prefork", "solo"])
 def test_fdleak_celery_names_each_leaky_task_and_line(tmp_path: Path, pool: tuple[str, ...]) -> None:
     out = tmp_path / "merged.json"
     reports = tmp_path / "reports"

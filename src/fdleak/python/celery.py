@@ -64,7 +64,7 @@ class CeleryTracking:
 
     def before(self, task_id: str | None = None, task: Any = None, **_: Any) -> None:
         self._forked_check()
-        baseline = self.tracker.baseline()
+        baseline = self.tracker.quick_baseline()
         with self._lock:
             self._baselines[task_id or ""] = baseline
 
@@ -106,6 +106,8 @@ class CeleryTracking:
                 leak, still = leak_of(
                     items, pid=self._pid, task=record.name, confidence=confidence, reason="", root=self.root
                 )
+                if not still:
+                    continue  # all closed since (later by the task's code, or by the collector)
                 open_fds += still
                 reason = (
                     f"{record.name} kept fds in {record.leaking_runs} of {record.runs} runs; "

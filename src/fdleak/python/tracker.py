@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from fdleak.python.checkpoint import Baseline, OpenedFd, opened_since, take_baseline
+from fdleak.python.checkpoint import Baseline, OpenedFd, opened_since, take_baseline, take_quick_baseline
 from fdleak.python.registry import Created, Registry
 
 if TYPE_CHECKING:
@@ -56,6 +56,11 @@ class Tracker:
     def baseline(self) -> Baseline:
         """The fds open now (cost: one listing of /proc/self/fd and a readlink per fd)."""
         return take_baseline(self.registry)
+
+    def quick_baseline(self) -> Baseline:
+        """The fd numbers open now (one listing, no readlink): for a task's start, where the
+        cost counts. Blind only to an fd C code closed and re-made under the same number."""
+        return take_quick_baseline(self.registry)
 
     def opened_since(self, baseline: Baseline) -> tuple[OpenedFd, ...]:
         """The fds open now that were not at ``baseline``, each with the stack that made it
