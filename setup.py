@@ -10,7 +10,8 @@ setup(
     ext_modules=[
         Extension(
             "fdleak.sources.strace._scan",
-            ["src/fdleak/sources/strace/_scan.c"],
+            ["src/fdleak/sources/strace/_scan.c", "src/fdleak/sources/strace/_decode.c"],
+            depends=["src/fdleak/sources/strace/_decode.h"],
             optional=True,
             extra_compile_args=["-O2"],
         )

@@ -8,10 +8,15 @@
  * to do exactly what Python would, goes whole to reducer._line before anything has been
  * changed for it, so the two loops cannot drift apart: the pure-Python reducer is the
  * oracle the tests compare this against.
+ *
+ * Completed calls of the other common fd syscalls (socket, accept4, dup2, pipe2,
+ * connect, close_range, ...: _decode.h), whole or joined from their pieces, are
+ * decoded and placed here too; the calls _decode.c is unsure of are decoded by
+ * BlockReducer.complete, as before.
  */
 #define _GNU_SOURCE /* memmem */
-#define PY_SSIZE_T_CLEAN
-#include <Python.h>
+#include "_decode.h"
+
 #include <string.h>
 
 /* set once by setup() */
@@ -21,6 +26,7 @@ static PyObject *s_complete, *s_first_ts, *s_last_ts;
 static PyObject *s_line, *s_last_ts_text, *s_carry, *s_count_pair, *s_events, *s_default_pid;
 static PyObject *one;
 static PyObject *s_assembler, *s_pending, *s_lazy_pairs, *s_shape_k, *s_has_pid, *s_has_ts;
+static PyObject *with_socket_end_fn;
 
 static const char UNFINISHED[] = " <unfinished ...>";
 #define UNFINISHED_LEN (sizeof(UNFINISHED) - 1)
@@ -314,11 +320,40 @@ delegate(Ctx *c, PyObject *line, PyObject *seq)
     return 0;
 }
 
+/* digits with an optional fraction: what float() reads exactly as strtod does */
+static int
+plain_decimal(const char *s, Py_ssize_t n)
+{
+    Py_ssize_t i = 0;
+    while (i < n && s[i] >= '0' && s[i] <= '9')
+        i++;
+    if (i == 0)
+        return 0;
+    if (i == n)
+        return 1;
+    if (s[i] != '.' || i + 1 == n)
+        return 0;
+    for (i++; i < n; i++)
+        if (s[i] < '0' || s[i] > '9')
+            return 0;
+    return 1;
+}
+
 static PyObject *
 parse_ts_of(const char *s, Py_ssize_t a, Py_ssize_t b, int has_ts)
 {
     if (!has_ts)
-        return PyObject_CallOneArg(parse_ts_fn, Py_None);
+        Py_RETURN_NONE; /* parse_ts(None) */
+    char buf[32];
+    if (b - a < (Py_ssize_t)sizeof buf && plain_decimal(s + a, b - a)) {
+        /* parse_ts: -ttt's "1716900000.123456" is float(text), and float() is this */
+        memcpy(buf, s + a, (size_t)(b - a));
+        buf[b - a] = '\0';
+        double v = PyOS_string_to_double(buf, NULL, NULL);
+        if (v == -1.0 && PyErr_Occurred())
+            return NULL;
+        return PyFloat_FromDouble(v);
+    }
     PyObject *text = ascii(s + a, b - a);
     if (text == NULL)
         return NULL;
@@ -349,6 +384,132 @@ regex_ts(Ctx *c, const char *s, Py_ssize_t ta, Py_ssize_t tb, int wanted)
     return ts;
 }
 
+static int
+pending_pop(PyObject *pending, PyObject *fd)
+{
+    PyObject *index = PyDict_GetItemWithError(pending, fd);
+    if (index == NULL)
+        return PyErr_Occurred() ? -1 : 0;
+    return PyDict_DelItem(pending, fd);
+}
+
+static int
+append_event(Ctx *c, PyObject *ev)
+{
+    return PyList_Append(c->items, ev);
+}
+
+/* BlockReducer._place for the events _decode.c builds (creates, copies, cloexec
+ * changes, socket ends, close_range): never a close, so nothing pairs here */
+static int
+place(Ctx *c, PyObject *ev)
+{
+    PyObject *op = PyTuple_GET_ITEM(ev, 3), *fd = PyTuple_GET_ITEM(ev, 4);
+    c->events++;
+    if (op == decode_types.op_create) {
+        long fd2 = PyLong_AsLong(PyTuple_GET_ITEM(ev, 5));
+        if (fd2 == -1 && PyErr_Occurred())
+            return -1;
+        if (fd2 < 0) { /* accept() (fd2: the listener) waits for the engine to name its end */
+            PyObject *index = PyLong_FromSsize_t(PyList_GET_SIZE(c->items));
+            int rc = index == NULL ? -1 : PyDict_SetItem(c->pending, fd, index);
+            Py_XDECREF(index);
+            if (rc < 0)
+                return -1;
+        } else if (pending_pop(c->pending, fd) < 0) {
+            return -1;
+        }
+        return append_event(c, ev);
+    }
+    if (op == decode_types.op_annotate) {
+        PyObject *index = PyDict_GetItemWithError(c->pending, fd);
+        if (index == NULL && PyErr_Occurred())
+            return -1;
+        if (index != NULL) {
+            Py_ssize_t i = PyLong_AsSsize_t(index);
+            if (i == -1 && PyErr_Occurred())
+                return -1;
+            PyObject *created = PyList_GET_ITEM(c->items, i);
+            if (Py_TYPE(created) == (PyTypeObject *)FdEvent_t) {
+                int same = PyObject_RichCompareBool(PyTuple_GET_ITEM(created, 2), PyTuple_GET_ITEM(ev, 2), Py_EQ);
+                if (same < 0)
+                    return -1;
+                if (same) {
+                    /* created._replace(target=with_socket_end(created.target, syscall, address)) */
+                    PyObject *target = PyObject_CallFunctionObjArgs(with_socket_end_fn, PyTuple_GET_ITEM(created, 7),
+                                                                    PyTuple_GET_ITEM(ev, 8), PyTuple_GET_ITEM(ev, 7),
+                                                                    NULL);
+                    if (target == NULL)
+                        return -1;
+                    PyObject *values[14];
+                    for (int k = 0; k < 14; k++)
+                        values[k] = Py_NewRef(PyTuple_GET_ITEM(created, k));
+                    Py_SETREF(values[7], target);
+                    PyObject *named = record(FdEvent_t, 14, values);
+                    if (named == NULL)
+                        return -1;
+                    return PyList_SetItem(c->items, i, named);
+                }
+            }
+        }
+        if (pending_pop(c->pending, fd) < 0)
+            return -1;
+        return append_event(c, ev);
+    }
+    if (op == decode_types.op_close_range || op == decode_types.op_unshare) {
+        PyDict_Clear(c->pending); /* a barrier: no pairing across it */
+        return append_event(c, ev);
+    }
+    /* a copy or a close-on-exec change: they mention fd and fd2 */
+    if (pending_pop(c->pending, fd) < 0 || pending_pop(c->pending, PyTuple_GET_ITEM(ev, 5)) < 0)
+        return -1;
+    return append_event(c, ev);
+}
+
+/* The call in text[0:n] decoded and placed in C: 1, or 0 when Python must decode it
+ * (nothing changed), or -1 on error. */
+static int
+decoded(Ctx *c, const char *text, Py_ssize_t n, Py_ssize_t name_len, PyObject *seq, PyObject *ts, PyObject *pid)
+{
+    PyObject *events[2] = {NULL, NULL};
+    int count = decode_call(text, n, name_len, seq, ts, pid, events);
+    if (count == DECODE_PYTHON)
+        return 0;
+    if (count == DECODE_ERROR)
+        return -1;
+    int rc = 1;
+    for (int i = 0; i < count; i++) {
+        if (rc == 1 && place(c, events[i]) < 0)
+            rc = -1;
+        Py_DECREF(events[i]);
+    }
+    return rc;
+}
+
+/* a call joined from its pieces: "name(args so far" and the text after " resumed>" */
+static int
+decoded_joined(Ctx *c, PyObject *head, const char *tail, Py_ssize_t tn, Py_ssize_t name_len, PyObject *seq,
+               PyObject *ts, PyObject *pid)
+{
+    static char *buf;
+    static Py_ssize_t size;
+    if (!PyUnicode_Check(head) || !PyUnicode_IS_ASCII(head))
+        return 0;
+    Py_ssize_t hn = PyUnicode_GET_LENGTH(head), n = hn + tn;
+    if (n > size) {
+        char *grown = PyMem_Realloc(buf, (size_t)n);
+        if (grown == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        buf = grown;
+        size = n;
+    }
+    memcpy(buf, PyUnicode_1BYTE_DATA(head), (size_t)hn);
+    memcpy(buf + hn, tail, (size_t)tn);
+    return decoded(c, buf, n, name_len, seq, ts, pid);
+}
+
 /* The line pattern's path for a "<... name resumed>" line whose call is in flight
  * (_regex_line, _resumed, then _line's window end): join, decode in Python. The text
  * after " resumed>" starts at s[after]. 1 when taken, 0 when Python must, -1 on error. */
@@ -371,8 +532,12 @@ resumed_by_pattern(Ctx *c, const char *s, Py_ssize_t n, const Py_ssize_t *fa, co
     PyObject *ts = regex_ts(c, s, ta, tb, 1);
     int rc = -1;
     if (ts != NULL && PyDict_DelItem(c->calls, pid) == 0) {
+        PyObject *name = PyTuple_GET_ITEM(started, 0);
         if (applied) {
             rc = 1;
+        } else if ((rc = decoded_joined(c, head, s + after, n - after, PyUnicode_GET_LENGTH(name), seq, ts, pid))
+                   != 0) {
+            /* decoded in C, or an error */
         } else {
             PyObject *tail = ascii(s + after, n - after);
             PyObject *text = tail ? PyUnicode_Concat(head, tail) : NULL;
@@ -551,6 +716,45 @@ failed_resumed(Ctx *c, const char *s, Py_ssize_t n, PyObject *seq)
     return rc;
 }
 
+/* A whole call of a syscall _decode.c knows, failed or not, by the line pattern's path
+ * (_regex_line, _completed, then _line's window end). 1 when taken, 0 when Python must. */
+static int
+whole_call(Ctx *c, const char *s, Py_ssize_t n, PyObject *seq)
+{
+    Py_ssize_t fa[2], fb[2], rest;
+    long number = 0;
+    int k = c->k;
+    if (!split_k(s, n, k, fa, fb, &rest) || !plain_prefix(s, k, c->has_pid, c->has_ts, fa, fb, rest))
+        return 0;
+    if (c->has_pid && !small_number(s + fa[0], fb[0] - fa[0], &number))
+        return 0;
+    const char *call = s + rest;
+    Py_ssize_t cn = n - rest;
+    Py_ssize_t paren = find(call, cn, "(");
+    if (paren <= 0 || !identifier(call, paren) || !decode_knows(call, paren))
+        return 0;
+    PyObject *pid = c->has_pid ? PyLong_FromLong(number) : Py_NewRef(c->default_pid);
+    Py_ssize_t ta = c->has_ts ? fa[k - 1] : 0, tb = c->has_ts ? fb[k - 1] : 0;
+    PyObject *ts = pid ? parse_ts_of(s, ta, tb, c->has_ts) : NULL;
+    int rc = ts == NULL ? -1 : decoded(c, call, cn, paren, seq, ts, pid);
+    if (rc == 1) {
+        /* the window: the block's first time, if none yet, and its last */
+        PyObject *first = PyObject_GetAttr(c->result, s_first_ts);
+        if (first == NULL || (first == Py_None && PyObject_SetAttr(c->result, s_first_ts, ts) < 0))
+            rc = -1;
+        Py_XDECREF(first);
+        if (rc == 1 && ts != Py_None) {
+            set_last_ts(c, NULL, 0, 0);
+            Py_XSETREF(c->last_ts, Py_NewRef(Py_None));
+            if (PyObject_SetAttr(c->result, s_last_ts, ts) < 0)
+                rc = -1;
+        }
+    }
+    Py_XDECREF(ts);
+    Py_XDECREF(pid);
+    return rc;
+}
+
 /* 1 when taken, 0 when Python must take the line, -1 on error */
 static int
 line_fast(Ctx *c, PyObject *line, PyObject *seq)
@@ -625,8 +829,10 @@ line_fast(Ctx *c, PyObject *line, PyObject *seq)
 
     Py_ssize_t sep = rfind(s, n, ") = ");
     Py_ssize_t res = sep + 4; /* the result text runs from here to the end of the line */
-    if (sep < 0 || res >= n || s[res] == '-' || s[res] == '?')
-        return failed_resumed(c, s, n, seq);
+    if (sep < 0 || res >= n || s[res] == '-' || s[res] == '?') {
+        rc = failed_resumed(c, s, n, seq);
+        return rc == 0 ? whole_call(c, s, n, seq) : rc;
+    }
     if (!split_k(s, sep, k, fa, fb, &rest))
         return 0;
     if (c->has_pid && !small_number(s + fa[0], fb[0] - fa[0], &number))
@@ -805,7 +1011,7 @@ line_fast(Ctx *c, PyObject *line, PyObject *seq)
             Py_XSETREF(c->last_ts, Py_NewRef(Py_None));
         return rc;
     }
-    return 0;
+    return whole_call(c, s, n, seq);
 }
 
 static PyObject *
@@ -928,11 +1134,19 @@ done:
 static PyObject *
 setup(PyObject *self, PyObject *args)
 {
-    PyObject *lazy, *unfinished, *event, *close, *names, *parse, *whole, *start;
-    if (!PyArg_ParseTuple(args, "O!O!O!OO!OO!O!", &PyType_Type, &lazy, &PyType_Type, &unfinished, &PyType_Type,
+    PyObject *lazy, *unfinished, *event, *close, *names, *parse, *whole, *start, *config;
+    if (!PyArg_ParseTuple(args, "O!O!O!OO!OO!O!O!", &PyType_Type, &lazy, &PyType_Type, &unfinished, &PyType_Type,
                           &event, &close, &PyFrozenSet_Type, &names, &parse, &PyDict_Type, &whole, &PyDict_Type,
-                          &start))
+                          &start, &PyDict_Type, &config))
         return NULL;
+    if (decode_setup(config) < 0)
+        return NULL;
+    PyObject *ends = PyDict_GetItemString(config, "with_socket_end");
+    if (ends == NULL) {
+        PyErr_SetString(PyExc_KeyError, "_scan.setup: no with_socket_end");
+        return NULL;
+    }
+    Py_XSETREF(with_socket_end_fn, Py_NewRef(ends));
     if (!PyTuple_Check(close) || PyTuple_GET_SIZE(close) != 14 || Py_TYPE(close) != (PyTypeObject *)event) {
         PyErr_SetString(PyExc_TypeError, "setup: close must be an FdEvent of 14 fields");
         return NULL;

@@ -12,5 +12,6 @@ def setup(
     parse_ts: Callable[[str | None], float | None],
     inert_whole: dict[str, tuple[str, ...]],
     inert_start: dict[str, tuple[str, ...]],
+    decoder: dict[str, object],
 ) -> None: ...
 def scan(reducer: Any, lines: list[str], first_seq: int, result: Any, pending: dict[int, int]) -> None: ...

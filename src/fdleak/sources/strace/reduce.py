@@ -19,11 +19,11 @@ from functools import cache
 from typing import NamedTuple
 
 from fdleak.model.events import FdEvent, Op
-from fdleak.model.kinds import FdKind
+from fdleak.model.kinds import FdKind, kind_of_link
 from fdleak.model.signature import signature_of
 from fdleak.model.targets import with_socket_end
 from fdleak.sources.strace.assemble import Assembler, Unfinished
-from fdleak.sources.strace.decode import FORK_CALLS, HANDLERS, decode, fork_event
+from fdleak.sources.strace.decode import ANON, FORK_CALLS, HANDLERS, decode, fork_event
 from fdleak.sources.strace.lines import (
     ATTACHED_INSIDE,
     CALL,
@@ -132,6 +132,17 @@ def load_scan() -> Scan | None:
     except ImportError:
         return None
     close = FdEvent(0, None, 0, Op.CLOSE, syscall="close")  # the fields a fast close keeps
+    # what the compiled decoder (_decode.c) builds its events from
+    decoder: dict[str, object] = {
+        "FdEvent": FdEvent,
+        "blank": FdEvent(0, None, 0, Op.CREATE),
+        **{op.name: op for op in Op},
+        **{kind.name: kind for kind in FdKind},
+        "kind_of_link": kind_of_link,
+        "with_socket_end": with_socket_end,
+        "ANON": ANON,
+        "HANDLERS": frozenset(HANDLERS),
+    }
     _scan.setup(
         LazyCreate,
         Unfinished,
@@ -141,6 +152,7 @@ def load_scan() -> Scan | None:
         parse_ts,
         INERT_UNLESS_WHOLE,
         INERT_UNLESS_START,
+        decoder,
     )
     return _scan.scan
 
