@@ -65,7 +65,7 @@ strip(const char **s, Py_ssize_t *n)
 static int
 number(const char *s, Py_ssize_t n, long *out)
 {
-    if (n <= 0 || n > 9)
+    if (n <= 0 || n > 18)
         return 0;
     long v = 0;
     for (Py_ssize_t i = 0; i < n; i++) {
@@ -629,6 +629,92 @@ de_connect(Call *c)
     return EVENT(decode_types.op_annotate, fd, -1, Py_NewRef(decode_types.kind_socket), address.text, 0);
 }
 
+/* decode._bracketed(): from start up to the "]" that closes the "[" before it */
+static Py_ssize_t
+bracketed(const char *s, Py_ssize_t start, Py_ssize_t n)
+{
+    int depth = 0;
+    for (Py_ssize_t i = start; i < n; i++) {
+        if (s[i] == '[') {
+            depth++;
+        } else if (s[i] == ']') {
+            if (depth == 0)
+                return i;
+            depth--;
+        }
+    }
+    return n;
+}
+
+static int
+de_recvmsg(Call *c)
+{
+    /* fds passed over a UNIX socket arrive as new fds in the receiver */
+    static const char cmsg[] = "cmsg_type=SCM_RIGHTS, cmsg_data=[";
+    const Py_ssize_t cn = sizeof cmsg - 1;
+    if (!has(c->a, c->an, "SCM_RIGHTS"))
+        return 0;
+    int cloexec = has(c->a, c->an, "MSG_CMSG_CLOEXEC");
+    int count = 0;
+    Py_ssize_t at = 0;
+    while (at < c->an) {
+        const char *hit = memmem(c->a + at, (size_t)(c->an - at), cmsg, (size_t)cn);
+        if (hit == NULL)
+            break;
+        Py_ssize_t start = hit - c->a + cn, end = bracketed(c->a, start, c->an);
+        at = start;
+        const char *list = c->a + start;
+        Py_ssize_t ln = end - start;
+        /* split_top() without quotes: commas outside any bracket */
+        for (Py_ssize_t i = 0; i < ln; i++)
+            if (list[i] == '"' || list[i] == '\\')
+                goto python;
+        Py_ssize_t from = 0;
+        int depth = 0;
+        for (Py_ssize_t i = 0; i <= ln; i++) {
+            char ch = i < ln ? list[i] : ',';
+            if (ch == '[' || ch == '{' || ch == '(' || ch == '<') {
+                depth++;
+                continue;
+            }
+            if (ch == ']' || ch == '}' || ch == ')' || ch == '>') {
+                depth--;
+                continue;
+            }
+            if (ch != ',' || (depth > 0 && i < ln))
+                continue;
+            const char *item = list + from;
+            Py_ssize_t in = i - from;
+            from = i + 1;
+            const char *trimmed = item;
+            Py_ssize_t tn = in;
+            strip(&trimmed, &tn);
+            if (i == ln && tn == 0 && count == 0 && item == list)
+                break; /* an empty list */
+            long fd;
+            const char *link;
+            Py_ssize_t lk;
+            if (count == DECODE_MAX || !fd_and_decoration(item, in, &fd, &link, &lk))
+                goto python;
+            PyObject *target = lk > 0 ? str(link, lk) : PyUnicode_FromString("<SCM_RIGHTS>");
+            PyObject *kind = target == NULL ? NULL
+                             : lk > 0       ? kind_of_link(target)
+                                            : Py_NewRef(decode_types.kind_other);
+            if (EVENT(decode_types.op_create, fd, -1, kind, target, cloexec) < 0)
+                goto error;
+        }
+    }
+    return count;
+python:
+    for (int j = 0; j < count; j++)
+        Py_CLEAR(c->out[j]);
+    return DECODE_PYTHON;
+error:
+    for (int j = 0; j < count; j++)
+        Py_CLEAR(c->out[j]);
+    return DECODE_ERROR;
+}
+
 /* _int_or(): a plain decimal as int(text, 0) reads it, "~0U" and the like as the default */
 static int
 int_or(const char *s, Py_ssize_t n, long otherwise, long *out)
@@ -700,9 +786,9 @@ decode_knows(const char *name, Py_ssize_t n)
         return is_name(name, n, "socket") || is_name(name, n, "accept");
     case 7:
         return is_name(name, n, "accept4") || is_name(name, n, "connect") || is_name(name, n, "fcntl64")
-               || is_name(name, n, "eventfd");
+               || is_name(name, n, "eventfd") || is_name(name, n, "recvmsg");
     case 8:
-        return is_name(name, n, "eventfd2");
+        return is_name(name, n, "eventfd2") || is_name(name, n, "recvmmsg");
     case 10:
         return is_name(name, n, "socketpair") || is_name(name, n, "pidfd_open");
     case 11:
@@ -757,7 +843,7 @@ result_of(const char *t, Py_ssize_t n, Py_ssize_t name_len, Result *r)
     const char *digits = p;
     while (p < end && *p >= '0' && *p <= '9')
         p++;
-    if (p == digits || p - digits > 9)
+    if (p == digits || p - digits > 18)
         return 0;
     r->rn = p - r->ret;
     r->deco = NULL;
@@ -778,15 +864,38 @@ result_of(const char *t, Py_ssize_t n, Py_ssize_t name_len, Result *r)
     return 1;
 }
 
+/* a call decode() knows whose failure changes nothing (ioctl, execve, openat, ...): all
+ * but close, connect (see below) and the fork calls (a failed clone ends a wait) */
+static int
+failure_only(const char *name, Py_ssize_t n)
+{
+    if (is_name(name, n, "close") || is_name(name, n, "clone") || is_name(name, n, "clone3")
+        || is_name(name, n, "fork") || is_name(name, n, "vfork"))
+        return 0;
+    PyObject *key = str(name, n);
+    if (key == NULL) {
+        PyErr_Clear();
+        return 0;
+    }
+    int found = PySet_Contains(decode_types.handlers, key);
+    Py_DECREF(key);
+    if (found < 0)
+        PyErr_Clear();
+    return found > 0;
+}
+
 int
 decode_call(const char *text, Py_ssize_t n, Py_ssize_t name_len, PyObject *seq, PyObject *ts, PyObject *pid,
             PyObject **out)
 {
     const char *name = text;
-    if (!decode_knows(name, name_len) || memchr(text, '\r', (size_t)n) || memchr(text, '\n', (size_t)n))
+    int knows = decode_knows(name, name_len);
+    if (!knows && !failure_only(name, name_len))
+        return DECODE_PYTHON;
+    if (memchr(text, '\r', (size_t)n) || memchr(text, '\n', (size_t)n))
         return DECODE_PYTHON;
     Result r;
-    if (!result_of(text, n, name_len, &r))
+    if (!result_of(text, n, name_len, &r) || (!knows && r.ret[0] != '-'))
         return DECODE_PYTHON;
     if (r.deco != NULL && find_char(r.deco, r.dn, '\\') != NULL)
         return DECODE_PYTHON; /* unquote() */
@@ -827,6 +936,8 @@ decode_call(const char *text, Py_ssize_t n, Py_ssize_t name_len, PyObject *seq, 
         rc = de_connect(&c);
     else if (is_name(name, name_len, "close_range"))
         rc = de_close_range(&c);
+    else if (is_name(name, name_len, "recvmsg") || is_name(name, name_len, "recvmmsg"))
+        rc = de_recvmsg(&c);
     else if ((spec = PyDict_GetItemWithError(decode_types.anon, c.name)) != NULL)
         rc = de_anon(&c, spec);
     else
@@ -867,6 +978,7 @@ decode_setup(PyObject *config)
         {&decode_types.kind_file, "FILE"},
         {&decode_types.kind_device, "DEVICE"},
         {&decode_types.kind_other, "OTHER"},
+        {&decode_types.kind_directory, "DIRECTORY"},
         {&decode_types.kind_of_link, "kind_of_link"},
         {&decode_types.anon, "ANON"},
         {&decode_types.handlers, "HANDLERS"},
@@ -893,4 +1005,59 @@ decode_setup(PyObject *config)
         }
     }
     return 0;
+}
+
+/* decode._open with strace -y's decoration of the new fd (without one, the path comes
+ * from the quoted argument: Python) */
+static int
+de_open(Call *c)
+{
+    int count = 0;
+    if (c->deco == NULL)
+        return DECODE_PYTHON;
+    PyObject *path = str(c->deco, c->dn);
+    if (path == NULL)
+        return DECODE_ERROR;
+    int directory = has(c->a, c->an, "O_DIRECTORY");
+    PyObject *kind;
+    if (c->dn > 0 && c->deco[0] == '/' && directory)
+        kind = Py_NewRef(decode_types.kind_directory); /* kind_of_path() */
+    else
+        kind = kind_of_link(path);
+    if (kind == decode_types.kind_file && directory)
+        Py_SETREF(kind, Py_NewRef(decode_types.kind_directory));
+    /* O_CLOEXEC among the flags after the last quote: not in the path */
+    const char *quote = NULL;
+    for (Py_ssize_t i = c->an - 1; i >= 0; i--)
+        if (c->a[i] == '"') {
+            quote = c->a + i;
+            break;
+        }
+    int cloexec = quote ? has(quote + 1, c->an - (quote + 1 - c->a), "O_CLOEXEC") : has(c->a, c->an, "O_CLOEXEC");
+    return EVENT(decode_types.op_create, c->ret, -1, kind, path, cloexec);
+}
+
+int
+decode_open_call(const char *text, Py_ssize_t n, Py_ssize_t name_len, PyObject *seq, PyObject *ts, PyObject *pid,
+                 PyObject **out)
+{
+    if (!(is_name(text, name_len, "open") || is_name(text, name_len, "openat") || is_name(text, name_len, "openat2")
+          || is_name(text, name_len, "creat")))
+        return DECODE_PYTHON;
+    if (memchr(text, '\r', (size_t)n) || memchr(text, '\n', (size_t)n))
+        return DECODE_PYTHON;
+    Result r;
+    if (!result_of(text, n, name_len, &r) || r.ret[0] == '-')
+        return DECODE_PYTHON; /* a failed open never makes a LazyCreate */
+    if (r.deco != NULL && find_char(r.deco, r.dn, '\\') != NULL)
+        return DECODE_PYTHON;
+    Call c = {text + name_len + 1, r.close - name_len - 1, 0, r.deco, r.dn, seq, ts, pid, NULL, out};
+    number(r.ret, r.rn, &c.ret);
+    c.name = PyUnicode_FromStringAndSize(text, name_len);
+    if (c.name == NULL)
+        return DECODE_ERROR;
+    PyUnicode_InternInPlace(&c.name);
+    int rc = de_open(&c);
+    Py_DECREF(c.name);
+    return rc;
 }

@@ -26,7 +26,8 @@ static PyObject *s_complete, *s_first_ts, *s_last_ts;
 static PyObject *s_line, *s_last_ts_text, *s_carry, *s_count_pair, *s_events, *s_default_pid;
 static PyObject *one;
 static PyObject *s_assembler, *s_pending, *s_lazy_pairs, *s_shape_k, *s_has_pid, *s_has_ts;
-static PyObject *with_socket_end_fn;
+static PyObject *with_socket_end_fn, *signature_of_fn;
+static PyObject *s_pairs, *s_decode_lazy;
 
 static const char UNFINISHED[] = " <unfinished ...>";
 #define UNFINISHED_LEN (sizeof(UNFINISHED) - 1)
@@ -266,7 +267,7 @@ result_like(const char *s, Py_ssize_t n)
 }
 
 typedef struct {
-    PyObject *reducer, *result, *pending, *items, *calls, *lazy_pairs, *default_pid;
+    PyObject *reducer, *result, *pending, *items, *calls, *lazy_pairs, *default_pid, *pairs;
     int k, has_pid, has_ts;
     Py_ssize_t events;
     /* reducer._last_ts_text, kept here between delegations: a str, None, or a slice of
@@ -471,7 +472,7 @@ place(Ctx *c, PyObject *ev)
 static int
 decoded(Ctx *c, const char *text, Py_ssize_t n, Py_ssize_t name_len, PyObject *seq, PyObject *ts, PyObject *pid)
 {
-    PyObject *events[2] = {NULL, NULL};
+    PyObject *events[DECODE_MAX];
     int count = decode_call(text, n, name_len, seq, ts, pid, events);
     if (count == DECODE_PYTHON)
         return 0;
@@ -569,6 +570,45 @@ is_fork(const char *name, Py_ssize_t n)
            || (n == 4 && memcmp(name, "fork", 4) == 0) || (n == 5 && memcmp(name, "vfork", 5) == 0);
 }
 
+/* BlockReducer._count_pair: a create and its close folded into the block's pairs */
+static int
+count_pair(Ctx *c, PyObject *created)
+{
+    PyObject *kind = PyTuple_GET_ITEM(created, 6), *seq = PyTuple_GET_ITEM(created, 0);
+    PyObject *signature = PyObject_CallFunctionObjArgs(signature_of_fn, kind, PyTuple_GET_ITEM(created, 7),
+                                                       PyTuple_GET_ITEM(created, 8), NULL);
+    if (signature == NULL)
+        return -1;
+    PyObject *key = PyTuple_Pack(3, PyTuple_GET_ITEM(created, 2), kind, signature);
+    Py_DECREF(signature);
+    if (key == NULL)
+        return -1;
+    int rc = -1;
+    PyObject *counts = PyDict_GetItemWithError(c->pairs, key);
+    if (counts == NULL && !PyErr_Occurred()) {
+        PyObject *fresh = PyList_New(2);
+        if (fresh != NULL) {
+            PyList_SET_ITEM(fresh, 0, Py_NewRef(one));
+            PyList_SET_ITEM(fresh, 1, Py_NewRef(seq));
+            rc = PyDict_SetItem(c->pairs, key, fresh);
+            Py_DECREF(fresh);
+        }
+    } else if (counts != NULL && PyList_Check(counts) && PyList_GET_SIZE(counts) == 2) {
+        PyObject *n = PyNumber_Add(PyList_GET_ITEM(counts, 0), one);
+        int lower = n == NULL ? -1 : PyObject_RichCompareBool(seq, PyList_GET_ITEM(counts, 1), Py_LT);
+        if (lower >= 0) {
+            PyList_SetItem(counts, 0, n);
+            n = NULL;
+            rc = lower ? PyList_SetItem(counts, 1, Py_NewRef(seq)) : 0;
+        }
+        Py_XDECREF(n);
+    } else if (counts != NULL) {
+        PyErr_SetString(PyExc_TypeError, "_scan: a pair's counts must be [count, first seq]");
+    }
+    Py_DECREF(key);
+    return rc;
+}
+
 /* BlockReducer._fast_close */
 static int
 fast_close(Ctx *c, PyObject *pid, long fd, PyObject *seq, const char *s, Py_ssize_t ta, Py_ssize_t tb)
@@ -615,9 +655,7 @@ fast_close(Ctx *c, PyObject *pid, long fd, PyObject *seq, const char *s, Py_ssiz
                     }
                     Py_XDECREF(key);
                 } else {
-                    PyObject *r = PyObject_CallMethodObjArgs(c->reducer, s_count_pair, c->result, created, NULL);
-                    rc = r == NULL ? -1 : 0;
-                    Py_XDECREF(r);
+                    rc = count_pair(c, created);
                 }
                 Py_DECREF(created);
                 Py_DECREF(fd_obj);
@@ -716,7 +754,7 @@ failed_resumed(Ctx *c, const char *s, Py_ssize_t n, PyObject *seq)
     return rc;
 }
 
-/* A whole call of a syscall _decode.c knows, failed or not, by the line pattern's path
+/* A whole call _decode.c can read, by the line pattern's path
  * (_regex_line, _completed, then _line's window end). 1 when taken, 0 when Python must. */
 static int
 whole_call(Ctx *c, const char *s, Py_ssize_t n, PyObject *seq)
@@ -731,7 +769,7 @@ whole_call(Ctx *c, const char *s, Py_ssize_t n, PyObject *seq)
     const char *call = s + rest;
     Py_ssize_t cn = n - rest;
     Py_ssize_t paren = find(call, cn, "(");
-    if (paren <= 0 || !identifier(call, paren) || !decode_knows(call, paren))
+    if (paren <= 0 || !identifier(call, paren))
         return 0;
     PyObject *pid = c->has_pid ? PyLong_FromLong(number) : Py_NewRef(c->default_pid);
     Py_ssize_t ta = c->has_ts ? fa[k - 1] : 0, tb = c->has_ts ? fb[k - 1] : 0;
@@ -1058,9 +1096,10 @@ scan(PyObject *self, PyObject *args)
     c.calls = get_attr_path(c.reducer, s_assembler, s_pending);
     c.lazy_pairs = PyObject_GetAttr(c.reducer, s_lazy_pairs);
     c.default_pid = PyObject_GetAttr(c.reducer, s_default_pid);
-    if (c.items == NULL || c.calls == NULL || c.lazy_pairs == NULL || c.default_pid == NULL)
+    c.pairs = PyObject_GetAttr(c.result, s_pairs);
+    if (c.items == NULL || c.calls == NULL || c.lazy_pairs == NULL || c.default_pid == NULL || c.pairs == NULL)
         goto done;
-    if (!PyList_Check(c.items) || !PyDict_Check(c.calls) || !PyDict_Check(c.lazy_pairs)) {
+    if (!PyList_Check(c.items) || !PyDict_Check(c.calls) || !PyDict_Check(c.lazy_pairs) || !PyDict_Check(c.pairs)) {
         PyErr_SetString(PyExc_TypeError, "_scan.scan: unexpected reducer state");
         goto done;
     }
@@ -1127,8 +1166,107 @@ done:
     Py_XDECREF(c.calls);
     Py_XDECREF(c.lazy_pairs);
     Py_XDECREF(c.default_pid);
+    Py_XDECREF(c.pairs);
     Py_XDECREF(c.last_ts);
     return ok;
+}
+
+/* The event of a LazyCreate's line (BlockReducer._decode_lazy), or NULL with no error
+ * when Python must decode it. */
+static PyObject *
+lazy_event(PyObject *item, int k, int has_pid, int has_ts)
+{
+    PyObject *line = PyTuple_GET_ITEM(item, 3);
+    if (!PyUnicode_CheckExact(line) || !PyUnicode_IS_ASCII(line))
+        return NULL;
+    const char *s = (const char *)PyUnicode_1BYTE_DATA(line);
+    Py_ssize_t n = PyUnicode_GET_LENGTH(line), fa[2], fb[2], rest;
+    if (!split_k(s, n, k, fa, fb, &rest) || !plain_prefix(s, k, has_pid, has_ts, fa, fb, rest))
+        return NULL;
+    const char *call = s + rest;
+    Py_ssize_t cn = n - rest, paren = find(call, cn, "(");
+    if (paren <= 0 || !identifier(call, paren))
+        return NULL;
+    PyObject *ts = parse_ts_of(s, has_ts ? fa[k - 1] : 0, has_ts ? fb[k - 1] : 0, has_ts);
+    if (ts == NULL)
+        return NULL;
+    PyObject *out[DECODE_MAX];
+    int got = decode_open_call(call, cn, paren, PyTuple_GET_ITEM(item, 0), ts, PyTuple_GET_ITEM(item, 1), out);
+    Py_DECREF(ts);
+    if (got == 1)
+        return out[0];
+    for (int i = 0; i < got; i++)
+        Py_DECREF(out[i]);
+    if (got == 0 || got == DECODE_PYTHON)
+        PyErr_Clear();
+    return NULL;
+}
+
+/* settle(reducer, items): each LazyCreate, an open that outlived its block, becomes its
+ * FdEvent (BlockReducer._settle's first half) */
+static PyObject *
+settle(PyObject *self, PyObject *args)
+{
+    PyObject *reducer, *items;
+    if (!PyArg_ParseTuple(args, "OO!", &reducer, &PyList_Type, &items))
+        return NULL;
+    int k, has_pid, has_ts;
+    if (get_int_attr(reducer, s_shape_k, &k) < 0 || get_int_attr(reducer, s_has_pid, &has_pid) < 0
+        || get_int_attr(reducer, s_has_ts, &has_ts) < 0)
+        return NULL;
+    int shaped = k >= 0 && k <= 2 && (!has_ts || k >= 1);
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(items); i++) {
+        PyObject *item = PyList_GET_ITEM(items, i);
+        if (Py_TYPE(item) != (PyTypeObject *)LazyCreate_t)
+            continue;
+        PyObject *ev = shaped ? lazy_event(item, k, has_pid, has_ts) : NULL;
+        if (ev == NULL && PyErr_Occurred())
+            return NULL;
+        if (ev == NULL && (ev = PyObject_CallMethodOneArg(reducer, s_decode_lazy, item)) == NULL)
+            return NULL;
+        if (PyList_SetItem(items, i, ev) < 0)
+            return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+/* sign_open(call, rest): (kind, target, syscall) of a folded open's key as
+ * BlockReducer._sign decodes it, or False when Python must */
+static PyObject *
+sign_open(PyObject *self, PyObject *args)
+{
+    PyObject *call, *rest;
+    if (!PyArg_ParseTuple(args, "UU", &call, &rest))
+        return NULL;
+    if (!PyUnicode_IS_ASCII(call) || !PyUnicode_IS_ASCII(rest))
+        Py_RETURN_FALSE;
+    const char *cs = (const char *)PyUnicode_1BYTE_DATA(call);
+    Py_ssize_t cn = PyUnicode_GET_LENGTH(call), paren = find(cs, cn, "(");
+    if (paren <= 0 || !identifier(cs, paren))
+        Py_RETURN_FALSE;
+    PyObject *text = concat3(cs, cn, ") = 3", 5, (const char *)PyUnicode_1BYTE_DATA(rest), PyUnicode_GET_LENGTH(rest));
+    PyObject *zero = PyLong_FromLong(0);
+    if (text == NULL || zero == NULL) {
+        Py_XDECREF(text);
+        Py_XDECREF(zero);
+        return NULL;
+    }
+    PyObject *out[DECODE_MAX];
+    int got = decode_open_call((const char *)PyUnicode_1BYTE_DATA(text), PyUnicode_GET_LENGTH(text), paren, zero,
+                               Py_None, zero, out);
+    Py_DECREF(text);
+    Py_DECREF(zero);
+    if (got == DECODE_ERROR)
+        return NULL;
+    if (got != 1) {
+        for (int i = 0; i < got; i++)
+            Py_DECREF(out[i]);
+        Py_RETURN_FALSE;
+    }
+    PyObject *ev = out[0];
+    PyObject *signed_ = PyTuple_Pack(3, PyTuple_GET_ITEM(ev, 6), PyTuple_GET_ITEM(ev, 7), PyTuple_GET_ITEM(ev, 8));
+    Py_DECREF(ev);
+    return signed_;
 }
 
 static PyObject *
@@ -1147,6 +1285,12 @@ setup(PyObject *self, PyObject *args)
         return NULL;
     }
     Py_XSETREF(with_socket_end_fn, Py_NewRef(ends));
+    PyObject *sign = PyDict_GetItemString(config, "signature_of");
+    if (sign == NULL) {
+        PyErr_SetString(PyExc_KeyError, "_scan.setup: no signature_of");
+        return NULL;
+    }
+    Py_XSETREF(signature_of_fn, Py_NewRef(sign));
     if (!PyTuple_Check(close) || PyTuple_GET_SIZE(close) != 14 || Py_TYPE(close) != (PyTypeObject *)event) {
         PyErr_SetString(PyExc_TypeError, "setup: close must be an FdEvent of 14 fields");
         return NULL;
@@ -1165,6 +1309,8 @@ setup(PyObject *self, PyObject *args)
 static PyMethodDef methods[] = {
     {"setup", setup, METH_VARARGS, "Hand over the record types and the syscall names decode knows."},
     {"scan", scan, METH_VARARGS, "scan(reducer, lines, first_seq, result, pending): one block's lines."},
+    {"settle", settle, METH_VARARGS, "settle(reducer, items): the opens that outlived the block, decoded."},
+    {"sign_open", sign_open, METH_VARARGS, "sign_open(call, rest): a folded open's (kind, target, syscall)."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -1182,6 +1328,7 @@ PyInit__scan(void)
         {&s_assembler, "assembler"},   {&s_pending, "pending"},           {&s_lazy_pairs, "_lazy_pairs"},
         {&s_shape_k, "_k"},            {&s_has_pid, "_has_pid"},          {&s_has_ts, "_has_ts"},
         {&s_complete, "complete"},     {&s_first_ts, "first_ts"},         {&s_last_ts, "last_ts"},
+        {&s_pairs, "pairs"},           {&s_decode_lazy, "_decode_lazy"},
     };
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         *names[i].slot = PyUnicode_InternFromString(names[i].text);

@@ -16,6 +16,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
+from types import ModuleType
 from typing import NamedTuple
 
 from fdleak.model.events import FdEvent, Op
@@ -115,6 +116,7 @@ class BlockResult:
 
 
 Scan = Callable[["BlockReducer", list[str], int, BlockResult, dict[int, int]], None]
+Signed = tuple[FdKind, str] | None
 
 
 def compiled_scan() -> Scan | None:
@@ -124,9 +126,15 @@ def compiled_scan() -> Scan | None:
     return load_scan()
 
 
-@cache
 def load_scan() -> Scan | None:
     """The compiled line loop (_scan.c) if it was built, whatever the environment says."""
+    module = load_compiled()
+    return module.scan if module is not None else None
+
+
+@cache
+def load_compiled() -> ModuleType | None:
+    """The C extension (_scan.c, _decode.c), set up, if it was built."""
     try:
         from fdleak.sources.strace import _scan
     except ImportError:
@@ -140,6 +148,7 @@ def load_scan() -> Scan | None:
         **{kind.name: kind for kind in FdKind},
         "kind_of_link": kind_of_link,
         "with_socket_end": with_socket_end,
+        "signature_of": signature_of,
         "ANON": ANON,
         "HANDLERS": frozenset(HANDLERS),
     }
@@ -154,7 +163,7 @@ def load_scan() -> Scan | None:
         INERT_UNLESS_START,
         decoder,
     )
-    return _scan.scan
+    return _scan
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,6 +194,7 @@ class BlockReducer:
         self._scan = compiled_scan() if compiled is None else load_scan() if compiled else None
         if compiled and self._scan is None:
             raise RuntimeError("fdleak's compiled line scanner is not built")
+        self._compiled = load_compiled() if self._scan is not None else None
 
     def reduce(self, lines: list[str], first_seq: int = 1, final: bool = True) -> BlockResult:
         result = BlockResult()
@@ -396,13 +406,17 @@ class BlockReducer:
     def _settle(self, result: BlockResult) -> None:
         """End of block: decode the creates that survived, sign the folded pairs."""
         items = result.items
-        for index, item in enumerate(items):
-            if type(item) is LazyCreate:
-                items[index] = self._decode_lazy(item)
-        signatures: dict[tuple[str, str], tuple[FdKind, str] | None] = {}
+        compiled = self._compiled
+        if compiled is not None:
+            compiled.settle(self, items)  # the same in C; _decode_lazy where it is unsure
+        else:
+            for index, item in enumerate(items):
+                if type(item) is LazyCreate:
+                    items[index] = self._decode_lazy(item)
+        signatures: dict[tuple[str, str], Signed] = {}
         for (pid, key), (count, first_seq) in self._lazy_pairs.items():
             if key not in signatures:
-                signatures[key] = self._sign(key)
+                signatures[key] = self._sign(key) if compiled is None else _sign_compiled(compiled, key)
             signed = signatures[key]
             if signed is not None:
                 self._add_pair(result, pid, signed[0], signed[1], count, first_seq)
@@ -667,6 +681,15 @@ class BlockReducer:
                 RawPiece(started.seq, None, pid, started.name, args, False, started.from_tid, started.applied)
             )
         self.assembler.pending.clear()
+
+
+def _sign_compiled(compiled: ModuleType, key: tuple[str, str]) -> Signed:
+    """BlockReducer._sign with the open decoded in C where it can be."""
+    decoded = compiled.sign_open(*key)
+    if decoded is False:
+        return BlockReducer._sign(key)
+    kind, target, syscall = decoded
+    return kind, signature_of(kind, target, syscall)
 
 
 def _inert(table: dict[str, tuple[str, ...]], name: str, text: str) -> bool:
