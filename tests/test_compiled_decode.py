@@ -186,6 +186,36 @@ def test_same_events_as_python(prefix: str, calls: list[str]) -> None:
     assert_same([line + "\n" for line in lines], blocks=(7, 20_000))
 
 
+# opens: the line loop keeps them undecoded; C decodes those that outlive their block
+# and signs those folded with their close
+OPENS = [
+    'openat(AT_FDCWD</w>, "/t/d", O_RDONLY|O_DIRECTORY|O_CLOEXEC) = 3</t/d>',
+    'openat(AT_FDCWD</w>, "/t/\\"q\\", O_CLOEXEC", O_RDONLY) = 3</t/"q", O_CLOEXEC>',
+    'openat(AT_FDCWD</w>, "/t/a) = 4<b>", O_RDONLY) = 3</t/a) = 4<b>>',
+    'open("/dev/null", O_RDWR) = 3</dev/null>',
+    'open("/dev/shm/x", O_RDWR|O_DIRECTORY) = 3</dev/shm/x>',
+    'openat(AT_FDCWD, "/x", O_RDONLY) = 3',
+    'openat(AT_FDCWD, "/x", O_RDONLY) = 3<>',
+    'openat(AT_FDCWD, "x", O_RDONLY|O_DIRECTORY) = 3<socket:[5]>',
+    'openat(AT_FDCWD, "/proc/self/fd/5", O_RDONLY) = 3<pipe:[9]>',
+    'openat(AT_FDCWD, "/x", O_RDONLY) = 3</x\\303\\251>',
+    'openat(AT_FDCWD, "/x", O_RDONLY) = 3</dev/null<char 1:3>>',
+    'creat("/tmp/c", 0644) = 3</tmp/c>',
+    'openat2(AT_FDCWD, "/x", {flags=O_RDONLY|O_CLOEXEC, resolve=0}, 24) = 3</x>',
+    'openat(AT_FDCWD, "/memfd:x", O_RDONLY) = 3</memfd:x (deleted)>',
+]
+
+
+@pytest.mark.parametrize("prefix", PREFIXES)
+def test_opens_settled_and_signed_as_python(prefix: str) -> None:
+    lines = []
+    for call in OPENS:
+        for shape in ([call], pieces(call)):
+            lines += [line if line is OTHER else prefix + line for line in shape]
+            lines += [f"{prefix}close(3) = 0", *(line if line is OTHER else prefix + line for line in shape)]
+    assert_same(lines)
+
+
 class _PythonRefuses(BlockReducer):
     """A reducer whose Python paths fail: what reaches them was not taken in C."""
 
