@@ -8,6 +8,8 @@ it hands the call to Python, so each line must come out the same either way.
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -50,6 +52,11 @@ HOSTILE = [
     "socket(AF_UNIX, SOCK_STREAM, 0) = 3<UNIX-stream:[5139]>",
     'socket(AF_INET, SOCK_STREAM, 0) = 3<TCP:[a\\"b]>',
     "socket(AF_LOCAL,SOCK_SEQPACKET , 0) = 3<socket:[7]>",
+    "socket(AF_INET, SOCK_STREAM, 0) = 3<TCP:[:5->:7]>",
+    "accept4(3<socket:[1]>, NULL, NULL, 0) = 5<TCP:[a:1->:80]>",
+    "socket(AF_INET, SOCK_STREAM, 0) = 3<TCP:[x->]>",
+    "socket(AF_INET, SOCK_STREAM, 0) = 3<TCP:[a b->c]>",
+    "socket(AF_INET, SOCK_STREAM, 0) = 3<TCP:[a->b c:1]>",
     "socket(42, 1, 0) = 3",
     "socket() = 3",
     # accept: UNIX and v6 peers, a -yy listener, hostile paths
@@ -257,3 +264,55 @@ def hostile_mangled(draw: st.DrawFn) -> list[str]:
 @given(st.lists(hostile_mangled(), max_size=12))
 def test_mangled_calls(groups: list[list[str]]) -> None:
     assert_same([line for group in groups for line in group], blocks=(40, 3, 1))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(0, 10**12), st.integers(0, 10**22), st.integers(0, 24))
+def test_times_read_as_float_reads_them(whole: int, fraction: int, width: int) -> None:
+    # the C loop reads -ttt times itself when they are exact (fewer than 2**53 as a
+    # whole number), and must give float()'s answer to the last bit
+    digits = str(fraction).zfill(width)[:width] if width else ""
+    ts = f"{whole}.{digits}" if digits else str(whole)
+    lines = [f"4242  {ts} close(7) = 0", f"4242  {ts} dup2(3, 7) = 7", f"4242  {ts} <... close resumed>) = 0"]
+    assert_same(lines, blocks=(3,))
+
+
+def closes_after(call: str) -> list[str]:
+    """The call, then closes of every fd it made: the block folds them into pairs."""
+    made = re.findall(r"(?:\[|, )(\d+)(?=[<,\]])", call) if "[" in call else []
+    result = re.search(r"\) = (\d+)", call)
+    fds = [*made, *([result.group(1)] if result else [])]
+    return [call, *(f"close({fd}) = 0" for fd in fds)]
+
+
+@pytest.mark.parametrize("prefix", PREFIXES[:2])
+def test_pairs_signed_as_python(prefix: str) -> None:
+    # in-block pairs of pipes and sockets are signed in C (_signature.c)
+    lines = [prefix + line for call in COMMON + HOSTILE for line in closes_after(call)]
+    assert_same(lines)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.text(
+        alphabet=st.characters(min_codepoint=32, max_codepoint=126, exclude_characters="<>\\"), max_size=30
+    ),
+    st.sampled_from(
+        [
+            ("socket(AF_INET, SOCK_STREAM, 0)", "TCP:["),
+            ("accept4(3<socket:[1]>, NULL, NULL, 0)", "TCPv6:["),
+            ("socket(AF_UNIX, SOCK_STREAM, 0)", "socket:["),
+            ("eventfd2(0, 0)", "anon_inode:["),
+        ]
+    ),
+)
+def test_socket_signatures_as_python(body: str, made: tuple[str, str]) -> None:
+    call, deco = made
+    lines = [
+        f"4242  1795512173.1 {call} = 5<{deco}{body}]>",
+        "4242  1795512173.2 close(5) = 0",
+        f"4242  1795512173.3 socketpair(AF_UNIX, SOCK_STREAM, 0, [6<UNIX:[{body}]>, 7<pipe:[{body}]>]) = 0",
+        "4242  1795512173.4 close(6) = 0",
+        "4242  1795512173.5 close(7) = 0",
+    ]
+    assert_same(lines, blocks=(5,))

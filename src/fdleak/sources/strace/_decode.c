@@ -864,6 +864,32 @@ result_of(const char *t, Py_ssize_t n, Py_ssize_t name_len, Result *r)
     return 1;
 }
 
+/* the syscall's name as a str: one object per name, made once (events share it) */
+static PyObject *
+name_object(const char *name, Py_ssize_t n)
+{
+    static struct {
+        Py_ssize_t len;
+        char text[32];
+        PyObject *object;
+    } made[64];
+    static int count;
+    for (int i = 0; i < count; i++)
+        if (made[i].len == n && memcmp(made[i].text, name, (size_t)n) == 0)
+            return Py_NewRef(made[i].object);
+    PyObject *object = PyUnicode_FromStringAndSize(name, n);
+    if (object == NULL)
+        return NULL;
+    PyUnicode_InternInPlace(&object);
+    if (count < 64 && n < 32) {
+        made[count].len = n;
+        memcpy(made[count].text, name, (size_t)n);
+        made[count].object = Py_NewRef(object);
+        count++;
+    }
+    return object;
+}
+
 /* a call decode() knows whose failure changes nothing (ioctl, execve, openat, ...): all
  * but close, connect (see below) and the fork calls (a failed clone ends a wait) */
 static int
@@ -912,10 +938,9 @@ decode_call(const char *text, Py_ssize_t n, Py_ssize_t name_len, PyObject *seq, 
     } else {
         number(r.ret, r.rn, &c.ret);
     }
-    c.name = PyUnicode_FromStringAndSize(name, name_len);
+    c.name = name_object(name, name_len);
     if (c.name == NULL)
         return DECODE_ERROR;
-    PyUnicode_InternInPlace(&c.name);
     int rc;
     PyObject *spec;
     if (is_name(name, name_len, "socket"))
@@ -1053,10 +1078,9 @@ decode_open_call(const char *text, Py_ssize_t n, Py_ssize_t name_len, PyObject *
         return DECODE_PYTHON;
     Call c = {text + name_len + 1, r.close - name_len - 1, 0, r.deco, r.dn, seq, ts, pid, NULL, out};
     number(r.ret, r.rn, &c.ret);
-    c.name = PyUnicode_FromStringAndSize(text, name_len);
+    c.name = name_object(text, name_len);
     if (c.name == NULL)
         return DECODE_ERROR;
-    PyUnicode_InternInPlace(&c.name);
     int rc = de_open(&c);
     Py_DECREF(c.name);
     return rc;

@@ -16,6 +16,7 @@
  */
 #define _GNU_SOURCE /* memmem */
 #include "_decode.h"
+#include "_signature.h"
 
 #include <string.h>
 
@@ -161,10 +162,58 @@ concat3(const char *a, Py_ssize_t an, const char *b, Py_ssize_t bn, const char *
     return out;
 }
 
+/* A set of syscall names looked up without making a str of the name: decode's
+ * HANDLERS, and the names of the inert tables. */
+#define NAMES_MAX 128
+typedef struct {
+    int count;
+    Py_ssize_t len[NAMES_MAX];
+    char text[NAMES_MAX][32];
+} NameSet;
+
+static NameSet handler_names, inert_names;
+
+/* 0, or -1 with an exception: every name must be a short ASCII str */
+static int
+names_add(NameSet *set, PyObject *iterable)
+{
+    PyObject *it = PyObject_GetIter(iterable), *name;
+    if (it == NULL)
+        return -1;
+    while ((name = PyIter_Next(it)) != NULL) {
+        int ok = PyUnicode_Check(name) && PyUnicode_IS_ASCII(name) && PyUnicode_GET_LENGTH(name) < 32
+                 && set->count < NAMES_MAX;
+        if (ok) {
+            set->len[set->count] = PyUnicode_GET_LENGTH(name);
+            memcpy(set->text[set->count], PyUnicode_1BYTE_DATA(name), (size_t)set->len[set->count]);
+            set->count++;
+        }
+        Py_DECREF(name);
+        if (!ok) {
+            Py_DECREF(it);
+            PyErr_SetString(PyExc_ValueError, "_scan.setup: syscall names must be short ASCII strings");
+            return -1;
+        }
+    }
+    Py_DECREF(it);
+    return PyErr_Occurred() ? -1 : 0;
+}
+
+static int
+names_have(const NameSet *set, const char *name, Py_ssize_t n)
+{
+    for (int i = 0; i < set->count; i++)
+        if (set->len[i] == n && memcmp(set->text[i], name, (size_t)n) == 0)
+            return 1;
+    return 0;
+}
+
 /* reduce.py's _inert(): the call's name has words in table and none of them is in text */
 static int
 inert(PyObject *table, const char *name, Py_ssize_t nn, const char *text, Py_ssize_t tn)
 {
+    if (!names_have(&inert_names, name, nn))
+        return 0; /* not in either table: no str made, no dict looked up */
     PyObject *key = ascii(name, nn);
     if (key == NULL)
         return -1;
@@ -340,11 +389,40 @@ plain_decimal(const char *s, Py_ssize_t n)
     return 1;
 }
 
+/* digits[.digits] with fewer than 2**53 as a whole number: the quotient of two exact
+ * doubles, which IEEE division rounds correctly, as float() rounds the decimal */
+static int
+exact_decimal(const char *s, Py_ssize_t n, double *out)
+{
+    static const double tens[] = {1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11,
+                                  1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+    unsigned long long v = 0;
+    int frac = -1;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (s[i] == '.') {
+            frac = 0;
+            continue;
+        }
+        v = v * 10 + (unsigned long long)(s[i] - '0');
+        if (v >= (1ULL << 53))
+            return 0;
+        if (frac >= 0)
+            frac++;
+    }
+    if (frac > 22)
+        return 0;
+    *out = frac > 0 ? (double)v / tens[frac] : (double)v;
+    return 1;
+}
+
 static PyObject *
 parse_ts_of(const char *s, Py_ssize_t a, Py_ssize_t b, int has_ts)
 {
     if (!has_ts)
         Py_RETURN_NONE; /* parse_ts(None) */
+    double exact;
+    if (plain_decimal(s + a, b - a) && exact_decimal(s + a, b - a, &exact))
+        return PyFloat_FromDouble(exact);
     char buf[32];
     if (b - a < (Py_ssize_t)sizeof buf && plain_decimal(s + a, b - a)) {
         /* parse_ts: -ttt's "1716900000.123456" is float(text), and float() is this */
@@ -575,8 +653,13 @@ static int
 count_pair(Ctx *c, PyObject *created)
 {
     PyObject *kind = PyTuple_GET_ITEM(created, 6), *seq = PyTuple_GET_ITEM(created, 0);
-    PyObject *signature = PyObject_CallFunctionObjArgs(signature_of_fn, kind, PyTuple_GET_ITEM(created, 7),
-                                                       PyTuple_GET_ITEM(created, 8), NULL);
+    PyObject *target = PyTuple_GET_ITEM(created, 7), *syscall = PyTuple_GET_ITEM(created, 8);
+    PyObject *signature = signature_quick(kind == decode_types.kind_pipe, kind == decode_types.kind_socket, target,
+                                          syscall);
+    if (signature == NULL && PyErr_Occurred())
+        return -1;
+    if (signature == NULL)
+        signature = PyObject_CallFunctionObjArgs(signature_of_fn, kind, target, syscall, NULL);
     if (signature == NULL)
         return -1;
     PyObject *key = PyTuple_Pack(3, PyTuple_GET_ITEM(created, 2), kind, signature);
@@ -711,12 +794,7 @@ start_call(Ctx *c, PyObject *pid, const char *name, Py_ssize_t nn, const char *a
 static int
 in_handlers(const char *name, Py_ssize_t n)
 {
-    PyObject *key = ascii(name, n);
-    if (key == NULL)
-        return -1;
-    int found = PySet_Contains(handlers, key);
-    Py_DECREF(key);
-    return found;
+    return names_have(&handler_names, name, n);
 }
 
 /* A line the fast path leaves to the line pattern (a failed call, most often) that
@@ -1278,6 +1356,11 @@ setup(PyObject *self, PyObject *args)
                           &start, &PyDict_Type, &config))
         return NULL;
     if (decode_setup(config) < 0)
+        return NULL;
+    /* the names of both inert tables, and decode's */
+    inert_names.count = handler_names.count = 0;
+    if (names_add(&inert_names, whole) < 0 || names_add(&inert_names, start) < 0
+        || names_add(&handler_names, names) < 0)
         return NULL;
     PyObject *ends = PyDict_GetItemString(config, "with_socket_end");
     if (ends == NULL) {
