@@ -478,6 +478,114 @@ append_event(Ctx *c, PyObject *ev)
     return PyList_Append(c->items, ev);
 }
 
+static PyObject *lazy_event(PyObject *item, int k, int has_pid, int has_ts);
+static int fast_close(Ctx *c, PyObject *pid, long fd, PyObject *seq, const char *s, Py_ssize_t ta, Py_ssize_t tb);
+
+static int
+same_pid(PyObject *item, PyObject *pid)
+{
+    PyTypeObject *type = Py_TYPE(item);
+    if (type != (PyTypeObject *)LazyCreate_t && type != (PyTypeObject *)FdEvent_t)
+        return 0;
+    return PyObject_RichCompareBool(PyTuple_GET_ITEM(item, type == (PyTypeObject *)LazyCreate_t ? 1 : 2), pid, Py_EQ);
+}
+
+static int
+is_free_fd_copy(PyObject *syscall)
+{
+    return PyUnicode_CompareWithASCIIString(syscall, "dup") == 0
+           || PyUnicode_CompareWithASCIIString(syscall, "fcntl") == 0
+           || PyUnicode_CompareWithASCIIString(syscall, "fcntl64") == 0;
+}
+
+/* BlockReducer._place_dup: a copy of fd X at fd Z, folded where it is safe (see there) */
+static int
+place_dup(Ctx *c, PyObject *ev)
+{
+    PyObject *fd = PyTuple_GET_ITEM(ev, 4), *fd2 = PyTuple_GET_ITEM(ev, 5), *pid = PyTuple_GET_ITEM(ev, 2);
+    PyObject *index = PyDict_GetItemWithError(c->pending, fd);
+    if (index == NULL && PyErr_Occurred())
+        return -1;
+    PyObject *original = NULL; /* borrowed from items */
+    Py_ssize_t i = -1;
+    if (index != NULL) {
+        i = PyLong_AsSsize_t(index);
+        if (i == -1 && PyErr_Occurred())
+            return -1;
+        original = PyList_GET_ITEM(c->items, i);
+    }
+    if (original != NULL && Py_TYPE(original) == (PyTypeObject *)LazyCreate_t) {
+        int same = same_pid(original, pid);
+        if (same < 0)
+            return -1;
+        if (same) {
+            PyObject *decoded = lazy_event(original, c->k, c->has_pid, c->has_ts);
+            if (decoded == NULL && PyErr_Occurred())
+                return -1;
+            if (decoded == NULL && (decoded = PyObject_CallMethodOneArg(c->reducer, s_decode_lazy, original)) == NULL)
+                return -1;
+            if (decoded == Py_None) {
+                Py_DECREF(decoded);
+            } else if (PyList_SetItem(c->items, i, decoded) < 0) {
+                return -1;
+            }
+            original = PyList_GET_ITEM(c->items, i);
+        }
+    }
+    int usable = original != NULL && Py_TYPE(original) == (PyTypeObject *)FdEvent_t;
+    if (usable) {
+        PyObject *target = PyTuple_GET_ITEM(original, 7), *made_by = PyTuple_GET_ITEM(original, 8);
+        int same = PyObject_RichCompareBool(PyTuple_GET_ITEM(original, 2), pid, Py_EQ);
+        if (same < 0)
+            return -1;
+        /* an accept's signature depends on the call: the engine's to make */
+        usable = same && PyUnicode_Check(target) && PyUnicode_GET_LENGTH(target) > 0 && PyUnicode_Check(made_by)
+                 && PyUnicode_CompareWithASCIIString(made_by, "accept") != 0
+                 && PyUnicode_CompareWithASCIIString(made_by, "accept4") != 0;
+    }
+    if (!usable) {
+        if (pending_pop(c->pending, fd) < 0 || pending_pop(c->pending, fd2) < 0)
+            return -1;
+        return append_event(c, ev);
+    }
+    /* ev._replace(kind=original.kind, target=original.target) */
+    PyObject *values[14];
+    for (int k = 0; k < 14; k++)
+        values[k] = Py_NewRef(PyTuple_GET_ITEM(ev, k));
+    Py_SETREF(values[6], Py_NewRef(PyTuple_GET_ITEM(original, 6)));
+    Py_SETREF(values[7], Py_NewRef(PyTuple_GET_ITEM(original, 7)));
+    PyObject *copy = record(FdEvent_t, 14, values);
+    if (copy == NULL)
+        return -1;
+    int rc = -1;
+    PyObject *zindex = PyDict_GetItemWithError(c->pending, fd2);
+    if (zindex == NULL && PyErr_Occurred())
+        goto done;
+    int replaced = 0;
+    if (zindex != NULL) {
+        Py_ssize_t zi = PyLong_AsSsize_t(zindex);
+        if (zi == -1 && PyErr_Occurred())
+            goto done;
+        if ((replaced = same_pid(PyList_GET_ITEM(c->items, zi), pid)) < 0)
+            goto done;
+    }
+    if (replaced) {
+        /* dup2 onto an open fd closes it first: that create pairs now */
+        long z = PyLong_AsLong(fd2);
+        if ((z == -1 && PyErr_Occurred()) || fast_close(c, pid, z, PyTuple_GET_ITEM(ev, 0), "", 0, 0) < 0)
+            goto done;
+    } else if (zindex != NULL || !is_free_fd_copy(PyTuple_GET_ITEM(ev, 8))) {
+        rc = pending_pop(c->pending, fd2) < 0 ? -1 : append_event(c, copy);
+        goto done;
+    }
+    PyObject *at = PyLong_FromSsize_t(PyList_GET_SIZE(c->items));
+    rc = at == NULL || PyDict_SetItem(c->pending, fd2, at) < 0 ? -1 : append_event(c, copy);
+    Py_XDECREF(at);
+done:
+    Py_DECREF(copy);
+    return rc;
+}
+
 /* BlockReducer._place for the events _decode.c builds (creates, copies, cloexec
  * changes, socket ends, close_range): never a close, so nothing pairs here */
 static int
@@ -509,7 +617,8 @@ place(Ctx *c, PyObject *ev)
             if (i == -1 && PyErr_Occurred())
                 return -1;
             PyObject *created = PyList_GET_ITEM(c->items, i);
-            if (Py_TYPE(created) == (PyTypeObject *)FdEvent_t) {
+            /* a copy keeps its original's name in the engine: only a create takes the address */
+            if (Py_TYPE(created) == (PyTypeObject *)FdEvent_t && PyTuple_GET_ITEM(created, 3) == decode_types.op_create) {
                 int same = PyObject_RichCompareBool(PyTuple_GET_ITEM(created, 2), PyTuple_GET_ITEM(ev, 2), Py_EQ);
                 if (same < 0)
                     return -1;
@@ -539,7 +648,9 @@ place(Ctx *c, PyObject *ev)
         PyDict_Clear(c->pending); /* a barrier: no pairing across it */
         return append_event(c, ev);
     }
-    /* a copy or a close-on-exec change: they mention fd and fd2 */
+    if (op == decode_types.op_dup)
+        return place_dup(c, ev);
+    /* a close-on-exec change: it mentions fd */
     if (pending_pop(c->pending, fd) < 0 || pending_pop(c->pending, PyTuple_GET_ITEM(ev, 5)) < 0)
         return -1;
     return append_event(c, ev);

@@ -71,6 +71,9 @@ INERT_UNLESS_WHOLE = {
 INERT_UNLESS_START = {name: INERT_UNLESS_WHOLE[name] for name in ("ioctl", "fcntl", "fcntl64")}
 # Ops no pairing may cross: the table is copied, replaced or emptied wholesale, or a
 # pid may be reused.
+_ACCEPTS = frozenset({"accept", "accept4"})
+# copies that take the lowest free fd: the new fd was closed before them
+_FREE_FD_COPIES = frozenset({"dup", "fcntl", "fcntl64"})
 _BARRIERS = frozenset({Op.FORK, Op.EXEC, Op.EXIT, Op.UNSHARE, Op.CLOSE_RANGE, Op.PID_CHANGE})
 
 
@@ -545,10 +548,13 @@ class BlockReducer:
             else:
                 pending.pop(ev.fd, None)
             items.append(ev)
+        elif op is Op.DUP:
+            self._place_dup(ev, result, pending)
         elif op is Op.ANNOTATE:
             index = pending.get(ev.fd)
             created = items[index] if index is not None else None
-            if type(created) is FdEvent and created.pid == ev.pid:
+            # a copy keeps its original's name in the engine: only a create takes the address
+            if type(created) is FdEvent and created.pid == ev.pid and created.op is Op.CREATE:
                 target = with_socket_end(created.target, ev.syscall, ev.target)
                 items[index] = created._replace(target=target)  # type: ignore[index]
                 return
@@ -557,10 +563,49 @@ class BlockReducer:
         elif op in _BARRIERS:
             pending.clear()
             items.append(ev)
-        else:  # DUP, SET_CLOEXEC: they mention fd and fd2
+        else:  # SET_CLOEXEC: it mentions fd
             pending.pop(ev.fd, None)
             pending.pop(ev.fd2, None)
             items.append(ev)
+
+    def _place_dup(self, ev: FdEvent, result: BlockResult, pending: dict[int, int]) -> None:
+        """A copy of fd X at fd Z (dup, dup2, dup3, fcntl F_DUPFD), folded where it is safe.
+
+        When X is a create of this block by the same pid, the engine would give Z exactly
+        that create's kind and target: the copy takes them along, so it means the same
+        whether or not X's create reaches the engine, and X may still pair with its
+        close. Z then pairs with its own close like a create, if Z's state before the
+        copy is known: a create of this block by the same pid (dup2 onto an open fd
+        closes it: that create pairs now), or free (dup and F_DUPFD take a free fd).
+        """
+        items = result.items
+        index = pending.get(ev.fd)
+        original = items[index] if index is not None else None
+        if type(original) is LazyCreate and original.pid == ev.pid:
+            original = self._decode_lazy(original)
+            if original is not None:
+                items[index] = original  # type: ignore[index]
+        if (
+            type(original) is not FdEvent
+            or original.pid != ev.pid
+            or not original.target
+            or original.syscall in _ACCEPTS  # its signature depends on the call: the engine's
+        ):
+            pending.pop(ev.fd, None)
+            pending.pop(ev.fd2, None)
+            items.append(ev)
+            return
+        ev = ev._replace(kind=original.kind, target=original.target)
+        index = pending.get(ev.fd2)
+        replaced = items[index] if index is not None else None
+        if type(replaced) in (FdEvent, LazyCreate) and replaced.pid == ev.pid:  # type: ignore[union-attr]
+            self._place(FdEvent(ev.seq, ev.ts, ev.pid, Op.CLOSE, ev.fd2, syscall=ev.syscall), result, pending)
+        elif index is not None or ev.syscall not in _FREE_FD_COPIES:
+            pending.pop(ev.fd2, None)
+            items.append(ev)
+            return
+        pending[ev.fd2] = len(items)
+        items.append(ev)
 
     @staticmethod
     def _count_error(
