@@ -90,6 +90,39 @@ VARIANTS = [
         P + "close(3</t/a>) = 0",
         P + "close(5</t/a>) = 0",
     ],
+    # the bench log's other copy pattern: dup2 onto high fds, emptied by close_range
+    [
+        P + 'openat(AT_FDCWD</w>, "/t/s_1.ini", O_RDONLY) = 5</t/s_1.ini>',
+        P + "dup2(5</t/s_1.ini>, 8177) = 8177</t/s_1.ini>",
+        P + "dup2(5</t/s_1.ini>, 8178) = 8178</t/s_1.ini>",
+        P + "close(5</t/s_1.ini>) = 0",
+        P + "close_range(8177, 8180, 0) = 0",
+        P + 'openat(AT_FDCWD</w>, "/t/s_2.ini", O_RDONLY) = 5</t/s_2.ini>',
+        P + "dup2(5</t/s_2.ini>, 8177) = 8177</t/s_2.ini>",
+        T + 'openat(AT_FDCWD</w>, "/t/t.ini", O_RDONLY) = 8179</t/t.ini>',
+        P + "dup2(5</t/s_2.ini>, 8179) = 8179</t/s_2.ini>",
+        P + "dup2(5</t/s_2.ini>, 8180) = 8180</t/s_2.ini>",
+        P + "close(5</t/s_2.ini>) = 0",
+        P + "close_range(8177, 8180, 0) = 0",
+        T + "close_range(8177, 8180, 0) = 0",
+        P + 'openat(AT_FDCWD</w>, "/t/s_3.ini", O_RDONLY) = 5</t/s_3.ini>',
+        P + "dup2(5</t/s_3.ini>, 8177) = 8177</t/s_3.ini>",
+        P + "close_range(8177, 8177, CLOSE_RANGE_CLOEXEC) = 0",
+        P + "dup2(5</t/s_3.ini>, 8178) = 8178</t/s_3.ini>",
+        P + "close_range(3, ~0U, 0) = 0",
+        P + "dup2(5</t/s_3.ini>, 8178) = 8178</t/s_3.ini>",
+        P + "close_range(8178, 8178, 0) = 0",
+    ],
+    # close_range(CLOSE_RANGE_CLOEXEC) only marks: the copies stay open, their fds not free
+    [
+        P + 'openat(AT_FDCWD</w>, "/t/a", O_RDONLY) = 5</t/a>',
+        P + "fcntl(5</t/a>, F_DUPFD, 8177) = 8177</t/a>",
+        P + "dup2(5</t/a>, 8178) = 8178</t/a>",
+        P + "close_range(8177, 8178, CLOSE_RANGE_CLOEXEC) = 0",
+        P + "dup2(5</t/a>, 8178) = 8178</t/a>",
+        P + "close(8178</t/a>) = 0",
+        P + "close(5</t/a>) = 0",
+    ],
     # copies in pieces, split by another thread
     [
         P + 'openat(AT_FDCWD</w>, "/t/a", O_RDONLY <unfinished ...>',
@@ -138,7 +171,17 @@ def engine_end(lines: list[str], block: int, compiled: bool) -> Any:
     )
 
 
-@pytest.mark.parametrize("lines", [COPIES, *VARIANTS, COPIES + [line for v in VARIANTS for line in v]])
+def own_pids(variant: list[str], n: int) -> list[str]:
+    """The variant's lines as another pair of processes: variants reuse fd numbers."""
+    return [
+        line.replace("4242  ", f"{5000 + 2 * n}  ").replace("4243  ", f"{5001 + 2 * n}  ") for line in variant
+    ]
+
+
+ALL = COPIES + [line for n, variant in enumerate(VARIANTS) for line in own_pids(variant, n)]
+
+
+@pytest.mark.parametrize("lines", [COPIES, *VARIANTS, ALL])
 @pytest.mark.parametrize("compiled", [False, True])
 def test_folded_copies_leave_the_engine_as_unfolded(lines: list[str], compiled: bool) -> None:
     if compiled and not compiled_built():

@@ -28,7 +28,7 @@ static PyObject *s_line, *s_last_ts_text, *s_carry, *s_count_pair, *s_events, *s
 static PyObject *one;
 static PyObject *s_assembler, *s_pending, *s_lazy_pairs, *s_shape_k, *s_has_pid, *s_has_ts;
 static PyObject *with_socket_end_fn, *signature_of_fn;
-static PyObject *s_pairs, *s_decode_lazy;
+static PyObject *s_pairs, *s_decode_lazy, *s_free;
 
 static const char UNFINISHED[] = " <unfinished ...>";
 #define UNFINISHED_LEN (sizeof(UNFINISHED) - 1)
@@ -317,6 +317,7 @@ result_like(const char *s, Py_ssize_t n)
 
 typedef struct {
     PyObject *reducer, *result, *pending, *items, *calls, *lazy_pairs, *default_pid, *pairs;
+    PyObject *free; /* reducer._free: fd -> the pid whose close_range freed it */
     int k, has_pid, has_ts;
     Py_ssize_t events;
     /* reducer._last_ts_text, kept here between delegations: a str, None, or a slice of
@@ -503,6 +504,18 @@ static int
 place_dup(Ctx *c, PyObject *ev)
 {
     PyObject *fd = PyTuple_GET_ITEM(ev, 4), *fd2 = PyTuple_GET_ITEM(ev, 5), *pid = PyTuple_GET_ITEM(ev, 2);
+    /* Z freed by this pid's close_range, and nothing since mentioned it */
+    PyObject *freer = PyDict_GetItemWithError(c->free, fd2);
+    int freed = 0;
+    if (freer != NULL) {
+        freed = PyObject_RichCompareBool(freer, pid, Py_EQ);
+        if (freed < 0 || PyDict_DelItem(c->free, fd2) < 0)
+            return -1;
+    } else if (PyErr_Occurred()) {
+        return -1;
+    }
+    if (pending_pop(c->free, fd) < 0)
+        return -1;
     PyObject *index = PyDict_GetItemWithError(c->pending, fd);
     if (index == NULL && PyErr_Occurred())
         return -1;
@@ -574,7 +587,7 @@ place_dup(Ctx *c, PyObject *ev)
         long z = PyLong_AsLong(fd2);
         if ((z == -1 && PyErr_Occurred()) || fast_close(c, pid, z, PyTuple_GET_ITEM(ev, 0), "", 0, 0) < 0)
             goto done;
-    } else if (zindex != NULL || !is_free_fd_copy(PyTuple_GET_ITEM(ev, 8))) {
+    } else if (zindex != NULL || !(freed || is_free_fd_copy(PyTuple_GET_ITEM(ev, 8)))) {
         rc = pending_pop(c->pending, fd2) < 0 ? -1 : append_event(c, copy);
         goto done;
     }
@@ -586,6 +599,82 @@ done:
     return rc;
 }
 
+/* the keys of dict between low and high, in the dict's order (a new list) */
+static PyObject *
+keys_between(PyObject *dict, long low, long high)
+{
+    PyObject *keys = PyList_New(0), *key, *value;
+    Py_ssize_t pos = 0;
+    while (keys != NULL && PyDict_Next(dict, &pos, &key, &value)) {
+        long k = PyLong_AsLong(key);
+        if (k == -1 && PyErr_Occurred()) {
+            Py_CLEAR(keys);
+        } else if (k >= low && k <= high && PyList_Append(keys, key) < 0) {
+            Py_CLEAR(keys);
+        }
+    }
+    return keys;
+}
+
+#define FREED_MAX 64 /* reduce.py's _FREED_MAX */
+
+/* BlockReducer._place_close_range: no barrier, only for the fds it names (see there) */
+static int
+place_close_range(Ctx *c, PyObject *ev)
+{
+    PyObject *pid = PyTuple_GET_ITEM(ev, 2);
+    long low = PyLong_AsLong(PyTuple_GET_ITEM(ev, 4)), high = PyLong_AsLong(PyTuple_GET_ITEM(ev, 5));
+    int mark_only = PyObject_IsTrue(PyTuple_GET_ITEM(ev, 9));
+    if (((low == -1 || high == -1) && PyErr_Occurred()) || mark_only < 0)
+        return -1;
+    PyObject *named = keys_between(c->pending, low, high);
+    if (named == NULL)
+        return -1;
+    for (Py_ssize_t k = 0; k < PyList_GET_SIZE(named); k++) {
+        PyObject *fd = PyList_GET_ITEM(named, k);
+        PyObject *index = PyDict_GetItemWithError(c->pending, fd);
+        if (index == NULL) {
+            if (PyErr_Occurred())
+                goto fail;
+            continue;
+        }
+        Py_ssize_t i = PyLong_AsSsize_t(index);
+        if (i == -1 && PyErr_Occurred())
+            goto fail;
+        int same = mark_only ? 0 : same_pid(PyList_GET_ITEM(c->items, i), pid);
+        if (same < 0)
+            goto fail;
+        if (same) {
+            long n = PyLong_AsLong(fd);
+            if ((n == -1 && PyErr_Occurred()) || fast_close(c, pid, n, PyTuple_GET_ITEM(ev, 0), "", 0, 0) < 0)
+                goto fail;
+        } else if (PyDict_DelItem(c->pending, fd) < 0) {
+            goto fail; /* CLOSE_RANGE_CLOEXEC only marks them: they stay open */
+        }
+    }
+    Py_DECREF(named);
+    named = keys_between(c->free, low, high);
+    if (named == NULL)
+        return -1;
+    for (Py_ssize_t k = 0; k < PyList_GET_SIZE(named); k++)
+        if (PyDict_DelItem(c->free, PyList_GET_ITEM(named, k)) < 0)
+            goto fail;
+    Py_DECREF(named);
+    if (!mark_only && high - low < FREED_MAX) {
+        for (long n = low; n <= high; n++) {
+            PyObject *fd = PyLong_FromLong(n);
+            int rc = fd == NULL ? -1 : PyDict_SetItem(c->free, fd, pid);
+            Py_XDECREF(fd);
+            if (rc < 0)
+                return -1;
+        }
+    }
+    return append_event(c, ev);
+fail:
+    Py_DECREF(named);
+    return -1;
+}
+
 /* BlockReducer._place for the events _decode.c builds (creates, copies, cloexec
  * changes, socket ends, close_range): never a close, so nothing pairs here */
 static int
@@ -594,6 +683,8 @@ place(Ctx *c, PyObject *ev)
     PyObject *op = PyTuple_GET_ITEM(ev, 3), *fd = PyTuple_GET_ITEM(ev, 4);
     c->events++;
     if (op == decode_types.op_create) {
+        if (pending_pop(c->free, fd) < 0 || pending_pop(c->free, PyTuple_GET_ITEM(ev, 5)) < 0)
+            return -1;
         long fd2 = PyLong_AsLong(PyTuple_GET_ITEM(ev, 5));
         if (fd2 == -1 && PyErr_Occurred())
             return -1;
@@ -609,6 +700,8 @@ place(Ctx *c, PyObject *ev)
         return append_event(c, ev);
     }
     if (op == decode_types.op_annotate) {
+        if (pending_pop(c->free, fd) < 0)
+            return -1;
         PyObject *index = PyDict_GetItemWithError(c->pending, fd);
         if (index == NULL && PyErr_Occurred())
             return -1;
@@ -644,14 +737,18 @@ place(Ctx *c, PyObject *ev)
             return -1;
         return append_event(c, ev);
     }
-    if (op == decode_types.op_close_range || op == decode_types.op_unshare) {
+    if (op == decode_types.op_unshare) {
         PyDict_Clear(c->pending); /* a barrier: no pairing across it */
+        PyDict_Clear(c->free);
         return append_event(c, ev);
     }
+    if (op == decode_types.op_close_range)
+        return place_close_range(c, ev);
     if (op == decode_types.op_dup)
         return place_dup(c, ev);
     /* a close-on-exec change: it mentions fd */
-    if (pending_pop(c->pending, fd) < 0 || pending_pop(c->pending, PyTuple_GET_ITEM(ev, 5)) < 0)
+    if (pending_pop(c->free, fd) < 0 || pending_pop(c->pending, fd) < 0
+        || pending_pop(c->pending, PyTuple_GET_ITEM(ev, 5)) < 0)
         return -1;
     return append_event(c, ev);
 }
@@ -1286,9 +1383,12 @@ scan(PyObject *self, PyObject *args)
     c.lazy_pairs = PyObject_GetAttr(c.reducer, s_lazy_pairs);
     c.default_pid = PyObject_GetAttr(c.reducer, s_default_pid);
     c.pairs = PyObject_GetAttr(c.result, s_pairs);
-    if (c.items == NULL || c.calls == NULL || c.lazy_pairs == NULL || c.default_pid == NULL || c.pairs == NULL)
+    c.free = PyObject_GetAttr(c.reducer, s_free);
+    if (c.items == NULL || c.calls == NULL || c.lazy_pairs == NULL || c.default_pid == NULL || c.pairs == NULL
+        || c.free == NULL)
         goto done;
-    if (!PyList_Check(c.items) || !PyDict_Check(c.calls) || !PyDict_Check(c.lazy_pairs) || !PyDict_Check(c.pairs)) {
+    if (!PyList_Check(c.items) || !PyDict_Check(c.calls) || !PyDict_Check(c.lazy_pairs) || !PyDict_Check(c.pairs)
+        || !PyDict_Check(c.free)) {
         PyErr_SetString(PyExc_TypeError, "_scan.scan: unexpected reducer state");
         goto done;
     }
@@ -1356,6 +1456,7 @@ done:
     Py_XDECREF(c.lazy_pairs);
     Py_XDECREF(c.default_pid);
     Py_XDECREF(c.pairs);
+    Py_XDECREF(c.free);
     Py_XDECREF(c.last_ts);
     return ok;
 }
@@ -1522,7 +1623,7 @@ PyInit__scan(void)
         {&s_assembler, "assembler"},   {&s_pending, "pending"},           {&s_lazy_pairs, "_lazy_pairs"},
         {&s_shape_k, "_k"},            {&s_has_pid, "_has_pid"},          {&s_has_ts, "_has_ts"},
         {&s_complete, "complete"},     {&s_first_ts, "first_ts"},         {&s_last_ts, "last_ts"},
-        {&s_pairs, "pairs"},           {&s_decode_lazy, "_decode_lazy"},
+        {&s_pairs, "pairs"},           {&s_decode_lazy, "_decode_lazy"},    {&s_free, "_free"},
     };
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         *names[i].slot = PyUnicode_InternFromString(names[i].text);

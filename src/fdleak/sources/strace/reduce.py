@@ -74,7 +74,9 @@ INERT_UNLESS_START = {name: INERT_UNLESS_WHOLE[name] for name in ("ioctl", "fcnt
 _ACCEPTS = frozenset({"accept", "accept4"})
 # copies that take the lowest free fd: the new fd was closed before them
 _FREE_FD_COPIES = frozenset({"dup", "fcntl", "fcntl64"})
-_BARRIERS = frozenset({Op.FORK, Op.EXEC, Op.EXIT, Op.UNSHARE, Op.CLOSE_RANGE, Op.PID_CHANGE})
+_BARRIERS = frozenset({Op.FORK, Op.EXEC, Op.EXIT, Op.UNSHARE, Op.PID_CHANGE})
+# close_range over at most this many fds leaves them known free to the pid that called it
+_FREED_MAX = 64
 
 
 class RawPiece(NamedTuple):
@@ -190,6 +192,9 @@ class BlockReducer:
         self._shape: _Shape | None = None
         self._shape_known = False
         self._lazy_pairs: dict[tuple[int, tuple[str, str]], list[int]] = {}
+        # in the block being reduced: fd number -> the pid whose close_range freed it,
+        # while nothing since mentioned it (the compiled loop shares this dict)
+        self._free: dict[int, int] = {}
         self._k = -1  # the shape of the block being reduced, for _line
         self._has_pid = self._has_ts = False
         self._last_ts_text: str | None = None  # the time of the last fast-path line, parsed once
@@ -202,6 +207,7 @@ class BlockReducer:
     def reduce(self, lines: list[str], first_seq: int = 1, final: bool = True) -> BlockResult:
         result = BlockResult()
         pending: dict[int, int] = {}  # fd number -> index in items of its unpaired create
+        self._free = {}
         if not self._shape_known:
             self._sniff(lines)
         shape = self._shape
@@ -445,6 +451,29 @@ class BlockReducer:
             return ev.kind, signature_of(ev.kind, ev.target, ev.syscall)
         return None
 
+    def _place_close_range(self, ev: FdEvent, result: BlockResult, pending: dict[int, int]) -> None:
+        """close_range(lo, hi): no barrier, only for the fds it names.
+
+        The pid's own creates of this block in the range fold with it as with a close;
+        anyone else's there reach the engine (a thread's shares the table, another
+        process's does not: the engine knows which). Afterwards the range is free in
+        the pid's table until something mentions an fd of it: a copy there folds.
+        """
+        low, high = ev.fd, ev.fd2
+        for fd in [fd for fd in pending if low <= fd <= high]:
+            created = result.items[pending[fd]]
+            if not ev.cloexec and type(created) in (FdEvent, LazyCreate) and created.pid == ev.pid:  # type: ignore[union-attr]
+                self._place(FdEvent(ev.seq, ev.ts, ev.pid, Op.CLOSE, fd, syscall=ev.syscall), result, pending)
+            else:
+                pending.pop(fd)  # CLOSE_RANGE_CLOEXEC only marks them: they stay open
+        free = self._free
+        for fd in [fd for fd in free if low <= fd <= high]:
+            del free[fd]
+        if not ev.cloexec and high - low < _FREED_MAX:
+            for fd in range(low, high + 1):
+                free[fd] = ev.pid
+        result.items.append(ev)
+
     @staticmethod
     def _add_pair(
         result: BlockResult, pid: int, kind: FdKind, signature: str, count: int, first_seq: int
@@ -543,6 +572,8 @@ class BlockReducer:
                     return
             items.append(ev)
         elif op is Op.CREATE:
+            self._free.pop(ev.fd, None)
+            self._free.pop(ev.fd2, None)
             if ev.fd2 < 0:  # accept(): the engine fills in the listener's address
                 pending[ev.fd] = len(items)
             else:
@@ -551,6 +582,7 @@ class BlockReducer:
         elif op is Op.DUP:
             self._place_dup(ev, result, pending)
         elif op is Op.ANNOTATE:
+            self._free.pop(ev.fd, None)
             index = pending.get(ev.fd)
             created = items[index] if index is not None else None
             # a copy keeps its original's name in the engine: only a create takes the address
@@ -560,10 +592,14 @@ class BlockReducer:
                 return
             pending.pop(ev.fd, None)
             items.append(ev)
+        elif op is Op.CLOSE_RANGE:
+            self._place_close_range(ev, result, pending)
         elif op in _BARRIERS:
             pending.clear()
+            self._free.clear()
             items.append(ev)
         else:  # SET_CLOEXEC: it mentions fd
+            self._free.pop(ev.fd, None)
             pending.pop(ev.fd, None)
             pending.pop(ev.fd2, None)
             items.append(ev)
@@ -579,6 +615,8 @@ class BlockReducer:
         closes it: that create pairs now), or free (dup and F_DUPFD take a free fd).
         """
         items = result.items
+        free = self._free.pop(ev.fd2, None) == ev.pid
+        self._free.pop(ev.fd, None)
         index = pending.get(ev.fd)
         original = items[index] if index is not None else None
         if type(original) is LazyCreate and original.pid == ev.pid:
@@ -600,7 +638,7 @@ class BlockReducer:
         replaced = items[index] if index is not None else None
         if type(replaced) in (FdEvent, LazyCreate) and replaced.pid == ev.pid:  # type: ignore[union-attr]
             self._place(FdEvent(ev.seq, ev.ts, ev.pid, Op.CLOSE, ev.fd2, syscall=ev.syscall), result, pending)
-        elif index is not None or ev.syscall not in _FREE_FD_COPIES:
+        elif index is not None or not (free or ev.syscall in _FREE_FD_COPIES):
             pending.pop(ev.fd2, None)
             items.append(ev)
             return
@@ -673,6 +711,7 @@ class BlockReducer:
             # its start lies in an earlier block (or was never logged): the engine side
             # joins it; nothing may pair across it, as we cannot tell which fd it names
             pending.clear()
+            self._free.clear()
             result.items.append(RawPiece(seq, ts, pid, name, rest, resumed=True))
             return
         text, started = joined
