@@ -169,6 +169,8 @@ typedef struct {
     int count;
     Py_ssize_t len[NAMES_MAX];
     char text[NAMES_MAX][32];
+    unsigned char first[32][NAMES_MAX]; /* by length: the indexes of the names that long */
+    int of_len[32];
 } NameSet;
 
 static NameSet handler_names, inert_names;
@@ -184,8 +186,10 @@ names_add(NameSet *set, PyObject *iterable)
         int ok = PyUnicode_Check(name) && PyUnicode_IS_ASCII(name) && PyUnicode_GET_LENGTH(name) < 32
                  && set->count < NAMES_MAX;
         if (ok) {
-            set->len[set->count] = PyUnicode_GET_LENGTH(name);
-            memcpy(set->text[set->count], PyUnicode_1BYTE_DATA(name), (size_t)set->len[set->count]);
+            Py_ssize_t n = PyUnicode_GET_LENGTH(name);
+            set->len[set->count] = n;
+            memcpy(set->text[set->count], PyUnicode_1BYTE_DATA(name), (size_t)n);
+            set->first[n][set->of_len[n]++] = (unsigned char)set->count;
             set->count++;
         }
         Py_DECREF(name);
@@ -202,8 +206,10 @@ names_add(NameSet *set, PyObject *iterable)
 static int
 names_have(const NameSet *set, const char *name, Py_ssize_t n)
 {
-    for (int i = 0; i < set->count; i++)
-        if (set->len[i] == n && memcmp(set->text[i], name, (size_t)n) == 0)
+    if (n <= 0 || n >= 32)
+        return 0;
+    for (int k = 0; k < set->of_len[n]; k++)
+        if (memcmp(set->text[set->first[n][k]], name, (size_t)n) == 0)
             return 1;
     return 0;
 }
@@ -1570,7 +1576,8 @@ setup(PyObject *self, PyObject *args)
     if (decode_setup(config) < 0)
         return NULL;
     /* the names of both inert tables, and decode's */
-    inert_names.count = handler_names.count = 0;
+    memset(&inert_names, 0, sizeof inert_names);
+    memset(&handler_names, 0, sizeof handler_names);
     if (names_add(&inert_names, whole) < 0 || names_add(&inert_names, start) < 0
         || names_add(&handler_names, names) < 0)
         return NULL;
