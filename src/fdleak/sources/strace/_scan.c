@@ -981,14 +981,49 @@ fail:
     return -1;
 }
 
+/* a call's name, or its head "name(" when ``head``, as a str made once per name: most
+ * calls in flight are the same few, and their starts hold no arguments (applied ones) */
+static PyObject *
+known_name(const char *name, Py_ssize_t n, int head)
+{
+    static struct {
+        Py_ssize_t len;
+        char text[32];
+        PyObject *str[2];
+    } made[64];
+    static int count;
+    if (n >= 31)
+        return head ? concat3(name, n, "(", 1, "", 0) : ascii(name, n);
+    for (int i = 0; i < count; i++)
+        if (made[i].len == n && memcmp(made[i].text, name, (size_t)n) == 0)
+            return Py_NewRef(made[i].str[head]);
+    PyObject *plain = ascii(name, n), *with_paren = concat3(name, n, "(", 1, "", 0);
+    if (plain == NULL || with_paren == NULL) {
+        Py_XDECREF(plain);
+        Py_XDECREF(with_paren);
+        return NULL;
+    }
+    if (count < 64) {
+        made[count].len = n;
+        memcpy(made[count].text, name, (size_t)n);
+        made[count].str[0] = Py_NewRef(plain);
+        made[count].str[1] = Py_NewRef(with_paren);
+        count++;
+    }
+    PyObject *out = Py_NewRef(head ? with_paren : plain);
+    Py_DECREF(plain);
+    Py_DECREF(with_paren);
+    return out;
+}
+
 /* assembler.start(pid, name, head_args, seq, applied=...) */
 static int
 start_call(Ctx *c, PyObject *pid, const char *name, Py_ssize_t nn, const char *args, Py_ssize_t an,
            PyObject *seq, int applied)
 {
     PyObject *values[5];
-    values[0] = ascii(name, nn);
-    values[1] = concat3(name, nn, "(", 1, args, an);
+    values[0] = known_name(name, nn, 0);
+    values[1] = an == 0 ? known_name(name, nn, 1) : concat3(name, nn, "(", 1, args, an);
     values[2] = Py_NewRef(seq);
     values[3] = PyLong_FromLong(0);
     values[4] = Py_NewRef(applied ? Py_True : Py_False);

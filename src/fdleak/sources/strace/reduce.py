@@ -2,8 +2,10 @@
 
 Most fds in a real log are opened and closed a few lines apart. Where that is provably
 safe (see ``BlockReducer._place``), the pair never reaches the fd-table engine: it is
-counted here by (pid, kind, signature). The engine's work then follows the fds that
-outlive a block, and the blocks of one file can be reduced on several cores at once.
+counted here by (pid, kind, signature). So are copies of such fds (``_place_dup``) and
+fds a close_range empties (``_place_close_range``). The engine's work then follows the
+fds that outlive a block, and the blocks of one file can be reduced on several cores
+at once.
 
 The common lines (open/openat/close in the usual ``PID TIME call`` shape) take a fast
 path of plain string operations; their full decoding waits until a create turns out to
@@ -70,11 +72,11 @@ INERT_UNLESS_WHOLE = {
 }
 INERT_UNLESS_START = {name: INERT_UNLESS_WHOLE[name] for name in ("ioctl", "fcntl", "fcntl64")}
 # Ops no pairing may cross: the table is copied, replaced or emptied wholesale, or a
-# pid may be reused.
+# pid may be reused. (close_range only empties a range: see _place_close_range.)
+_BARRIERS = frozenset({Op.FORK, Op.EXEC, Op.EXIT, Op.UNSHARE, Op.PID_CHANGE})
 _ACCEPTS = frozenset({"accept", "accept4"})
 # copies that take the lowest free fd: the new fd was closed before them
 _FREE_FD_COPIES = frozenset({"dup", "fcntl", "fcntl64"})
-_BARRIERS = frozenset({Op.FORK, Op.EXEC, Op.EXIT, Op.UNSHARE, Op.PID_CHANGE})
 # close_range over at most this many fds leaves them known free to the pid that called it
 _FREED_MAX = 64
 
