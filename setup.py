@@ -10,7 +10,12 @@ setup(
     ext_modules=[
         Extension(
             "fdleak.sources.strace._scan",
-            ["src/fdleak/sources/strace/_scan.c"],
+            [
+                "src/fdleak/sources/strace/_scan.c",
+                "src/fdleak/sources/strace/_decode.c",
+                "src/fdleak/sources/strace/_signature.c",
+            ],
+            depends=["src/fdleak/sources/strace/_decode.h", "src/fdleak/sources/strace/_signature.h"],
             optional=True,
             extra_compile_args=["-O2"],
         )

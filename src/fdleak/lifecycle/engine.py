@@ -194,7 +194,11 @@ class Engine:
 
     def _released(self, table: Table, fd: int) -> None:
         record = table.take(fd)
-        if record is None or record.inherited:
+        if record is not None:
+            self._count_closed(record)
+
+    def _count_closed(self, record: Entry) -> None:
+        if record.inherited:
             return  # an fd from before the window: closing it is no news
         if record.copied:
             return  # the child's copy of a parent's fd: its creation was counted there
@@ -245,11 +249,14 @@ class Engine:
             closing = [fd for fd in range(low, high + 1) if fd in table.fds]
         else:
             closing = [fd for fd in table.fds if low <= fd <= high]
-        for fd in closing:
-            if ev.cloexec:  # CLOSE_RANGE_CLOEXEC: only marked, closed at the next execve
+        if ev.cloexec:  # CLOSE_RANGE_CLOEXEC: only marked, closed at the next execve
+            for fd in closing:
                 table.fds[fd].cloexec = True  # entries belong to one table: change in place
-            else:
-                self._released(table, fd)
+            return
+        # a fork's child closing all it inherited: hundreds of copies, taken at once
+        for record in table.take_all(closing):
+            if not (record.inherited or record.copied):
+                self._count_closed(record)
 
     def _set_cloexec(self, ev: FdEvent, seq: int) -> None:
         table = self.tables[ev.pid]

@@ -313,6 +313,25 @@ def _unshare(
     return (FdEvent(seq, ts, pid, Op.UNSHARE, syscall=name),)
 
 
+# The calls that make one anonymous-inode fd: name -> (kind, target when strace -y
+# names none, the flag that makes it close-on-exec, always close-on-exec). The compiled
+# decoder (_decode.c) reads this table too.
+ANON: dict[str, tuple[FdKind, str, str, bool]] = {
+    "eventfd": (FdKind.EVENTFD, "anon_inode:[eventfd]", "EFD_CLOEXEC", False),
+    "eventfd2": (FdKind.EVENTFD, "anon_inode:[eventfd]", "EFD_CLOEXEC", False),
+    "epoll_create": (FdKind.EPOLL, "anon_inode:[eventpoll]", "EPOLL_CLOEXEC", False),
+    "epoll_create1": (FdKind.EPOLL, "anon_inode:[eventpoll]", "EPOLL_CLOEXEC", False),
+    "timerfd_create": (FdKind.TIMERFD, "anon_inode:[timerfd]", "TFD_CLOEXEC", False),
+    "inotify_init": (FdKind.INOTIFY, "anon_inode:inotify", "IN_CLOEXEC", False),
+    "inotify_init1": (FdKind.INOTIFY, "anon_inode:inotify", "IN_CLOEXEC", False),
+    "fanotify_init": (FdKind.OTHER, "anon_inode:[fanotify]", "FAN_CLOEXEC", False),
+    # pidfd_open and io_uring_setup always set O_CLOEXEC on the new fd
+    "pidfd_open": (FdKind.PIDFD, "anon_inode:[pidfd]", "", True),
+    "userfaultfd": (FdKind.OTHER, "anon_inode:[userfaultfd]", "O_CLOEXEC", False),
+    "perf_event_open": (FdKind.OTHER, "anon_inode:[perf_event]", "PERF_FLAG_FD_CLOEXEC", False),
+    "io_uring_setup": (FdKind.OTHER, "anon_inode:[io_uring]", "", True),
+}
+
 HANDLERS: dict[str, Handler] = {
     "open": _open,
     "openat": _open,
@@ -331,23 +350,11 @@ HANDLERS: dict[str, Handler] = {
     "fcntl": _fcntl,
     "fcntl64": _fcntl,
     "ioctl": _ioctl,
-    "eventfd": _anon(FdKind.EVENTFD, "anon_inode:[eventfd]", "EFD_CLOEXEC"),
-    "eventfd2": _anon(FdKind.EVENTFD, "anon_inode:[eventfd]", "EFD_CLOEXEC"),
-    "epoll_create": _anon(FdKind.EPOLL, "anon_inode:[eventpoll]", "EPOLL_CLOEXEC"),
-    "epoll_create1": _anon(FdKind.EPOLL, "anon_inode:[eventpoll]", "EPOLL_CLOEXEC"),
-    "timerfd_create": _anon(FdKind.TIMERFD, "anon_inode:[timerfd]", "TFD_CLOEXEC"),
     "signalfd": _signalfd,
     "signalfd4": _signalfd,
-    "inotify_init": _anon(FdKind.INOTIFY, "anon_inode:inotify", "IN_CLOEXEC"),
-    "inotify_init1": _anon(FdKind.INOTIFY, "anon_inode:inotify", "IN_CLOEXEC"),
-    "fanotify_init": _anon(FdKind.OTHER, "anon_inode:[fanotify]", "FAN_CLOEXEC"),
     "memfd_create": _memfd,
-    # pidfd_open, pidfd_getfd and io_uring_setup always set O_CLOEXEC on the new fd
-    "pidfd_open": _anon(FdKind.PIDFD, "anon_inode:[pidfd]", "", always_cloexec=True),
+    # pidfd_getfd always sets O_CLOEXEC on the new fd
     "pidfd_getfd": _from_decoration(FdKind.OTHER, True),
-    "userfaultfd": _anon(FdKind.OTHER, "anon_inode:[userfaultfd]", "O_CLOEXEC"),
-    "perf_event_open": _anon(FdKind.OTHER, "anon_inode:[perf_event]", "PERF_FLAG_FD_CLOEXEC"),
-    "io_uring_setup": _anon(FdKind.OTHER, "anon_inode:[io_uring]", "", always_cloexec=True),
     "recvmsg": _recvmsg,
     "recvmmsg": _recvmsg,
     "close": _close,
@@ -361,6 +368,7 @@ HANDLERS: dict[str, Handler] = {
     "unshare": _unshare,
     "connect": _connect_or_bind,
     "bind": _connect_or_bind,
+    **{name: _anon(*spec) for name, spec in ANON.items()},
 }
 
 

@@ -2,8 +2,10 @@
 
 Most fds in a real log are opened and closed a few lines apart. Where that is provably
 safe (see ``BlockReducer._place``), the pair never reaches the fd-table engine: it is
-counted here by (pid, kind, signature). The engine's work then follows the fds that
-outlive a block, and the blocks of one file can be reduced on several cores at once.
+counted here by (pid, kind, signature). So are copies of such fds (``_place_dup``) and
+fds a close_range empties (``_place_close_range``). The engine's work then follows the
+fds that outlive a block, and the blocks of one file can be reduced on several cores
+at once.
 
 The common lines (open/openat/close in the usual ``PID TIME call`` shape) take a fast
 path of plain string operations; their full decoding waits until a create turns out to
@@ -16,14 +18,15 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
+from types import ModuleType
 from typing import NamedTuple
 
 from fdleak.model.events import FdEvent, Op
-from fdleak.model.kinds import FdKind
+from fdleak.model.kinds import FdKind, kind_of_link
 from fdleak.model.signature import signature_of
 from fdleak.model.targets import with_socket_end
 from fdleak.sources.strace.assemble import Assembler, Unfinished
-from fdleak.sources.strace.decode import FORK_CALLS, HANDLERS, decode, fork_event
+from fdleak.sources.strace.decode import ANON, FORK_CALLS, HANDLERS, decode, fork_event
 from fdleak.sources.strace.lines import (
     ATTACHED_INSIDE,
     CALL,
@@ -69,8 +72,13 @@ INERT_UNLESS_WHOLE = {
 }
 INERT_UNLESS_START = {name: INERT_UNLESS_WHOLE[name] for name in ("ioctl", "fcntl", "fcntl64")}
 # Ops no pairing may cross: the table is copied, replaced or emptied wholesale, or a
-# pid may be reused.
-_BARRIERS = frozenset({Op.FORK, Op.EXEC, Op.EXIT, Op.UNSHARE, Op.CLOSE_RANGE, Op.PID_CHANGE})
+# pid may be reused. (close_range only empties a range: see _place_close_range.)
+_BARRIERS = frozenset({Op.FORK, Op.EXEC, Op.EXIT, Op.UNSHARE, Op.PID_CHANGE})
+_ACCEPTS = frozenset({"accept", "accept4"})
+# copies that take the lowest free fd: the new fd was closed before them
+_FREE_FD_COPIES = frozenset({"dup", "fcntl", "fcntl64"})
+# close_range over at most this many fds leaves them known free to the pid that called it
+_FREED_MAX = 64
 
 
 class RawPiece(NamedTuple):
@@ -115,6 +123,7 @@ class BlockResult:
 
 
 Scan = Callable[["BlockReducer", list[str], int, BlockResult, dict[int, int]], None]
+Signed = tuple[FdKind, str] | None
 
 
 def compiled_scan() -> Scan | None:
@@ -124,14 +133,32 @@ def compiled_scan() -> Scan | None:
     return load_scan()
 
 
-@cache
 def load_scan() -> Scan | None:
     """The compiled line loop (_scan.c) if it was built, whatever the environment says."""
+    module = load_compiled()
+    return module.scan if module is not None else None
+
+
+@cache
+def load_compiled() -> ModuleType | None:
+    """The C extension (_scan.c, _decode.c), set up, if it was built."""
     try:
         from fdleak.sources.strace import _scan
     except ImportError:
         return None
     close = FdEvent(0, None, 0, Op.CLOSE, syscall="close")  # the fields a fast close keeps
+    # what the compiled decoder (_decode.c) builds its events from
+    decoder: dict[str, object] = {
+        "FdEvent": FdEvent,
+        "blank": FdEvent(0, None, 0, Op.CREATE),
+        **{op.name: op for op in Op},
+        **{kind.name: kind for kind in FdKind},
+        "kind_of_link": kind_of_link,
+        "with_socket_end": with_socket_end,
+        "signature_of": signature_of,
+        "ANON": ANON,
+        "HANDLERS": frozenset(HANDLERS),
+    }
     _scan.setup(
         LazyCreate,
         Unfinished,
@@ -141,8 +168,9 @@ def load_scan() -> Scan | None:
         parse_ts,
         INERT_UNLESS_WHOLE,
         INERT_UNLESS_START,
+        decoder,
     )
-    return _scan.scan
+    return _scan
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,6 +194,9 @@ class BlockReducer:
         self._shape: _Shape | None = None
         self._shape_known = False
         self._lazy_pairs: dict[tuple[int, tuple[str, str]], list[int]] = {}
+        # in the block being reduced: fd number -> the pid whose close_range freed it,
+        # while nothing since mentioned it (the compiled loop shares this dict)
+        self._free: dict[int, int] = {}
         self._k = -1  # the shape of the block being reduced, for _line
         self._has_pid = self._has_ts = False
         self._last_ts_text: str | None = None  # the time of the last fast-path line, parsed once
@@ -173,10 +204,12 @@ class BlockReducer:
         self._scan = compiled_scan() if compiled is None else load_scan() if compiled else None
         if compiled and self._scan is None:
             raise RuntimeError("fdleak's compiled line scanner is not built")
+        self._compiled = load_compiled() if self._scan is not None else None
 
     def reduce(self, lines: list[str], first_seq: int = 1, final: bool = True) -> BlockResult:
         result = BlockResult()
         pending: dict[int, int] = {}  # fd number -> index in items of its unpaired create
+        self._free = {}
         if not self._shape_known:
             self._sniff(lines)
         shape = self._shape
@@ -384,13 +417,17 @@ class BlockReducer:
     def _settle(self, result: BlockResult) -> None:
         """End of block: decode the creates that survived, sign the folded pairs."""
         items = result.items
-        for index, item in enumerate(items):
-            if type(item) is LazyCreate:
-                items[index] = self._decode_lazy(item)
-        signatures: dict[tuple[str, str], tuple[FdKind, str] | None] = {}
+        compiled = self._compiled
+        if compiled is not None:
+            compiled.settle(self, items)  # the same in C; _decode_lazy where it is unsure
+        else:
+            for index, item in enumerate(items):
+                if type(item) is LazyCreate:
+                    items[index] = self._decode_lazy(item)
+        signatures: dict[tuple[str, str], Signed] = {}
         for (pid, key), (count, first_seq) in self._lazy_pairs.items():
             if key not in signatures:
-                signatures[key] = self._sign(key)
+                signatures[key] = self._sign(key) if compiled is None else _sign_compiled(compiled, key)
             signed = signatures[key]
             if signed is not None:
                 self._add_pair(result, pid, signed[0], signed[1], count, first_seq)
@@ -415,6 +452,29 @@ class BlockReducer:
         for ev in decode(0, None, 0, name, args, ret, deco, tail):
             return ev.kind, signature_of(ev.kind, ev.target, ev.syscall)
         return None
+
+    def _place_close_range(self, ev: FdEvent, result: BlockResult, pending: dict[int, int]) -> None:
+        """close_range(lo, hi): no barrier, only for the fds it names.
+
+        The pid's own creates of this block in the range fold with it as with a close;
+        anyone else's there reach the engine (a thread's shares the table, another
+        process's does not: the engine knows which). Afterwards the range is free in
+        the pid's table until something mentions an fd of it: a copy there folds.
+        """
+        low, high = ev.fd, ev.fd2
+        for fd in [fd for fd in pending if low <= fd <= high]:
+            created = result.items[pending[fd]]
+            if not ev.cloexec and type(created) in (FdEvent, LazyCreate) and created.pid == ev.pid:  # type: ignore[union-attr]
+                self._place(FdEvent(ev.seq, ev.ts, ev.pid, Op.CLOSE, fd, syscall=ev.syscall), result, pending)
+            else:
+                pending.pop(fd)  # CLOSE_RANGE_CLOEXEC only marks them: they stay open
+        free = self._free
+        for fd in [fd for fd in free if low <= fd <= high]:
+            del free[fd]
+        if not ev.cloexec and high - low < _FREED_MAX:
+            for fd in range(low, high + 1):
+                free[fd] = ev.pid
+        result.items.append(ev)
 
     @staticmethod
     def _add_pair(
@@ -514,27 +574,78 @@ class BlockReducer:
                     return
             items.append(ev)
         elif op is Op.CREATE:
+            self._free.pop(ev.fd, None)
+            self._free.pop(ev.fd2, None)
             if ev.fd2 < 0:  # accept(): the engine fills in the listener's address
                 pending[ev.fd] = len(items)
             else:
                 pending.pop(ev.fd, None)
             items.append(ev)
+        elif op is Op.DUP:
+            self._place_dup(ev, result, pending)
         elif op is Op.ANNOTATE:
+            self._free.pop(ev.fd, None)
             index = pending.get(ev.fd)
             created = items[index] if index is not None else None
-            if type(created) is FdEvent and created.pid == ev.pid:
+            # a copy keeps its original's name in the engine: only a create takes the address
+            if type(created) is FdEvent and created.pid == ev.pid and created.op is Op.CREATE:
                 target = with_socket_end(created.target, ev.syscall, ev.target)
                 items[index] = created._replace(target=target)  # type: ignore[index]
                 return
             pending.pop(ev.fd, None)
             items.append(ev)
+        elif op is Op.CLOSE_RANGE:
+            self._place_close_range(ev, result, pending)
         elif op in _BARRIERS:
             pending.clear()
+            self._free.clear()
             items.append(ev)
-        else:  # DUP, SET_CLOEXEC: they mention fd and fd2
+        else:  # SET_CLOEXEC: it mentions fd
+            self._free.pop(ev.fd, None)
             pending.pop(ev.fd, None)
             pending.pop(ev.fd2, None)
             items.append(ev)
+
+    def _place_dup(self, ev: FdEvent, result: BlockResult, pending: dict[int, int]) -> None:
+        """A copy of fd X at fd Z (dup, dup2, dup3, fcntl F_DUPFD), folded where it is safe.
+
+        When X is a create of this block by the same pid, the engine would give Z exactly
+        that create's kind and target: the copy takes them along, so it means the same
+        whether or not X's create reaches the engine, and X may still pair with its
+        close. Z then pairs with its own close like a create, if Z's state before the
+        copy is known: a create of this block by the same pid (dup2 onto an open fd
+        closes it: that create pairs now), or free (dup and F_DUPFD take a free fd).
+        """
+        items = result.items
+        free = self._free.pop(ev.fd2, None) == ev.pid
+        self._free.pop(ev.fd, None)
+        index = pending.get(ev.fd)
+        original = items[index] if index is not None else None
+        if type(original) is LazyCreate and original.pid == ev.pid:
+            original = self._decode_lazy(original)
+            if original is not None:
+                items[index] = original  # type: ignore[index]
+        if (
+            type(original) is not FdEvent
+            or original.pid != ev.pid
+            or not original.target
+            or original.syscall in _ACCEPTS  # its signature depends on the call: the engine's
+        ):
+            pending.pop(ev.fd, None)
+            pending.pop(ev.fd2, None)
+            items.append(ev)
+            return
+        ev = ev._replace(kind=original.kind, target=original.target)
+        index = pending.get(ev.fd2)
+        replaced = items[index] if index is not None else None
+        if type(replaced) in (FdEvent, LazyCreate) and replaced.pid == ev.pid:  # type: ignore[union-attr]
+            self._place(FdEvent(ev.seq, ev.ts, ev.pid, Op.CLOSE, ev.fd2, syscall=ev.syscall), result, pending)
+        elif index is not None or not (free or ev.syscall in _FREE_FD_COPIES):
+            pending.pop(ev.fd2, None)
+            items.append(ev)
+            return
+        pending[ev.fd2] = len(items)
+        items.append(ev)
 
     @staticmethod
     def _count_error(
@@ -602,6 +713,7 @@ class BlockReducer:
             # its start lies in an earlier block (or was never logged): the engine side
             # joins it; nothing may pair across it, as we cannot tell which fd it names
             pending.clear()
+            self._free.clear()
             result.items.append(RawPiece(seq, ts, pid, name, rest, resumed=True))
             return
         text, started = joined
@@ -655,6 +767,15 @@ class BlockReducer:
                 RawPiece(started.seq, None, pid, started.name, args, False, started.from_tid, started.applied)
             )
         self.assembler.pending.clear()
+
+
+def _sign_compiled(compiled: ModuleType, key: tuple[str, str]) -> Signed:
+    """BlockReducer._sign with the open decoded in C where it can be."""
+    decoded = compiled.sign_open(*key)
+    if decoded is False:
+        return BlockReducer._sign(key)
+    kind, target, syscall = decoded
+    return kind, signature_of(kind, target, syscall)
 
 
 def _inert(table: dict[str, tuple[str, ...]], name: str, text: str) -> bool:

@@ -1,0 +1,14 @@
+/* The compiled form of model/signature.py for the targets in-block pairs have most:
+ * pipes, anonymous inodes and sockets (_signature.c). */
+#ifndef FDLEAK_SIGNATURE_H
+#define FDLEAK_SIGNATURE_H
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+/* signature_of(kind, target, syscall) where it is plain string work; NULL with no error
+ * set when Python must compute it (files, odd characters). ``is_pipe``/``is_socket``:
+ * the kind is FdKind.PIPE / FdKind.SOCKET. */
+PyObject *signature_quick(int is_pipe, int is_socket, PyObject *target, PyObject *syscall);
+
+#endif
