@@ -55,8 +55,10 @@ class CeleryTracking:
         self.report_dir = report_dir
         self.root = root
         self.tasks: dict[str, _TaskRecord] = {}
-        self._baselines: dict[str, Baseline] = {}
+        self._baselines: dict[str, Baseline] = {}  # by task id, while the task runs
+        self._overlapped: set[str] = set()  # task ids that ran while another task did
         self._lock = threading.Lock()
+        self._own_io = threading.Lock()  # held while fdleak writes its report, and while a task is diffed
         self._pid = os.getpid()
         self._started = time.time()
 
@@ -67,16 +69,23 @@ class CeleryTracking:
         baseline = self.tracker.quick_baseline()
         with self._lock:
             self._baselines[task_id or ""] = baseline
+            if len(self._baselines) > 1:  # tasks run side by side (a thread pool)
+                self._overlapped.update(self._baselines)
 
     def after(self, task_id: str | None = None, task: Any = None, **_: Any) -> None:
         with self._lock:
             baseline = self._baselines.pop(task_id or "", None)
+            alone = (task_id or "") not in self._overlapped
+            self._overlapped.discard(task_id or "")
         if baseline is None:
             return
         me = threading.get_ident()
-        # in a thread pool, a fd another thread made belongs to another task; one made by
-        # C code (thread unknown) cannot be told apart and stays with this one
-        kept = [fd for fd in self.tracker.opened_since(baseline) if fd.thread in (None, me)]
+        # in a thread pool, an fd another thread made belongs to another task; one made
+        # outside Python's view (no thread known) is this task's only if no other task
+        # ran meanwhile: otherwise it cannot be told whose it is
+        with self._own_io:
+            opened = self.tracker.opened_since(baseline)
+        kept = [fd for fd in opened if fd.thread == me or (fd.thread is None and alone)]
         name = getattr(task, "name", None) or "unknown task"
         with self._lock:
             record = self.tasks.setdefault(name, _TaskRecord(name))
@@ -122,10 +131,12 @@ class CeleryTracking:
         if not self.report_dir or not self.tasks:
             return
         try:
-            os.makedirs(self.report_dir, exist_ok=True)
-            path = os.path.join(self.report_dir, f"fdleak-python-{self._pid}.json")
-            json_view.write(self.report(), path + ".tmp")
-            os.replace(path + ".tmp", path)
+            # not while another thread's task is diffed: these fds are fdleak's, not its
+            with self._own_io:
+                os.makedirs(self.report_dir, exist_ok=True)
+                path = os.path.join(self.report_dir, f"fdleak-python-{self._pid}.json")
+                json_view.write(self.report(), path + ".tmp")
+                os.replace(path + ".tmp", path)
         except OSError as error:
             LOG.error("fdleak: cannot write the report into %s: %s", self.report_dir, error)
 
@@ -137,6 +148,7 @@ class CeleryTracking:
                 self._started = time.time()
                 self.tasks.clear()
                 self._baselines.clear()
+                self._overlapped.clear()
 
 
 _RANK = {"high": 0, "medium": 1, "low": 2}
