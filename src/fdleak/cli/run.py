@@ -108,6 +108,7 @@ def _python_origins(
     import os
 
     from fdleak.analysis.merge import with_origins
+    from fdleak.errors import FdleakError
     from fdleak.pipeline.reports import merged, report_files
     from fdleak.python.bootstrap import child_env
     from fdleak.python.celery import REPORT_DIR_VARIABLE
@@ -118,7 +119,10 @@ def _python_origins(
         )
 
         def join(report: Report) -> Report:
-            return with_origins(report, merged([reports])) if report_files([reports]) else report
+            try:
+                return with_origins(report, merged([reports])) if report_files([reports]) else report
+            except FdleakError:  # a report cut short by the command's end: no origins, still a report
+                return report
 
         yield env, join
 

@@ -15,7 +15,10 @@ def report_files(paths: list[str]) -> list[str]:
     files: list[str] = []
     for path in paths:
         if os.path.isdir(path):
-            files += sorted(os.path.join(path, n) for n in os.listdir(path) if n.endswith(".json"))
+            # hidden names are reports still being written (json_view writes a temporary
+            # file and renames it): one a killed process left behind is not a report
+            names = [n for n in os.listdir(path) if n.endswith(".json") and not n.startswith(".")]
+            files += sorted(os.path.join(path, n) for n in names)
         elif os.path.exists(path):
             files.append(path)
         else:

