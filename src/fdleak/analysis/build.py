@@ -8,10 +8,9 @@ from fdleak.analysis.verdict import STD_STREAMS, Verdict, judge
 from fdleak.model.kinds import FdKind
 from fdleak.model.observation import GroupActivity, Observation
 from fdleak.model.records import FdRecord, OpenFd
-from fdleak.model.report import FdEntry, Group, Leak, ProcessEntry, Report, Window
+from fdleak.model.report import FdEntry, Group, Leak, ProcessEntry, Report, Window, most_severe_first
 
 MAX_EXAMPLES = 5
-_RANK = {"high": 0, "medium": 1, "low": 2}
 
 
 def build_report(observation: Observation, min_count: int = 5) -> Report:
@@ -44,7 +43,7 @@ def build_report(observation: Observation, min_count: int = 5) -> Report:
         )
         if verdict.confidence is not None:
             leaks.append(_leak(key, survivors, act, verdict, pids, epoch))
-    leaks.sort(key=lambda leak: (_RANK[leak.confidence], -leak.count, leak.signature))
+    leaks.sort(key=lambda leak: (*most_severe_first(leak), leak.signature))
     leaks = [_numbered(leak, i) for i, leak in enumerate(leaks, 1)]
     group_entries.sort(key=lambda g: (g.verdict != "leak", -g.count, g.signature))
 

@@ -11,9 +11,8 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from fdleak.model.observation import SourceInfo
-from fdleak.model.report import Leak, Origin, Report, Window
+from fdleak.model.report import CONFIDENCE_RANK, Leak, Origin, Report, Window, most_severe_first
 
-_RANK = {"high": 0, "medium": 1, "low": 2}
 EXAMPLES = 5
 
 
@@ -22,7 +21,7 @@ def merge_reports(reports: Sequence[Report]) -> Report:
     for report in reports:
         for leak in report.leaks:
             groups.setdefault(_key(leak), []).append(leak)
-    leaks = sorted((_join(parts) for parts in groups.values()), key=lambda x: (_RANK[x.confidence], -x.count))
+    leaks = sorted((_join(parts) for parts in groups.values()), key=most_severe_first)
     starts = [r.window.start for r in reports if r.window.start is not None]
     ends = [r.window.end for r in reports if r.window.end is not None]
     modes = {r.source.mode for r in reports}
@@ -61,7 +60,7 @@ def _key(leak: Leak) -> tuple[str, str, str | None, tuple[str, int] | None]:
 def _join(parts: list[Leak]) -> Leak:
     if len(parts) == 1:
         return parts[0]
-    best = min(parts, key=lambda leak: _RANK[leak.confidence])
+    best = min(parts, key=lambda leak: CONFIDENCE_RANK[leak.confidence])
     firsts = [p.first_ts for p in parts if p.first_ts is not None]
     lasts = [p.last_ts for p in parts if p.last_ts is not None]
     pids = tuple(sorted({pid for p in parts for pid in p.pids}))

@@ -48,9 +48,10 @@ def run(args: argparse.Namespace) -> int:
     from fdleak.errors import NothingToAnalyze
     from fdleak.pipeline.reports import merged, report_files
     from fdleak.python.celery import REPORT_DIR_VARIABLE
-    from fdleak.python.launch import run_tracked
+    from fdleak.python.launch import check_command, run_tracked
 
     command = args.program[1:] if args.program[:1] == ["--"] else args.program
+    check_command(command)  # before a report directory is made for nothing
     report_dir = args.report_dir or tempfile.mkdtemp(prefix="fdleak-celery-")
     errors = Console(stderr=True, highlight=False, soft_wrap=True)
     if not args.quiet:

@@ -104,6 +104,14 @@ def _process_table() -> dict[int, _Proc]:
     return table
 
 
+def own_tree() -> set[int]:
+    """fdleak and the processes it started (strace): never to be traced by themselves."""
+    me = psutil.Process(os.getpid())
+    with contextlib.suppress(psutil.Error):
+        return {me.pid, *(child.pid for child in me.children(recursive=True))}
+    return {me.pid}
+
+
 def _own_lineage() -> set[int]:
     ours = {os.getpid()}
     with contextlib.suppress(psutil.Error):

@@ -82,6 +82,14 @@ class Leak:
     verdict: str = "leak"
 
 
+CONFIDENCE_RANK = {"high": 0, "medium": 1, "low": 2}
+
+
+def most_severe_first(leak: Leak) -> tuple[int, int]:
+    """Sort key for leaks: confidence first, then how many fds are open."""
+    return (CONFIDENCE_RANK[leak.confidence], -leak.count)
+
+
 @dataclass(frozen=True, slots=True)
 class Group:
     """Every signature group open at the end, leak or not, with what fdleak made of it."""

@@ -8,14 +8,13 @@ forks but not children that already exist), and the duration starts once it has.
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from fdleak.analysis.build import build_report
 from fdleak.defaults import DEFAULT_MIN_COUNT
-from fdleak.discovery.select import Candidate, find
+from fdleak.discovery.select import Candidate, find, own_tree
 from fdleak.errors import FdleakError, NothingToAnalyze, ProcessGone
 from fdleak.lifecycle.engine import Engine, SeedFd
 from fdleak.model.kinds import FdKind
@@ -86,7 +85,7 @@ def trace_processes(
 
 def _targets(pids: list[int], celery: bool, pattern: str | None) -> list[Target]:
     candidates = find(pids, celery, pattern)
-    mine = _own_tree()
+    mine = own_tree()
     candidates = [c for c in candidates if c.pid not in mine]
     if not candidates:
         what = (
@@ -154,11 +153,3 @@ def _notes(trace: AttachedTrace, wanted: set[int], keep_trace: str | None) -> li
             f"{keep_trace} holds only the first {KEEP_LIMIT >> 20} MB of the log (--keep-trace bound)"
         )
     return notes
-
-
-def _own_tree() -> set[int]:
-    """fdleak and the processes it started (strace): never traced by themselves."""
-    import psutil
-
-    me = psutil.Process(os.getpid())
-    return {me.pid, *(child.pid for child in me.children(recursive=True))}

@@ -106,3 +106,19 @@ def _read_text(path: str) -> str:
 def _read_bytes(path: str) -> bytes:
     with open(path, "rb", buffering=0) as handle:
         return handle.read()
+
+
+def group_members(group: int) -> list[int]:
+    """Pids whose process group is ``group``, from each /proc/PID/stat (gone ones skipped)."""
+    members = []
+    for name in os.listdir(PROC):
+        if not name.isdigit():
+            continue
+        try:
+            stat = _read_bytes(f"{PROC}/{name}/stat")
+        except OSError:
+            continue
+        fields = stat[stat.rindex(b")") + 2 :].split(None, 3)
+        if int(fields[2]) == group:
+            members.append(int(name))
+    return members

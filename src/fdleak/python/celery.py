@@ -22,11 +22,10 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from fdleak.model.observation import SourceInfo
-from fdleak.model.report import FdEntry, Leak, ProcessEntry, Report, Window
+from fdleak.model.report import FdEntry, Leak, Report
 from fdleak.python.checkpoint import Baseline, OpenedFd
 from fdleak.python.describe import leak_message
-from fdleak.python.reporting import by_origin, command_line, leak_of
+from fdleak.python.reporting import by_origin, leak_of, process_report
 from fdleak.python.tracker import Tracker
 from fdleak.python.tracker import install as install_tracker
 from fdleak.views import json_view
@@ -150,7 +149,6 @@ class CeleryTracking:
                 self._overlapped.clear()
 
 
-_RANK = {"high": 0, "medium": 1, "low": 2}
 _installed: CeleryTracking | None = None
 
 
@@ -179,27 +177,3 @@ def bootstrap(tracker: Tracker) -> None:
     except ImportError:
         return
     install()
-
-
-def process_report(
-    pid: int, started: float, events: int, leaks: list[Leak], open_fds: list[FdEntry]
-) -> Report:
-    """A report of one tracked process (mode "python"), its leaks most severe first."""
-    leaks = sorted(leaks, key=lambda leak: (_RANK[leak.confidence], -leak.count))
-    process = ProcessEntry(
-        pid,
-        os.getppid(),
-        command_line(),
-        False,
-        None,
-        sum(x.opened for x in leaks),
-        0,
-        sum(x.count for x in leaks),
-    )
-    return Report(
-        source=SourceInfo(mode="python", pids=(pid,)),
-        window=Window(started, time.time(), events, 0, 0),
-        processes=(process,),
-        leaks=tuple(replace(leak, id=f"L{i}") for i, leak in enumerate(leaks, 1)),
-        open_fds=tuple(open_fds),
-    )

@@ -19,12 +19,17 @@ from fdleak.python.bootstrap import child_env
 FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGQUIT, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2)
 
 
-def run_tracked(command: list[str], env: dict[str, str], init: Iterable[str] = ()) -> int:
-    """Run ``command`` with the tracker bootstrapped (plus ``init`` hooks); its exit status."""
+def check_command(command: list[str]) -> None:
+    """Raise InputError unless ``command`` names a program that can be run."""
     if not command:
         raise InputError("no command given", "put it after --: fdleak celery -- celery -A proj worker")
     if shutil.which(command[0]) is None:
         raise InputError(f"command not found: {command[0]}")
+
+
+def run_tracked(command: list[str], env: dict[str, str], init: Iterable[str] = ()) -> int:
+    """Run ``command`` with the tracker bootstrapped (plus ``init`` hooks); its exit status."""
+    check_command(command)
     child = subprocess.Popen(command, env=child_env(env, init=init), preexec_fn=os.setpgrp)
 
     def forward(signum: int, frame: object) -> None:

@@ -16,8 +16,8 @@ import threading
 import time
 
 from fdleak.model.report import FdEntry, Leak, Report
-from fdleak.python.celery import REPORT_DIR_VARIABLE, process_report
-from fdleak.python.reporting import by_origin, leak_of
+from fdleak.python.celery import REPORT_DIR_VARIABLE
+from fdleak.python.reporting import by_origin, leak_of, process_report
 from fdleak.python.tracker import Tracker
 from fdleak.views import json_view
 

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterable
+from dataclasses import replace
 
-from fdleak.model.report import FdEntry, Leak
+from fdleak.model.observation import SourceInfo
+from fdleak.model.report import FdEntry, Leak, ProcessEntry, Report, Window, most_severe_first
 from fdleak.python.checkpoint import OpenedFd
 
 EXAMPLES = 5
@@ -70,3 +73,27 @@ def command_line() -> str:
             return handle.read().replace(b"\0", b" ").decode("utf-8", "replace").strip()
     except OSError:
         return ""
+
+
+def process_report(
+    pid: int, started: float, events: int, leaks: list[Leak], open_fds: list[FdEntry]
+) -> Report:
+    """A report of one tracked process (mode "python"), its leaks most severe first."""
+    leaks = sorted(leaks, key=most_severe_first)
+    process = ProcessEntry(
+        pid,
+        os.getppid(),
+        command_line(),
+        False,
+        None,
+        sum(x.opened for x in leaks),
+        0,
+        sum(x.count for x in leaks),
+    )
+    return Report(
+        source=SourceInfo(mode="python", pids=(pid,)),
+        window=Window(started, time.time(), events, 0, 0),
+        processes=(process,),
+        leaks=tuple(replace(leak, id=f"L{i}") for i, leak in enumerate(leaks, 1)),
+        open_fds=tuple(open_fds),
+    )

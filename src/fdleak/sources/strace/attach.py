@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import re
-import signal
 import subprocess
 import threading
 import time
@@ -21,7 +20,7 @@ from typing import IO
 
 from fdleak.errors import AccessDenied, TraceFailed
 from fdleak.procfs.ptrace import container_hint
-from fdleak.sources.strace.live import LiveTrace, die_with_parent, open_keep, strace_argv
+from fdleak.sources.strace.live import LiveTrace, die_with_parent, end_trace, open_keep, strace_argv
 from fdleak.system import Strace
 
 # strace names itself by its argv[0]: "strace: " or "/usr/bin/strace: "
@@ -112,26 +111,12 @@ def attach(
         listener.start()
         yield trace
     finally:
-        if trace is not None:
-            trace.spool.discard()  # whatever is still unread: strace must not block on it
-        _end(process)
+        end_trace(process, trace)
         if listener is not None:
             listener.join(timeout=5)  # stderr is at its end once strace has exited
         if keep is not None and not keep.closed:
             keep.close()
-        if trace is not None:
-            trace.spool.close()
-        else:
+        if trace is None:
             os.close(read_end)
         if process.stderr is not None:
             process.stderr.close()
-
-
-def _end(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGHUP)  # strace detaches from every process, then exits
-    try:
-        process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        process.kill()  # the kernel detaches the tracees of a dead tracer
-        process.wait()

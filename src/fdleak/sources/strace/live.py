@@ -29,6 +29,7 @@ from contextlib import contextmanager
 from typing import IO
 
 from fdleak.errors import InputError, TraceFailed
+from fdleak.procfs.process import group_members
 from fdleak.sources.strace.decode import FD_SYSCALLS
 from fdleak.sources.strace.spool import Spool
 from fdleak.system import Strace, find_setpriv
@@ -122,7 +123,7 @@ class GuardedTrace(LiveTrace):
 
     def _end_members(self) -> None:
         while self.process.poll() is None:  # new forks may appear while the first die
-            for pid in group_members(self.group):
+            for pid in group_members(self.group):  # /proc, read fresh each round
                 if pid != self.group:
                     with contextlib.suppress(ProcessLookupError):
                         os.kill(pid, signal.SIGKILL)
@@ -174,7 +175,7 @@ def launch(
         finally:
             if keep is not None and not keep.closed:
                 keep.close()
-            _end(process, trace)
+            end_trace(process, trace)
             if trace is None:
                 os.close(reader)
 
@@ -203,9 +204,12 @@ def _start_guarded(
     return guard, int(line)
 
 
-def _end(process: subprocess.Popen[bytes], trace: LiveTrace | None) -> None:
+def end_trace(process: subprocess.Popen[bytes], trace: LiveTrace | None) -> None:
+    """End strace (``process``) and wait for it: SIGHUP makes it detach from every process
+    (a guarded one has its group killed instead), SIGKILL after 30 s (the kernel detaches
+    the tracees of a dead tracer). Output still unread is dropped so strace never blocks."""
     if trace is not None:
-        trace.spool.discard()  # whatever is still unread: strace must not block on it
+        trace.spool.discard()
     if process.poll() is None:
         if isinstance(trace, GuardedTrace):
             trace.kill_all()
@@ -218,23 +222,6 @@ def _end(process: subprocess.Popen[bytes], trace: LiveTrace | None) -> None:
         process.wait()
     if trace is not None:
         trace.spool.close()
-
-
-def group_members(group: int) -> list[int]:
-    """Pids whose process group is ``group``, from /proc/PID/stat."""
-    members = []
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{name}/stat", "rb") as stat:
-                text = stat.read()
-        except OSError:
-            continue
-        fields = text[text.rindex(b")") + 2 :].split(None, 3)
-        if int(fields[2]) == group:
-            members.append(int(name))
-    return members
 
 
 def _wait_written(fd: int, process: subprocess.Popen[bytes]) -> None:
