@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -43,8 +44,18 @@ def test_leaks_from_different_lines_stay_apart() -> None:
 def test_origins_join_by_pid_fd_and_time_only() -> None:
     strace = report(11, leak(11, 7, 3, "high", origin=None), mode="strace")
     assert with_origins(strace, report(11, leak(11, 7, 3, "low"))).leaks[0].origin == ORIGIN
-    assert with_origins(strace, report(11, leak(11, 8, 3, "low"))).leaks[0].origin is None  # another fd
     assert with_origins(strace, report(12, leak(12, 7, 3, "low"))).leaks[0].origin is None  # another pid
+    other_target = replace(leak(11, 8, 3, "low"), signature="/var/cache/*.db")
+    assert with_origins(strace, report(11, other_target)).leaks[0].origin is None  # another fd and target
+
+
+def test_an_origin_joins_by_signature_when_the_examples_show_other_fds() -> None:
+    # each report keeps a few examples: the Python one may show older fds of the same leak
+    strace = report(11, leak(11, 7, 3, "high", origin=None), mode="strace")
+    assert with_origins(strace, report(11, leak(11, 8, 3, "low"))).leaks[0].origin == ORIGIN
+    other = Origin("proj.tasks.other", (Frame("proj/tasks.py", 40, "other"),))
+    two = report(11, leak(11, 8, 3, "low"), leak(11, 9, 1, "low", other))
+    assert with_origins(strace, two).leaks[0].origin is None  # two candidates: no guess
 
 
 def test_fdleak_merge_reads_a_directory_and_skips_half_written_files(tmp_path: Path) -> None:

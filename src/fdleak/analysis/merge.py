@@ -78,20 +78,34 @@ def _join(parts: list[Leak]) -> Leak:
     )
 
 
+Alike = dict[tuple[str, str], list[tuple[frozenset[int], Origin]]]  # (kind, signature) -> (pids, origin)
+
+
 def with_origins(report: Report, python: Report, slack: float = 1.0) -> Report:
     """``report`` (from strace) with the origins the Python tracker's ``python`` report
-    knows: a leak takes the origin of the Python leak holding one of its example fds,
-    the same pid and fd number, made within ``slack`` seconds (fd numbers are reused)."""
+    knows. A leak takes the origin of the Python leak holding one of its example fds
+    (the same pid and fd number, made within ``slack`` seconds: fd numbers are reused);
+    failing that, of the one Python leak of its kind and signature in the same processes
+    (a report keeps a few examples only, so the two may show different fds)."""
     known: dict[tuple[int, int], list[tuple[float | None, Origin]]] = {}
+    alike: Alike = {}
     for leak in python.leaks:
         if leak.origin is not None:
             for example in leak.examples:
                 known.setdefault((example.pid, example.fd), []).append((example.ts, leak.origin))
+            alike.setdefault((leak.kind, leak.signature), []).append((frozenset(leak.pids), leak.origin))
     leaks = []
     for leak in report.leaks:
-        origin = leak.origin or _origin_of(leak, known, slack)
+        origin = leak.origin or _origin_of(leak, known, slack) or _alike_origin(leak, alike)
         leaks.append(replace(leak, origin=origin))
     return replace(report, leaks=tuple(leaks))
+
+
+def _alike_origin(
+    leak: Leak, alike: dict[tuple[str, str], list[tuple[frozenset[int], Origin]]]
+) -> Origin | None:
+    origins = {origin for pids, origin in alike.get((leak.kind, leak.signature), []) if pids & set(leak.pids)}
+    return origins.pop() if len(origins) == 1 else None  # two candidates: say nothing rather than guess
 
 
 def _origin_of(

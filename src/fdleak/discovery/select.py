@@ -104,11 +104,17 @@ def _process_table() -> dict[int, _Proc]:
     return table
 
 
-def own_tree() -> set[int]:
-    """fdleak and the processes it started (strace): never to be traced by themselves."""
+def own_tree(asked: Iterable[int] = ()) -> set[int]:
+    """fdleak and the processes it started (strace): never to be traced by themselves.
+    A child fdleak started to be traced (the demo's worker), named in ``asked``, is not
+    fdleak's own: it and its descendants are left out of the set."""
     me = psutil.Process(os.getpid())
     with contextlib.suppress(psutil.Error):
-        return {me.pid, *(child.pid for child in me.children(recursive=True))}
+        mine = {me.pid, *(child.pid for child in me.children(recursive=True))}
+        for pid in set(asked) & mine - {me.pid}:
+            with contextlib.suppress(psutil.Error):
+                mine -= {pid, *(child.pid for child in psutil.Process(pid).children(recursive=True))}
+        return mine
     return {me.pid}
 
 

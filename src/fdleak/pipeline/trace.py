@@ -85,7 +85,7 @@ def trace_processes(
 
 def _targets(pids: list[int], celery: bool, pattern: str | None) -> list[Target]:
     candidates = find(pids, celery, pattern)
-    mine = own_tree()
+    mine = own_tree(asked=pids)
     candidates = [c for c in candidates if c.pid not in mine]
     if not candidates:
         what = (
