@@ -65,21 +65,32 @@ def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from fdleak.cli.output import write_outputs
+    from fdleak.cli.progress import Countdown
     from fdleak.errors import InputError
     from fdleak.pipeline.trace import trace_processes
 
     if not (args.pids or args.celery or args.pattern):
         raise InputError("nothing to trace", "give -p PID, --celery or a PATTERN")
     errors = Console(stderr=True, highlight=False, soft_wrap=True)
-    report = trace_processes(
-        args.pids,
-        celery=args.celery,
-        pattern=args.pattern,
-        duration=args.duration,
-        keep_trace=args.keep_trace,
-        min_count=args.min_count,
-        on_start=None if args.quiet else lambda start: _announce(start, errors),
-    )
+    countdown = Countdown(errors, args.quiet)
+
+    def started(start: TraceStart) -> None:
+        if not args.quiet:
+            _announce(start, errors)
+        countdown.start(start.duration, "tracing")
+
+    try:
+        report = trace_processes(
+            args.pids,
+            celery=args.celery,
+            pattern=args.pattern,
+            duration=args.duration,
+            keep_trace=args.keep_trace,
+            min_count=args.min_count,
+            on_start=started,
+        )
+    finally:
+        countdown.stop()
     out = Console(file=sys.stdout, highlight=False, soft_wrap=not sys.stdout.isatty())
     write_outputs(report, args, out, errors)
     return 1 if report.found_leak else 0
