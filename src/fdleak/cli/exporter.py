@@ -10,7 +10,7 @@ TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing at start
 if TYPE_CHECKING:
     from typing import Any
 
-DEFAULT_LISTEN = "127.0.0.1:9464"  # fdleak.exporter.server's, without importing it at start-up
+DEFAULT_LISTEN = "127.0.0.1:9464"  # loopback: other hosts only when --listen says so
 HELP = "serve per-process fd counts, limits, growth and leak verdicts to Prometheus"
 DESCRIPTION = f"""\
 Serve Prometheus metrics at http://LISTEN/metrics for the selected process trees
@@ -29,7 +29,7 @@ listens on {DEFAULT_LISTEN} (loopback) unless --listen names another address: gi
 process tree). Runs until SIGTERM or Ctrl-C (exit status 0); bad input, a port in use
 or a missing pid: one line and exit status 2.
 
-Alert rules and a Grafana dashboard ship with fdleak: deploy/prometheus/fdleak-alerts.yml
+Alert rules and a Grafana dashboard are in fdleak's repository: deploy/prometheus/fdleak-alerts.yml
 and deploy/grafana/fdleak-dashboard.json."""
 
 

@@ -17,8 +17,6 @@ from fdleak.errors import FdleakError, InputError
 from fdleak.exporter.collector import Collector
 from fdleak.views.prometheus import CONTENT_TYPE, render
 
-DEFAULT_LISTEN = "127.0.0.1:9464"
-
 _INDEX = b"""<!doctype html>
 <html><head><meta charset="utf-8"><title>fdleak exporter</title></head>
 <body><h1>fdleak exporter</h1><p><a href="/metrics">Metrics</a></p></body></html>
