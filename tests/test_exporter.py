@@ -25,7 +25,11 @@ from typing import Any, TypeVar
 
 import pytest
 
-from conftest import need_tool, proc_fds, run_fdleak
+from conftest import need, need_tool, proc_fds, run_fdleak
+from fdleak.discovery.follow import Follower
+from fdleak.exporter.collector import Collector
+from fdleak.model.metrics import ExporterMetrics, ProcessMetrics
+from fdleak.views.prometheus import render
 from services import celery_worker, free_port, redis_server
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -267,6 +271,48 @@ def test_match_waits_for_processes_that_start_later_and_ctrl_c_stops_it(tmp_path
             assert b'<a href="/metrics">' in page.read()
 
 
+def test_another_users_process_shows_its_count_and_limits_but_no_kinds(tmp_path: Path) -> None:
+    need(os.geteuid() == 0, "needs root, to read a process as another user (nobody)")
+    with workload(tmp_path, "clean") as clean:
+        read_end, write_end = os.pipe()
+        child = os.fork()
+        if child == 0:  # pragma: no cover - runs in the child
+            status = 1
+            try:
+                os.close(read_end)
+                os.setgroups([])
+                os.setgid(65534)
+                os.setuid(65534)
+                collector = Collector(Follower((clean.pid,)), 60)
+                with open(write_end, "w") as out:
+                    out.write(render(*collector.collect()))
+                status = 0
+            finally:
+                os._exit(status)
+        os.close(write_end)
+        with open(read_end) as scraped:
+            samples = parse(scraped.read())
+        assert os.waitstatus_to_exitcode(os.waitpid(child, 0)[1]) == 0
+        assert one(samples, "fdleak_process_fds", clean.pid) == len(proc_fds(clean.pid))
+        assert one(samples, "fdleak_process_fd_soft_limit", clean.pid) == SOFT_LIMIT
+        assert one(samples, "fdleak_process_fd_limit_used_ratio", clean.pid) > 0
+    assert of(samples, "fdleak_process_open_fds", clean.pid) == {}  # listing its fds needs its user or root
+
+
+def test_hostile_label_values_are_escaped_in_the_exposition() -> None:
+    app = 'evil"app\\\n# TYPE x counter\x1b[2J'  # a quote, a backslash, a newline, a terminal escape
+    row = ProcessMetrics(7, 1.5, "process", app, 3, (("file", 3),), 1024, 4096, None, False)
+    text = render([row], ExporterMetrics("0.1.0", 0.001, 1, 1, 300.0))
+    assert text.count("\n# TYPE x") == 0 and "fdleak_process_fd_growth_per_second{" not in text
+    (value,) = {dict(labels)["app"] for name, labels in parse(text) if name == "fdleak_process_fds"}
+    decoded = re.sub(r"\\(.)", lambda m: "\n" if m[1] == "n" else m[1], value)  # the format's escapes
+    # what Prometheus stores: the quote and backslash kept, control characters shown as \xNN
+    assert decoded == 'evil"app\\' + "\\x0a# TYPE x counter\\x1b[2J"
+    promtool = need_tool("promtool")
+    lint = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True, text=True)
+    assert lint.returncode == 0, lint.stdout + lint.stderr
+
+
 @pytest.mark.parametrize(
     ("args", "line"),
     [
@@ -302,26 +348,36 @@ def test_a_missing_pid_or_a_port_in_use_is_one_line_and_status_2() -> None:
 
 
 @pytest.mark.redis
-def test_celery_parent_and_children_are_labelled_with_role_and_app(tmp_path: Path) -> None:
+def test_celery_roles_and_app_and_recycled_children_as_new_series(tmp_path: Path) -> None:
     # started before the worker: the exporter waits for it
     with exporter("--celery", f"fdleaktest{os.getpid()}x") as served:
         assert "(0 processes now, more as they start)" in served.announced
-        with redis_server(tmp_path) as broker, celery_worker(tmp_path, broker) as worker:
-            children = worker.children()
+        with (
+            redis_server(tmp_path) as broker,
+            celery_worker(tmp_path, broker, "--max-tasks-per-child", "2") as worker,
+        ):
 
-            def labelled() -> dict[int, dict[str, str]] | None:
+            def labelled(old: set[int]) -> dict[int, dict[str, str]] | None:
+                """pid -> labels, once the worker's parent and two children other than ``old`` show."""
                 rows = {
                     int(dict(labels)["pid"]): dict(labels)
                     for (name, labels) in parse(served.scrape())
                     if name == "fdleak_process_fds"
                 }
-                return rows if len(rows) == 3 else None
+                children = set(worker.children())
+                ok = set(rows) == {worker.pid, *children} and len(children) == 2 and not children & old
+                return rows if ok else None
 
-            rows = until(labelled, 15, "the worker's three processes")
-    assert set(rows) == {worker.pid, *children} and len(children) == 2
-    assert rows[worker.pid]["role"] == "celery parent" and rows[worker.pid]["app"] == "tasks"
-    for child in children:
-        assert rows[child]["role"] == "celery child" and rows[child]["app"] == "tasks"
+            first = until(lambda: labelled(set()), 15, "the worker's three processes")
+            children = set(first) - {worker.pid}
+            assert first[worker.pid]["role"] == "celery parent" and first[worker.pid]["app"] == "tasks"
+            for child in children:
+                assert first[child]["role"] == "celery child" and first[child]["app"] == "tasks"
+            # each child is replaced after 2 tasks: the new ones are new series, the old ones gone
+            sent = worker.send("clean_task", 20, 0.5)
+            until(lambda: worker.succeeded("clean_task") == sent, 15, "the tasks to run")
+            recycled = until(lambda: labelled(children), 15, "the recycled children's series")
+    assert {row["role"] for pid, row in recycled.items() if pid != worker.pid} == {"celery child"}
 
 
 def test_shipped_rules_pass_promtool() -> None:
