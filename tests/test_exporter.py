@@ -135,7 +135,7 @@ def exporter(*args: str, stop_with: int = signal.SIGTERM) -> Iterator[Exporter]:
             _, rest = proc.communicate()
     if clean:
         assert proc.returncode == 0, rest
-        assert re.fullmatch(r"fdleak: exporter stopped after \d+ scrapes\n", rest), rest
+        assert re.fullmatch(r"fdleak: exporter stopped after \d+ scrapes?\n", rest), rest
 
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]

@@ -99,7 +99,8 @@ def run(args: argparse.Namespace) -> int:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         exporter.stop()
-    print(f"fdleak: exporter stopped after {exporter.scrapes} scrapes", file=sys.stderr)
+    scrapes = exporter.scrapes
+    print(f"fdleak: exporter stopped after {scrapes} scrape{'s' if scrapes != 1 else ''}", file=sys.stderr)
     return 0
 
 
