@@ -1,0 +1,1 @@
+"""fdleak exporter: the long-running Prometheus exporter (collector, HTTP server)."""
