@@ -65,3 +65,29 @@ def test_another_users_process_says_what_is_missing(tmp_path: Path) -> None:
     assert row["fds"] == count  # the count is still readable (stat of /proc/PID/fd)
     assert row["kinds"] == [] and "permission denied" in row["note"]
     assert sys.executable  # the child ran this same interpreter, no re-exec
+
+
+def test_a_zombie_is_gone_not_unreadable_and_no_child_of_a_tree() -> None:
+    import subprocess
+    import time
+
+    import psutil
+
+    parent = subprocess.Popen([sys.executable, "-c", "import os, time; os.fork() and time.sleep(30)"])
+    try:
+        deadline = time.monotonic() + 10
+        while True:  # the forked child exits at once; its parent never reaps it
+            children = psutil.Process(parent.pid).children()
+            if children and children[0].status() == psutil.STATUS_ZOMBIE:
+                break
+            assert time.monotonic() < deadline, "no zombie"
+            time.sleep(0.05)
+        zombie = children[0].pid
+        result = run_fdleak("ps", "-p", str(zombie))
+        assert result.returncode == 2
+        assert result.stderr.strip() == f"fdleak: process {zombie} has exited; its parent has not reaped it yet: it has no fds"
+        tree = run_fdleak("ps", "-p", str(parent.pid), "--json", "-")
+        assert [p["pid"] for p in json.loads(tree.stdout)] == [parent.pid]
+    finally:
+        parent.kill()
+        parent.wait()

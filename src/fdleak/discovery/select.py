@@ -61,6 +61,8 @@ def find(pids: Iterable[int] = (), celery: bool = False, pattern: str | None = N
     roots: list[int] = []
     for pid in pids:
         if pid not in table:
+            if _is_zombie(pid):
+                raise ProcessGone(f"process {pid} has exited", "its parent has not reaped it yet: it has no fds")
             if psutil.pid_exists(pid):
                 raise AccessDenied(f"cannot read pid {pid}", "run fdleak as its user or as root")
             raise ProcessGone(f"no process with pid {pid}", "check the pid with: ps -p PID")
@@ -94,14 +96,23 @@ class _Proc:
 
 def _process_table() -> dict[int, _Proc]:
     table: dict[int, _Proc] = {}
-    for proc in psutil.process_iter(["ppid", "cmdline", "create_time", "name"]):
+    for proc in psutil.process_iter(["ppid", "cmdline", "create_time", "name", "status"]):
         if proc.pid == os.getpid():
             continue  # fdleak itself, and through it whatever it started
         info = proc.info
+        if info.get("status") == psutil.STATUS_ZOMBIE:
+            continue  # exited, not yet reaped: no fds, and no command line to tell its role by
         args = info.get("cmdline") or []
         command = " ".join(args) if args else f"[{info.get('name') or '?'}]"
         table[proc.pid] = _Proc(proc.pid, info.get("ppid") or 0, info.get("create_time") or 0.0, command)
     return table
+
+
+def _is_zombie(pid: int) -> bool:
+    try:
+        return bool(psutil.Process(pid).status() == psutil.STATUS_ZOMBIE)
+    except psutil.Error:
+        return False
 
 
 def own_tree(asked: Iterable[int] = ()) -> set[int]:
