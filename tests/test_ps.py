@@ -85,7 +85,10 @@ def test_a_zombie_is_gone_not_unreadable_and_no_child_of_a_tree() -> None:
         zombie = children[0].pid
         result = run_fdleak("ps", "-p", str(zombie))
         assert result.returncode == 2
-        assert result.stderr.strip() == f"fdleak: process {zombie} has exited; its parent has not reaped it yet: it has no fds"
+        assert (
+            result.stderr.strip()
+            == f"fdleak: process {zombie} has exited; its parent has not reaped it yet: it has no fds"
+        )
         tree = run_fdleak("ps", "-p", str(parent.pid), "--json", "-")
         assert [p["pid"] for p in json.loads(tree.stdout)] == [parent.pid]
     finally:

@@ -62,7 +62,8 @@ def find(pids: Iterable[int] = (), celery: bool = False, pattern: str | None = N
     for pid in pids:
         if pid not in table:
             if _is_zombie(pid):
-                raise ProcessGone(f"process {pid} has exited", "its parent has not reaped it yet: it has no fds")
+                hint = "its parent has not reaped it yet: it has no fds"
+                raise ProcessGone(f"process {pid} has exited", hint)
             if psutil.pid_exists(pid):
                 raise AccessDenied(f"cannot read pid {pid}", "run fdleak as its user or as root")
             raise ProcessGone(f"no process with pid {pid}", "check the pid with: ps -p PID")
