@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from fdleak import __version__
-from fdleak.cli import analyze, celery, diff, merge, ps, run, snapshot, trace, watch
+from fdleak.cli import analyze, celery, diff, merge, ps, report, run, snapshot, trace, watch
 from fdleak.cli.options import HelpFormatter
 from fdleak.errors import FdleakError
 
@@ -21,6 +21,7 @@ COMMANDS = {
     "analyze": analyze,
     "celery": celery,
     "merge": merge,
+    "report": report,
 }
 
 
