@@ -76,19 +76,21 @@ def chart(lines: Sequence[Line], note_header: str = "") -> str:
     for index, line in enumerate(drawn):
         colour = COLOURS[index % len(COLOURS)]
         title = f"<title>pid {esc(line.pid)}: {esc(line.label)}</title>"
-        points = " ".join(f"{x(t):.1f},{y(n):.1f}" for t, n in line.samples)
         if len(line.samples) == 1:
-            cx, cy = points.split(",")
+            (t, n) = line.samples[0]
             parts.append(
-                f'<circle class="series" data-pid="{esc(line.pid)}" data-samples="1" cx="{cx}" cy="{cy}" '
-                f'r="3" fill="{colour}">{title}</circle>'
+                f'<circle class="series" data-pid="{esc(line.pid)}" data-samples="1" cx="{x(t):.1f}" '
+                f'cy="{y(n):.1f}" r="3" fill="{colour}">{title}</circle>'
             )
-        else:
-            parts.append(
-                f'<polyline class="series" data-pid="{esc(line.pid)}" data-samples="{len(line.samples)}" '
-                f'points="{points}" fill="none" stroke="{colour}" stroke-width="1.8" '
-                f'stroke-linejoin="round">{title}</polyline>'
-            )
+            continue
+        # steps, not slopes: a count holds until the next sample says otherwise
+        (t, n), rest = line.samples[0], line.samples[1:]
+        path = f"M{x(t):.1f},{y(n):.1f}" + "".join(f"H{x(t):.1f}V{y(n):.1f}" for t, n in rest)
+        parts.append(
+            f'<path class="series" data-pid="{esc(line.pid)}" data-samples="{len(line.samples)}" '
+            f'd="{path}" fill="none" stroke="{colour}" stroke-width="1.8" stroke-linejoin="round">'
+            f"{title}</path>"
+        )
     parts.append("</svg>")
     start = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(t0))
     caption = f'<p class="muted">Open fds per process; time in seconds after {start}.</p>'

@@ -59,14 +59,14 @@ body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; color: 
        background: var(--bg); margin: 0 auto; padding: 24px 32px 64px; max-width: 1280px; }
 h1 { font-size: 22px; margin: 0 0 4px; } h2 { font-size: 17px; margin: 32px 0 10px;
      border-bottom: 1px solid var(--line); padding-bottom: 4px; }
-h3 { font-size: 15px; margin: 0 0 6px; }
+h3 { font-size: 15px; margin: 14px 0 6px; } .leak h3 { margin-top: 0; }
 .summary { font-size: 16px; margin: 4px 0 16px; } .found { color: var(--high); font-weight: 600; }
 .clean { color: var(--ok); font-weight: 600; } .muted { color: var(--muted); }
 code, pre, .mono { font-family: ui-monospace, "DejaVu Sans Mono", Menlo, monospace; font-size: 12.5px; }
 table { border-collapse: collapse; width: 100%; margin: 6px 0 12px; }
-th, td { text-align: left; padding: 4px 8px; border-bottom: 1px solid var(--line); vertical-align: top;
-         overflow-wrap: anywhere; }
-th { background: var(--soft); font-weight: 600; font-size: 13px; }
+th, td { text-align: left; padding: 4px 8px; border-bottom: 1px solid var(--line); vertical-align: top; }
+th { background: var(--soft); font-weight: 600; font-size: 13px; white-space: nowrap; }
+td code, dd code, h3 code { overflow-wrap: anywhere; }
 td.n, th.n { text-align: right; }
 dl { display: grid; grid-template-columns: max-content 1fr; gap: 2px 16px; margin: 0; }
 dt { color: var(--muted); } dd { margin: 0; overflow-wrap: anywhere; }
@@ -77,7 +77,7 @@ dt { color: var(--muted); } dd { margin: 0; overflow-wrap: anywhere; }
          background: var(--low); } .badge.high { background: var(--high); }
 .badge.medium { background: var(--medium); }
 .origin { background: var(--soft); padding: 6px 10px; border-radius: 4px; margin: 8px 0; }
-.frames { margin: 4px 0; padding-left: 20px; } .frames li.culprit { font-weight: 600; }
+.frames { margin: 4px 0; padding-left: 20px; } .frames li.culprit > code { font-weight: 700; }
 pre.source { background: #fbfbfd; border: 1px solid var(--line); padding: 6px 0; margin: 4px 0 8px;
              overflow-x: auto; } pre.source span { display: block; padding: 0 10px; white-space: pre; }
 pre.source span.here { background: #fff1c2; } pre.source b { color: var(--muted); font-weight: normal;
