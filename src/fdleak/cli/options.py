@@ -66,11 +66,13 @@ def add_report_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar; print only the report")
 
 
-def add_html_option(parser: argparse.ArgumentParser, what: str = "the report") -> None:
+def add_html_option(
+    parser: argparse.ArgumentParser, what: str = "the report", text: str | None = None
+) -> None:
     parser.add_argument(
         "--html",
         metavar="FILE",
-        help=f"also write {what} as one self-contained HTML page (works offline)",
+        help=text or f"also write {what} as one self-contained HTML page (works offline)",
     )
 
 

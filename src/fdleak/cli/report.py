@@ -26,7 +26,9 @@ def add_parser(sub: Any, name: str) -> None:
         name, help=HELP, description=DESCRIPTION, formatter_class=RawDescriptionHelpFormatter
     )
     parser.add_argument("path", metavar="REPORT.json", help="a report written by --json")
-    add_html_option(parser, "the page instead of printing the report")
+    add_html_option(
+        parser, text="write the report as one self-contained HTML page (works offline) instead of printing it"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
