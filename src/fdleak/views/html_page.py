@@ -118,6 +118,9 @@ def write_page(text: str, path: str) -> None:
             handle.write(text)
         os.chmod(temporary, 0o644)  # mkstemp makes it 0600: a page is meant to be shared
         os.replace(temporary, path)
+    except OSError as error:  # a full disk, a quota
+        os.unlink(temporary)
+        raise InputError(f"cannot write {path}: {error.strerror}") from None
     except BaseException:
         os.unlink(temporary)
         raise
