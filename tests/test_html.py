@@ -13,6 +13,7 @@ import re
 import struct
 import subprocess
 import sys
+import tempfile
 import zlib
 from html.parser import HTMLParser
 from pathlib import Path
@@ -33,12 +34,14 @@ HOSTILE_DIR = "<script>document.title='pwned'<"  # + "script>..." inside: a path
 
 def chromium(*args: str, timeout: float = 60) -> str:
     binary = need_tool("chromium")
-    proc = subprocess.run(
-        [binary, "--headless", "--disable-gpu", "--no-sandbox", "--no-first-run", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+    with tempfile.TemporaryDirectory(prefix="fdleak-chromium-") as profile:  # no shared profile
+        proc = subprocess.run(
+            [binary, "--headless", "--disable-gpu", "--no-sandbox", "--no-first-run",
+             f"--user-data-dir={profile}", *args],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-2000:]
     return proc.stdout
 
