@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from fdleak.analysis.timeline import report_timeline
 from fdleak.analysis.verdict import STD_STREAMS, Verdict, judge
 from fdleak.model.kinds import FdKind
 from fdleak.model.observation import GroupActivity, Observation
@@ -79,6 +80,7 @@ def build_report(observation: Observation, min_count: int = 5) -> Report:
         groups=tuple(group_entries),
         fd_errors=observation.errors,
         warnings=observation.warnings,
+        timeline=report_timeline(observation.timelines, epoch),
     )
 
 

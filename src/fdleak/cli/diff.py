@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from fdleak.cli.options import RawDescriptionHelpFormatter
+from fdleak.cli.options import RawDescriptionHelpFormatter, add_html_option
 from fdleak.errors import InputError
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing at start-up
@@ -28,6 +28,7 @@ def add_parser(sub: Any, name: str) -> None:
     parser.add_argument("before", metavar="A.json", help="the older snapshot")
     parser.add_argument("after", metavar="B.json", help="the newer snapshot")
     parser.add_argument("--json", metavar="FILE", help="write the difference as JSON (- for stdout)")
+    add_html_option(parser, "the difference")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -42,6 +43,14 @@ def run(args: argparse.Namespace) -> int:
         json_view.write_document(diff.to_json(), args.json)
     if args.json != "-":
         render_diff(diff, table_console())
+    if args.html:
+        import sys
+
+        from fdleak.views.escape import plain
+        from fdleak.views.html_snapshot import write_diff
+
+        write_diff(diff, args.html)
+        print(f"fdleak: HTML report written to {plain(args.html)}", file=sys.stderr)
     return 0
 
 

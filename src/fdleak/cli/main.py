@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from fdleak import __version__
-from fdleak.cli import analyze, celery, demo, diff, exporter, merge, ps, run, snapshot, trace, watch
+from fdleak.cli import analyze, celery, demo, diff, exporter, merge, ps, report, run, snapshot, trace, watch
 from fdleak.cli.options import HelpFormatter
 from fdleak.errors import FdleakError
 
@@ -23,6 +23,7 @@ COMMANDS = {
     "merge": merge,
     "demo": demo,
     "exporter": exporter,
+    "report": report,
 }
 
 

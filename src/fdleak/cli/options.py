@@ -62,7 +62,18 @@ def add_min_count_option(parser: argparse.ArgumentParser) -> None:
 
 def add_report_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", metavar="FILE", help="also write the report as JSON (- for stdout)")
+    add_html_option(parser)
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar; print only the report")
+
+
+def add_html_option(
+    parser: argparse.ArgumentParser, what: str = "the report", text: str | None = None
+) -> None:
+    parser.add_argument(
+        "--html",
+        metavar="FILE",
+        help=text or f"also write {what} as one self-contained HTML page (works offline)",
+    )
 
 
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0}

@@ -22,3 +22,14 @@ def write_outputs(report: Report, args: argparse.Namespace, console: Console, er
     if args.json != "-":
         text.render(report, console)
     text.render_warnings(report, errors)
+    if getattr(args, "html", None):
+        write_html(report, args.html, errors)
+
+
+def write_html(report: Report, path: str, errors: Console) -> None:
+    """The page, with the source lines around each leak's origin; then one line saying where."""
+    from fdleak.pipeline.snippets import source_snippets
+    from fdleak.views import html
+
+    html.write(report, path, source_snippets(report))
+    errors.print(f"fdleak: HTML report written to {text.safe(path)}")

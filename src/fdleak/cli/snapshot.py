@@ -6,7 +6,7 @@ import argparse
 import gc
 import sys
 
-from fdleak.cli.options import RawDescriptionHelpFormatter, add_pid_option, duration
+from fdleak.cli.options import RawDescriptionHelpFormatter, add_html_option, add_pid_option, duration
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing at start-up
 if TYPE_CHECKING:
@@ -39,6 +39,7 @@ def add_parser(sub: Any, name: str) -> None:
     parser.add_argument(
         "--json", metavar="FILE", help="write the snapshot (or the diff) as JSON (- for stdout)"
     )
+    add_html_option(parser, "the snapshot (or the diff)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -75,6 +76,11 @@ def _run(args: argparse.Namespace) -> int:
             json_view.write_document(diff.to_json(), args.json)
         if args.json != "-":
             render_diff(diff, table_console())
+        if args.html:
+            from fdleak.views.html_snapshot import write_diff
+
+            write_diff(diff, args.html)
+            _wrote(args.html)
         return 0
     taken = snapshot(args.pids, args.tree)
     if args.json:
@@ -83,4 +89,15 @@ def _run(args: argparse.Namespace) -> int:
         from fdleak.views.listing import render_snapshot
 
         render_snapshot(taken, sys.stdout, listing=not args.summary)
+    if args.html:
+        from fdleak.views.html_snapshot import write_snapshot
+
+        write_snapshot(taken, args.html)
+        _wrote(args.html)
     return 0
+
+
+def _wrote(path: str) -> None:
+    from fdleak.views.escape import plain
+
+    print(f"fdleak: HTML report written to {plain(path)}", file=sys.stderr)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from fdleak.cli.options import RawDescriptionHelpFormatter, add_selection_options, duration
+from fdleak.cli.options import RawDescriptionHelpFormatter, add_html_option, add_selection_options, duration
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing at start-up
 if TYPE_CHECKING:
@@ -40,6 +40,7 @@ def add_parser(sub: Any, name: str) -> None:
     parser.add_argument(
         "--json", metavar="FILE", help="write the report and the time series as JSON (- for stdout)"
     )
+    add_html_option(parser, "the report and a chart of the fd counts")
     parser.add_argument("--csv", metavar="FILE", help="write every sample as CSV")
     parser.add_argument("-q", "--quiet", action="store_true", help="no live view; print only the report")
 

@@ -45,6 +45,10 @@ def watch_command(args: argparse.Namespace) -> int:
             out.print(watch_table(report.series, _growth(watch), roles=tuple(watch.roles.values())))
         out.print()
         text.render(report, out)
+    if args.html:
+        from fdleak.cli.output import write_html
+
+        write_html(report, args.html, errors)
     samples = sum(len(t.samples) for t in watch.tracked.values())
     plural = "es" if len(watch.tracked) != 1 else ""
     errors.print(

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from fdleak.model.kinds import FdKind
 from fdleak.model.records import OpenFd
+from fdleak.model.timeline import Timeline
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,3 +75,4 @@ class Observation:
     activity: tuple[GroupActivity, ...]
     errors: tuple[FdError, ...] = ()
     warnings: tuple[str, ...] = ()
+    timelines: tuple[Timeline, ...] = ()  # every process's fd count over time, thinned

@@ -8,6 +8,7 @@ from typing import Any
 from fdleak import __version__
 from fdleak.model.observation import FdError, SourceInfo
 from fdleak.model.series import RoleTrend, Series, Trend
+from fdleak.model.timeline import Timeline
 
 SCHEMA = "fdleak.report/1"
 CONFIDENCES = ("high", "medium", "low")
@@ -116,6 +117,7 @@ class Report:
     warnings: tuple[str, ...] = ()
     series: tuple[Series, ...] = ()  # procfs mode: fd counts over time
     roles: tuple[RoleTrend, ...] = ()  # procfs mode: growth during each process's life, pooled per role
+    timeline: tuple[Timeline, ...] = ()  # trace modes: fd counts over time, the top processes by peak
     tool_version: str = __version__
     schema: str = SCHEMA
 
@@ -144,6 +146,7 @@ class Report:
             "warnings": list(self.warnings),
             "series": [_series_json(s) for s in self.series],
             "roles": [asdict(r) for r in self.roles],
+            "timeline": [_timeline_json(t) for t in self.timeline],
         }
 
     @classmethod
@@ -168,6 +171,10 @@ class Report:
             roles=tuple(
                 _build(RoleTrend, r, trend=_build(Trend, r["trend"]) if r.get("trend") else None)
                 for r in data.get("roles", [])
+            ),
+            timeline=tuple(
+                _build(Timeline, t, samples=tuple((float(ts), int(n)) for ts, n in t.get("samples", [])))
+                for t in data.get("timeline", [])
             ),
             tool_version=data.get("tool", {}).get("version", "unknown"),
             schema=data.get("schema", SCHEMA),
@@ -195,6 +202,10 @@ def _series_json(series: Series) -> dict[str, Any]:
     out = asdict(series)
     out["samples"] = [list(sample) for sample in series.samples]
     return out
+
+
+def _timeline_json(timeline: Timeline) -> dict[str, Any]:
+    return asdict(timeline) | {"samples": [list(sample) for sample in timeline.samples]}
 
 
 def _series_from(data: dict[str, Any]) -> Series:

@@ -12,7 +12,7 @@ from dataclasses import replace
 from fdleak.analysis.build import build_report
 from fdleak.defaults import DEFAULT_MIN_COUNT
 from fdleak.errors import InputError, NothingToAnalyze
-from fdleak.lifecycle.engine import Engine
+from fdleak.lifecycle.timeline import TimedEngine
 from fdleak.model.observation import SourceInfo
 from fdleak.model.report import Report
 from fdleak.pipeline.logs import observe
@@ -45,7 +45,7 @@ def run_command(
     seccomp = seccomp and strace.has_seccomp
     if on_start is not None:
         on_start(strace, seccomp)
-    engine = Engine()
+    engine = TimedEngine()
     driver = LogDriver(engine, jobs=1)
     with launch(strace, command, keep_trace, KEEP_LIMIT, seccomp, env) as trace, stop_on(trace, duration):
         totals = driver.run_lines(trace.lines())

@@ -6,6 +6,7 @@ from fdleak.analysis.build import build_report
 from fdleak.defaults import DEFAULT_MIN_COUNT
 from fdleak.errors import NothingToAnalyze
 from fdleak.lifecycle.engine import Engine
+from fdleak.lifecycle.timeline import TimedEngine
 from fdleak.model.observation import FdError, Observation, SourceInfo, WindowInfo
 from fdleak.model.report import Report
 from fdleak.sources.strace.drive import LogDriver, Progress, Totals
@@ -21,7 +22,7 @@ def analyze_logs(
 ) -> Report:
     """``fdleak analyze``: strace logs in, a report out. Raises FdleakError on bad input."""
     inputs = resolve(paths)
-    engine = Engine()
+    engine = TimedEngine()
     totals = LogDriver(engine, jobs=jobs, progress=progress).run(inputs)
     _check_something_seen(inputs, totals)
     source = SourceInfo(mode="strace-log", inputs=tuple(i.name for i in inputs))
@@ -57,6 +58,7 @@ def observe(engine: Engine, totals: Totals, source: SourceInfo) -> Observation:
         activity=tuple(activity),
         errors=errors,
         warnings=tuple(_warnings(totals, engine)),
+        timelines=engine.timelines() if isinstance(engine, TimedEngine) else (),
     )
 
 

@@ -17,6 +17,7 @@ from fdleak.defaults import DEFAULT_MIN_COUNT
 from fdleak.discovery.select import Candidate, find, own_tree
 from fdleak.errors import FdleakError, NothingToAnalyze, ProcessGone
 from fdleak.lifecycle.engine import Engine, SeedFd
+from fdleak.lifecycle.timeline import TimedEngine
 from fdleak.model.kinds import FdKind
 from fdleak.model.observation import Observation, SourceInfo
 from fdleak.model.report import Report
@@ -63,7 +64,7 @@ def trace_processes(
     """Attach to the selected trees for ``duration`` (or until Ctrl-C), then report."""
     strace = find_strace()
     targets = _targets(pids, celery, pattern)
-    engine = Engine()
+    engine = TimedEngine()
     _seed(engine, targets)
     wanted = {t.candidate.pid for t in targets}
     driver = LogDriver(engine, jobs=1)
