@@ -21,9 +21,13 @@ real Redis instead. Then, as you would on a real worker:
   2. trace: attach strace to every process of the worker while more tasks run;
   3. explain: fdleak's Python tracker, started in the worker, knows which task and which
      line of tasks.py opened each fd; the report joins it to what strace saw.
-The report is printed, and written as JSON with --json. Every process the demo started
+The report is printed and written as a page (--html, default fdleak-demo.html in the
+current directory), and as JSON with --json. Every process the demo started
 is stopped at the end, also on Ctrl-C. Needs strace and Celery (pip install 'fdleak[celery]').
 Exit status: 0 the demo showed the leak, 1 it did not, 2 error."""
+
+
+DEFAULT_PAGE = "fdleak-demo.html"
 
 
 def add_parser(sub: Any, name: str) -> None:
@@ -41,6 +45,7 @@ def add_parser(sub: Any, name: str) -> None:
         help="leaky tasks per step, sent with as many clean ones (default: 30)",
     )
     add_report_options(parser)
+    parser.set_defaults(html=DEFAULT_PAGE)
 
 
 def _task_count(text: str) -> int:
@@ -48,8 +53,8 @@ def _task_count(text: str) -> int:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a number of tasks, got {text!r}") from None
-    if not 5 <= value <= 1000:
-        raise argparse.ArgumentTypeError(f"expected between 5 and 1000 tasks, got {value}")
+    if not 20 <= value <= 1000:
+        raise argparse.ArgumentTypeError(f"expected between 20 and 1000 tasks, got {value}")
     return value
 
 
@@ -77,7 +82,8 @@ def run(args: argparse.Namespace) -> int:
             for line in result.warning:
                 say(f"  {line.strip()}")
         say("report (strace's view of the traced window, with the Python tracker's origins):")
-        write_outputs(result.report, args, out, errors)
+        # the page is written before the work directory goes: it shows the lines of tasks.py
+        write_outputs(result.report, args, out, errors, source_root=str(worker.work_dir))
         say("stopping the worker ...")
     shown = any(
         leak.confidence in ("high", "medium") and leak.origin is not None and leak.origin.task == LEAKY_TASK

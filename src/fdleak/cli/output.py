@@ -16,20 +16,24 @@ def table_console() -> Console:
     return Console(highlight=False, width=None if sys.stdout.isatty() else 240)
 
 
-def write_outputs(report: Report, args: argparse.Namespace, console: Console, errors: Console) -> None:
+def write_outputs(
+    report: Report, args: argparse.Namespace, console: Console, errors: Console, source_root: str | None = None
+) -> None:
+    """The report as JSON and text, and as a page with --html; ``source_root``: where the
+    relative file names of Python frames are (default: the current directory)."""
     if args.json:
         json_view.write(report, args.json)
     if args.json != "-":
         text.render(report, console)
     text.render_warnings(report, errors)
     if getattr(args, "html", None):
-        write_html(report, args.html, errors)
+        write_html(report, args.html, errors, source_root)
 
 
-def write_html(report: Report, path: str, errors: Console) -> None:
+def write_html(report: Report, path: str, errors: Console, source_root: str | None = None) -> None:
     """The page, with the source lines around each leak's origin; then one line saying where."""
     from fdleak.pipeline.snippets import source_snippets
     from fdleak.views import html
 
-    html.write(report, path, source_snippets(report))
+    html.write(report, path, source_snippets(report, source_root))
     errors.print(f"fdleak: HTML report written to {text.safe(path)}")
