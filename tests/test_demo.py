@@ -49,7 +49,9 @@ def _alive(pids: list[int]) -> list[int]:
 def _check_demo(tmp_path: Path, *extra: str) -> None:
     need_tool("strace")
     out, page = tmp_path / "demo.json", tmp_path / "demo.html"
-    result = run_fdleak("demo", f"--tasks={TASKS}", "--json", str(out), "--html", str(page), *extra, timeout=120)
+    result = run_fdleak(
+        "demo", f"--tasks={TASKS}", "--json", str(out), "--html", str(page), *extra, timeout=120
+    )
     assert result.returncode == 0, result.stderr
     parent, *children = _started(result.stderr)
     # watch saw the children grow (paced tasks may all go to one of them), and what grew in

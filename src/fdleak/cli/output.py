@@ -17,7 +17,11 @@ def table_console() -> Console:
 
 
 def write_outputs(
-    report: Report, args: argparse.Namespace, console: Console, errors: Console, source_root: str | None = None
+    report: Report,
+    args: argparse.Namespace,
+    console: Console,
+    errors: Console,
+    source_root: str | None = None,
 ) -> None:
     """The report as JSON and text, and as a page with --html; ``source_root``: where the
     relative file names of Python frames are (default: the current directory)."""
