@@ -226,3 +226,12 @@ def test_run_bad_input(args: tuple[str, ...], env: dict[str, str], message: str)
     )
     assert proc.returncode == 2
     assert proc.stderr.strip() == message
+
+
+def test_the_exit_line_shows_a_hostile_command_line_as_text() -> None:
+    need_tool("strace")
+    result = run_fdleak("run", "--no-python", "--", "/bin/echo", "[bold]x", "\x1b[31m")
+    assert result.returncode == 0, result.stderr
+    assert (
+        result.stderr.strip().splitlines()[-1] == "fdleak: /bin/echo [bold]x \\x1b[31m exited with status 0"
+    )

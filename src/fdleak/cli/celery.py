@@ -49,6 +49,7 @@ def run(args: argparse.Namespace) -> int:
     from fdleak.pipeline.reports import merged, report_files
     from fdleak.python.celery import REPORT_DIR_VARIABLE
     from fdleak.python.launch import check_command, run_tracked
+    from fdleak.views.escape import plain
 
     command = args.program[1:] if args.program[:1] == ["--"] else args.program
     check_command(command)  # before a report directory is made for nothing
@@ -66,5 +67,6 @@ def run(args: argparse.Namespace) -> int:
     report = merged([report_dir])
     out = Console(file=sys.stdout, highlight=False, soft_wrap=not sys.stdout.isatty())
     write_outputs(report, args, out, errors)
-    errors.print(f"fdleak: {' '.join(command)} exited with status {status}; reports in {report_dir}")
+    shown = plain(" ".join(command))  # a command line is hostile input too
+    errors.print(f"fdleak: {shown} exited with status {status}; reports in {report_dir}", markup=False)
     return 1 if report.found_leak else 0

@@ -89,7 +89,10 @@ def run(args: argparse.Namespace) -> int:
     write_outputs(report, args, out, errors)
     root = report.processes[0] if report.processes else None
     if root is not None and root.exit_status is not None:
-        errors.print(f"fdleak: {' '.join(command)} exited with status {root.exit_status}")
+        from fdleak.views.escape import plain
+
+        shown = plain(" ".join(command))  # a command line is hostile input too
+        errors.print(f"fdleak: {shown} exited with status {root.exit_status}", markup=False)
     return 1 if report.found_leak else 0
 
 

@@ -91,6 +91,9 @@ def _read_some(pid: int, dir_fd: int, names: list[str], details: bool) -> list[R
                 link = readlink(name, dir_fd=dir_fd)
             except FileNotFoundError:
                 continue  # closed between listdir and readlink
+            except PermissionError:  # listing allowed, links not (another namespace's init)
+                guarded(pid, "its fds", lambda n=name: readlink(n, dir_fd=dir_fd))  # raises the typed error
+                continue
             if info_dir < 0:
                 out.append((int(name), link, None))
                 continue

@@ -71,6 +71,11 @@ def guarded(pid: int, what: str, read: Callable[[], T]) -> T:
     except (FileNotFoundError, ProcessLookupError):
         raise ProcessGone(f"no process with pid {pid}", "check the pid with: ps -p PID") from None
     except PermissionError:
+        if os.geteuid() == 0:  # root was refused: not a matter of users
+            raise AccessDenied(
+                f"cannot read {what} of pid {pid}: permission denied even to root",
+                "the kernel guards it (another PID namespace's init, or a security module)",
+            ) from None
         raise AccessDenied(
             f"cannot read {what} of pid {pid}: permission denied (it belongs to another user)",
             "run fdleak as that user or as root (sudo fdleak ...)",
