@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from functools import partial
 
 from fdleak.procfs.process import PROC, guarded
 
@@ -92,7 +93,7 @@ def _read_some(pid: int, dir_fd: int, names: list[str], details: bool) -> list[R
             except FileNotFoundError:
                 continue  # closed between listdir and readlink
             except PermissionError:  # listing allowed, links not (another namespace's init)
-                guarded(pid, "its fds", lambda n=name: readlink(n, dir_fd=dir_fd))  # raises the typed error
+                guarded(pid, "its fds", partial(readlink, name, dir_fd=dir_fd))  # raises the typed error
                 continue
             if info_dir < 0:
                 out.append((int(name), link, None))
