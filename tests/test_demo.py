@@ -83,6 +83,7 @@ def _check_demo(tmp_path: Path, *extra: str) -> None:
         f"opened at tasks.py:{_leak_line()} in leaky_file_task, in task tasks.leaky_file_task"
         in result.stdout
     )
+    assert f"Next: close what tasks.py:{_leak_line()} in leaky_file_task opens on every path" in result.stdout
     # the page shows the task and the lines of tasks.py around the leak (read before the
     # demo's directory went); test_html.py checks such pages in a real browser
     assert f"HTML report written to {page}" in result.stderr

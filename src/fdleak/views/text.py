@@ -8,7 +8,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from fdleak.model.report import FdEntry, Leak, Origin, Report
+from fdleak.model.report import FdEntry, Frame, Leak, Origin, Report
 from fdleak.views.escape import plain
 
 _STYLE = {"high": "bold red", "medium": "yellow", "low": "dim"}
@@ -75,11 +75,16 @@ def _leak(leak: Leak, console: Console) -> None:
         console.print(f"    [dim]… and {hidden} more (--json for all)[/]")
 
 
-def _origin_text(origin: Origin) -> str:
-    """``opened at proj/tasks.py:12 in export, in task proj.tasks.export``: the innermost
-    frame outside the standard library and installed packages, the code a user can fix."""
+def _fixable(origin: Origin) -> Frame | None:
+    """The innermost frame outside the standard library and installed packages: the code a
+    user can fix."""
     frames = [f for f in origin.frames if "/lib/python" not in f.file and "site-packages" not in f.file]
-    frame = frames[-1] if frames else (origin.frames[-1] if origin.frames else None)
+    return frames[-1] if frames else (origin.frames[-1] if origin.frames else None)
+
+
+def _origin_text(origin: Origin) -> str:
+    """``opened at proj/tasks.py:12 in export, in task proj.tasks.export``."""
+    frame = _fixable(origin)
     where = (
         f"opened at {frame.file}:{frame.line} in {frame.function}"
         if frame
@@ -145,6 +150,13 @@ def _next_steps(report: Report, console: Console) -> None:
         console.print(
             f"Next: see which code opens [bold]{safe(top.signature)}[/]: "
             f"fdleak trace -p {top.pids[0]} --duration 60s (attaches strace for a minute)"
+        )
+        return
+    frame = _fixable(top.origin) if top.origin is not None else None
+    if frame is not None:
+        console.print(
+            f"Next: close what [bold]{safe(frame.file)}:{frame.line}[/] in {safe(frame.function)} opens "
+            "on every path (a with-block, or a close in finally)."
         )
         return
     where = (
