@@ -8,14 +8,10 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    Progress,
-    TextColumn,
-    TimeRemainingColumn,
-    TransferSpeedColumn,
-)
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing at start-up
+if TYPE_CHECKING:
+    from rich.progress import Progress
 
 MIN_BYTES = 64 << 20
 
@@ -25,6 +21,9 @@ def byte_progress(console: Console, total: int, quiet: bool) -> Iterator[Callabl
     if quiet or not console.is_terminal or total < MIN_BYTES:
         yield None
         return
+    # imported only when drawn: a command that draws none never loads rich.progress
+    from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn, TransferSpeedColumn
+
     with Progress(
         "reading",
         BarColumn(),
@@ -51,6 +50,8 @@ class Countdown:
     def start(self, seconds: float, what: str) -> None:
         if not self._enabled or self._done.is_set():
             return
+        from rich.progress import BarColumn, Progress, TextColumn
+
         bar = Progress(
             TextColumn(what),
             BarColumn(),
