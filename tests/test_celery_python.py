@@ -1,4 +1,4 @@
-"""Per-task attribution in a real Celery worker (prefork and solo) with a real Redis broker.
+"""Per-task attribution in a real Celery worker (prefork, solo, threads) with a real Redis broker.
 
 The tasks (tests/celery_python/pytasks.py) leak one fd of each kind, or work cleanly, or
 keep a cached connection; the report must name exactly the leaky tasks and the exact
@@ -86,7 +86,9 @@ def check_report(report: dict[str, Any], pool: set[int]) -> None:
     ]
 
 
-@pytest.mark.parametrize("pool", [(), ("-P", "solo")], ids=["prefork", "solo"])
+@pytest.mark.parametrize(
+    "pool", [(), ("-P", "solo"), ("-P", "threads", "-c", "4")], ids=["prefork", "solo", "threads"]
+)
 def test_fdleak_celery_names_each_leaky_task_and_line(tmp_path: Path, pool: tuple[str, ...]) -> None:
     out = tmp_path / "merged.json"
     reports = tmp_path / "reports"

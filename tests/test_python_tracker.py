@@ -414,3 +414,55 @@ def test_the_tracker_imports_no_test_or_task_framework() -> None:
     env = dict(os.environ, PYTHONPATH=str(Path(tracker.__file__).parents[2]))
     proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
     assert (proc.returncode, proc.stdout.strip(), proc.stderr) == (0, "[]", "")
+
+
+class _Task:
+    """What the tracking's signal handlers read of a Celery task: its name."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+
+def test_a_thread_pool_task_is_not_blamed_for_an_fd_another_task_made_while_it_was_diffed(
+    track: tracker.Tracker,
+) -> None:
+    """The race of a thread pool: task B starts while task A is being diffed and makes an fd
+    that A's listing catches before B's record of it exists (here: C's fcntl F_DUPFD, which
+    no hook sees). A ran alone until then, but the fd is not A's."""
+    import fcntl
+    import threading
+
+    from fdleak.python.celery import CeleryTracking
+
+    tracking = CeleryTracking(track, report_dir=None)
+    made: list[int] = []
+    real_opened_since = track.opened_since
+
+    def opened_since_while_b_starts(baseline: object) -> tuple[OpenedFd, ...]:
+        def task_b() -> None:
+            tracking.before(task_id="B", task=_Task("b"))
+            made.append(fcntl.fcntl(2, fcntl.F_DUPFD, 0))
+
+        other = threading.Thread(target=task_b)
+        other.start()
+        other.join()
+        return real_opened_since(baseline)  # type: ignore[arg-type]
+
+    tracking.before(task_id="A", task=_Task("a"))
+    track.opened_since = opened_since_while_b_starts  # type: ignore[method-assign]
+    try:
+        tracking.after(task_id="A", task=_Task("a"))
+    finally:
+        del track.opened_since
+    tracking.after(task_id="B", task=_Task("b"))  # nothing else ran beside B: the fd is its
+    for fd in made:
+        os.close(fd)
+    assert made and (tracking.tasks["a"].leaked, tracking.tasks["b"].leaked) == (0, 1)
+    # alone, the same fd made outside Python's view is the task's: C code's leaks are found
+    tracking.before(task_id="C", task=_Task("c"))
+    made = [fcntl.fcntl(2, fcntl.F_DUPFD, 0)]
+    try:
+        tracking.after(task_id="C", task=_Task("c"))
+    finally:
+        os.close(made[0])
+    assert tracking.tasks["c"].leaked == 1

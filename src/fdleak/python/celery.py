@@ -56,6 +56,7 @@ class CeleryTracking:
         self.tasks: dict[str, _TaskRecord] = {}
         self._baselines: dict[str, Baseline] = {}  # by task id, while the task runs
         self._overlapped: set[str] = set()  # task ids that ran while another task did
+        self._starts = 0  # tasks started in this process so far
         self._lock = threading.Lock()
         self._own_io = threading.Lock()  # held while fdleak writes its report, and while a task is diffed
         self._pid = os.getpid()
@@ -67,6 +68,7 @@ class CeleryTracking:
         self._forked_check()
         baseline = self.tracker.quick_baseline()
         with self._lock:
+            self._starts += 1
             self._baselines[task_id or ""] = baseline
             if len(self._baselines) > 1:  # tasks run side by side (a thread pool)
                 self._overlapped.update(self._baselines)
@@ -74,8 +76,9 @@ class CeleryTracking:
     def after(self, task_id: str | None = None, task: Any = None, **_: Any) -> None:
         with self._lock:
             baseline = self._baselines.pop(task_id or "", None)
-            alone = (task_id or "") not in self._overlapped
+            overlapped = (task_id or "") in self._overlapped
             self._overlapped.discard(task_id or "")
+            starts = self._starts
         if baseline is None:
             return
         me = threading.get_ident()
@@ -84,6 +87,10 @@ class CeleryTracking:
         # ran meanwhile: otherwise it cannot be told whose it is
         with self._own_io:
             opened = self.tracker.opened_since(baseline)
+        with self._lock:
+            # nor if one started while this task was diffed: the listing may have caught an
+            # fd of it in the moment between its creation and its record (no thread known)
+            alone = not overlapped and self._starts == starts
         kept = [fd for fd in opened if fd.thread == me or (fd.thread is None and alone)]
         name = getattr(task, "name", None) or "unknown task"
         with self._lock:

@@ -105,7 +105,17 @@ def take_quick_baseline(registry: Registry) -> Baseline:
         lowest = -1
     names = os.listdir(_SELF_FD)
     seq = registry.last
+    if lowest >= 0 and _is_open(lowest):
+        lowest = -1  # another thread took that number before the listing: the fd is its, not ours
     return Baseline({int(n): ("", seq) for n in names if int(n) != lowest}, seq, time.time(), quick=True)
+
+
+def _is_open(fd: int) -> bool:
+    try:
+        fcntl.fcntl(fd, fcntl.F_GETFD)
+    except OSError:
+        return False
+    return True
 
 
 def opened_since(registry: Registry, baseline: Baseline) -> tuple[OpenedFd, ...]:
