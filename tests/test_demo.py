@@ -15,6 +15,7 @@ import psutil
 import pytest
 
 from conftest import need_tool, run_fdleak
+from fdleak.procfs.ptrace import sibling_denial
 from services import free_port, redis_server
 
 APP = Path(__file__).parent.parent / "src" / "fdleak" / "demo" / "app" / "tasks.py"
@@ -106,7 +107,8 @@ def test_demo_on_a_real_redis(tmp_path: Path) -> None:
         _check_demo(tmp_path, "--broker", url)
 
 
-def test_ctrl_c_stops_everything_the_demo_started(tmp_path: Path) -> None:
+@pytest.mark.parametrize("step", ["watch: sampling", "strace attached to"])
+def test_ctrl_c_stops_everything_the_demo_started(step: str) -> None:
     need_tool("strace")
     demo = subprocess.Popen(
         [sys.executable, "-m", "fdleak", "demo", f"--tasks={TASKS}"],
@@ -116,21 +118,24 @@ def test_ctrl_c_stops_everything_the_demo_started(tmp_path: Path) -> None:
     )
     assert demo.stderr is not None
     seen = ""
-    for line in demo.stderr:  # wait until the worker runs tasks
+    for line in demo.stderr:  # wait until the step runs tasks
         seen += line
-        if "watch: sampling" in line:
+        if step in line:
             break
     pids = _started(seen)
     time.sleep(0.5)
+    clients = [p.pid for p in psutil.Process(demo.pid).children() if "send.py" in " ".join(p.cmdline())]
+    assert clients, "no task client ran during the step"
     demo.send_signal(signal.SIGINT)
     rest = demo.stderr.read()
     demo.stderr.close()
     assert demo.wait(timeout=60) == 130, seen + rest
-    assert "fdleak: interrupted" in rest
+    assert rest.strip().splitlines()[-1] == "fdleak: interrupted"
+    assert "Traceback" not in rest and "Exception in thread" not in rest
     deadline = time.monotonic() + 5
-    while _alive(pids) and time.monotonic() < deadline:
+    while _alive([*pids, *clients]) and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert _alive(pids) == []
+    assert _alive([*pids, *clients]) == []
 
 
 @pytest.mark.parametrize(
@@ -139,6 +144,10 @@ def test_ctrl_c_stops_everything_the_demo_started(tmp_path: Path) -> None:
         (
             ["--broker", "amqp://127.0.0.1//"],
             "fdleak: unsupported broker 'amqp://127.0.0.1//'; give redis://HOST:PORT/DB, or no --broker",
+        ),
+        (
+            ["--broker", "redis://127.0.0.1:abc/0"],
+            "fdleak: bad broker address 'redis://127.0.0.1:abc/0'; give redis://HOST:PORT/DB",
         ),
         (["--tasks", "0"], "fdleak demo: error: argument --tasks: expected between 20 and 1000 tasks, got 0"),
     ],
@@ -154,3 +163,16 @@ def test_an_unreachable_redis_is_said_before_anything_starts() -> None:
     result = run_fdleak("demo", "--broker", f"redis://127.0.0.1:{port}/0")
     assert result.returncode == 2
     assert result.stderr.strip() == f"fdleak: cannot reach the broker at 127.0.0.1:{port}: Connection refused"
+
+
+@pytest.mark.parametrize(
+    ("scope", "has_cap", "allowed"),
+    [(None, False, True), (0, False, True), (1, False, False), (1, True, True), (2, False, False),
+     (2, True, True), (3, True, False)],
+)  # fmt: skip
+def test_the_demo_traces_a_sibling_only_where_yama_allows(
+    scope: int | None, has_cap: bool, allowed: bool
+) -> None:
+    # Yama can't be set on this test machine: its rule for the demo (strace and the worker
+    # are both fdleak's children, neither the other's ancestor) is a table
+    assert (sibling_denial(scope, has_cap) is None) == allowed

@@ -10,7 +10,9 @@ from __future__ import annotations
 import contextlib
 import shutil
 import socket
+import subprocess
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -21,17 +23,20 @@ from fdleak.analysis.merge import with_origins
 from fdleak.demo.worker import CHILDREN, DemoWorker, celery_missing
 from fdleak.discovery.follow import Follower
 from fdleak.discovery.select import find
-from fdleak.errors import FdleakError, InputError, TraceFailed
+from fdleak.errors import AccessDenied, FdleakError, InputError, TraceFailed
 from fdleak.model.report import Report
 from fdleak.pipeline.reports import merged, report_files
 from fdleak.pipeline.trace import TraceStart, trace_processes
 from fdleak.pipeline.watch import Watch
+from fdleak.procfs.ptrace import CAP_SYS_PTRACE, has_capability, sibling_denial, yama_scope
 from fdleak.system import find_strace
 
 LEAKY_TASK = "tasks.leaky_file_task"
 WATCH_INTERVAL = 0.1
 WATCH_SECONDS = 3.0  # tasks are paced over this long, so that watch sees a trend
 TRACE_SECONDS = 2.0  # and here so that the trace's verdict has a span of time to judge
+TRACE_TAIL = 0.5  # traced after the last task is done: its last closes are seen
+TRACE_CAP = 120.0  # the trace's duration, should the tasks never finish
 Say = Callable[[str], None]
 
 
@@ -50,7 +55,10 @@ def check_broker(url: str | None) -> None:
     parts = urlsplit(url)
     if parts.scheme not in ("redis", "rediss"):
         raise InputError(f"unsupported broker {url!r}", "give redis://HOST:PORT/DB, or no --broker")
-    host, port = parts.hostname or "localhost", parts.port or 6379
+    try:
+        host, port = parts.hostname or "localhost", parts.port or 6379
+    except ValueError:  # a port that is no number, or out of range
+        raise InputError(f"bad broker address {url!r}", "give redis://HOST:PORT/DB") from None
     try:
         with socket.create_connection((host, port), timeout=3):
             pass
@@ -66,6 +74,9 @@ def demo_worker(broker: str | None) -> Iterator[DemoWorker]:
     if error is not None:
         raise error
     find_strace()  # before anything starts: the demo traces with strace
+    why = sibling_denial(yama_scope(), has_capability(CAP_SYS_PTRACE))
+    if why is not None:
+        raise AccessDenied(f"the demo cannot trace its worker: {why}", "run it as root: sudo fdleak demo")
     check_broker(broker)
     work = Path(tempfile.mkdtemp(prefix="fdleak-demo-"))
     worker = DemoWorker(work, broker)
@@ -102,14 +113,27 @@ def run_demo(worker: DemoWorker, tasks: int, say: Say) -> DemoResult:
         say(f"  what grew: {leak.signature} (+{leak.count}) in pids {_pids(leak.pids)}")
 
     say(f"trace: strace on every process of the worker while {2 * tasks} more tasks run ...")
+    clients: list[subprocess.Popen[str]] = []
 
     def send_while_traced(start: TraceStart) -> None:
-        # trace_processes calls this once strace is attached and starts its duration
-        # when it returns: the window closes shortly after the last task is done
+        # strace is attached: send the tasks, and end the trace a moment after the last
+        # one is done (the duration is only a cap)
         say(f"  strace attached to {len(start.attached)} processes")
-        worker.finish(worker.send(leaky=tasks, clean=tasks, first=tasks, pace=TRACE_SECONDS / tasks))
+        client = worker.send(leaky=tasks, clean=tasks, first=tasks, pace=TRACE_SECONDS / tasks)
+        clients.append(client)
 
-    report = trace_processes([worker.pid], duration=0.5, on_start=send_while_traced)
+        def end_when_done() -> None:
+            client.wait()
+            time.sleep(TRACE_TAIL)
+            start.stop()
+
+        threading.Thread(target=end_when_done, daemon=True).start()
+
+    report = trace_processes([worker.pid], duration=TRACE_CAP, on_start=send_while_traced)
+    for client in clients:
+        if client.poll() is None:
+            raise KeyboardInterrupt  # the trace was cut short (Ctrl-C, SIGTERM): so is the demo
+        worker.finish(client)
     python = _python_report(worker, expected=2 * tasks)
     if python is not None:
         report = with_origins(report, python)

@@ -41,6 +41,7 @@ class DemoWorker:
             PYTHONPATH=os.pathsep.join(p for p in (str(work_dir), os.environ.get("PYTHONPATH")) if p),
         )
         self.process: subprocess.Popen[bytes] | None = None
+        self._clients: list[subprocess.Popen[str]] = []  # senders, ended with the worker
 
     @property
     def pid(self) -> int:
@@ -68,7 +69,7 @@ class DemoWorker:
         """Start the client that sends tasks (``pace`` seconds apart) and waits for every
         one; ``finish()`` it."""
         command = [sys.executable, "send.py", f"--leaky={leaky}", f"--clean={clean}", f"--first={first}"]
-        return subprocess.Popen(
+        client = subprocess.Popen(
             [*command, f"--pace={pace}", f"--timeout={timeout}"],
             cwd=self.work_dir,
             env=self.env,
@@ -77,6 +78,8 @@ class DemoWorker:
             stderr=subprocess.PIPE,
             text=True,
         )
+        self._clients.append(client)
+        return client
 
     def finish(self, client: subprocess.Popen[str]) -> None:
         """Wait for the client; a worker that dies meanwhile ends the wait at once."""
@@ -122,6 +125,10 @@ class DemoWorker:
     def stop(self, timeout: float = 15.0) -> int:
         """Warm shutdown (SIGTERM to the parent), then SIGKILL to whatever of its group is
         left; the number of processes that had to be killed."""
+        for client in self._clients:  # a sender cut short (Ctrl-C, an error) goes first
+            if client.poll() is None:
+                client.kill()
+            client.communicate()
         if self.process is None:
             return 0
         group = self.process.pid

@@ -44,11 +44,12 @@ class Target:
 
 @dataclass(frozen=True, slots=True)
 class TraceStart:
-    """What the user is told once strace is attached."""
+    """What the user is told once strace is attached, and a way to end the trace early."""
 
     targets: tuple[Target, ...]
     attached: frozenset[int]
     duration: float
+    stop: Callable[[], None]  # end the trace now, as Ctrl-C would (from any thread)
 
 
 def trace_processes(
@@ -69,12 +70,15 @@ def trace_processes(
     wanted = {t.candidate.pid for t in targets}
     driver = LogDriver(engine, jobs=1)
     with attach(strace, sorted(wanted), keep_trace, KEEP_LIMIT) as trace, stop_on(trace, None):
+        failed: list[BaseException] = []  # what on_start raised, in the starter thread
         starter = threading.Thread(
-            target=_start, args=(trace, targets, wanted, duration, on_start), daemon=True
+            target=_start, args=(trace, targets, wanted, duration, on_start, failed), daemon=True
         )
         starter.start()
         totals = driver.run_lines(trace.lines())
     starter.join(timeout=5)
+    if failed:
+        raise failed[0]
     failure = trace.failure()
     if failure is not None:
         raise failure
@@ -123,13 +127,20 @@ def _start(
     wanted: set[int],
     duration: float,
     on_start: Callable[[TraceStart], None] | None,
+    failed: list[BaseException],
 ) -> None:
-    """Once strace has attached: tell the user, then let the duration run."""
+    """Once strace has attached: tell the user, then let the duration run. If ``on_start``
+    fails, the trace ends at once and the error goes to the caller's thread."""
     attached = trace.wait_attached(wanted)
     if not attached:
         return  # strace is exiting; the failure is reported after its output drains
-    if on_start is not None:
-        on_start(TraceStart(tuple(targets), frozenset(attached), duration))
+    try:
+        if on_start is not None:
+            on_start(TraceStart(tuple(targets), frozenset(attached), duration, trace.stop))
+    except BaseException as error:  # raised again in the caller's thread, once strace is gone
+        failed.append(error)
+        trace.stop()
+        return
     trace.stop_after(duration)
 
 

@@ -64,6 +64,16 @@ def check_can_trace(state: TraceState) -> None:
         raise AccessDenied(*reason)
 
 
+def sibling_denial(scope: int | None, has_cap: bool) -> str | None:
+    """Why strace, started by fdleak, may not attach to another child of fdleak (the
+    demo's worker), or None: Yama scopes 1-3 allow it only with CAP_SYS_PTRACE, 3 never."""
+    if scope == 3:
+        return "kernel.yama.ptrace_scope is 3, which forbids attaching to any process"
+    if scope in (1, 2) and not has_cap:
+        return f"kernel.yama.ptrace_scope is {scope} and fdleak runs without CAP_SYS_PTRACE"
+    return None
+
+
 def denial(
     *,
     target: TraceState,
