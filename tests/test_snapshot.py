@@ -234,3 +234,33 @@ def test_hostile_names_are_shown_inert(tmp_path: Path) -> None:
     assert "\x1b" not in proc.stdout
     assert "[bold red]x\\x1b[2J\\x0afake line.txt" in proc.stdout  # markup literal, controls escaped
     assert not any(line.startswith("fake line") for line in proc.stdout.splitlines())
+
+
+def test_a_name_that_is_not_utf8_is_shown_as_its_bytes(tmp_path: Path) -> None:
+    import sys
+
+    name = os.fsencode(tmp_path) + b"/bad\xff.txt"
+    keeper = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            f"import sys; f = open({name!r}, 'w'); print('ready', flush=True); sys.stdin.read()",
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert keeper.stdout is not None and keeper.stdout.readline() == "ready\n"
+        out, page = tmp_path / "s.json", tmp_path / "s.html"
+        result = run_fdleak("snapshot", "-p", str(keeper.pid), "--json", str(out), "--html", str(page))
+        assert result.returncode == 0, result.stderr
+        shown = f"{tmp_path}/bad\\xff.txt"
+        assert any(fd["target"] == shown for fd in json.loads(out.read_text())["processes"][0]["fds"])
+        assert shown in page.read_text(encoding="utf-8")
+        assert shown in run_fdleak("snapshot", "-p", str(keeper.pid)).stdout
+    finally:
+        assert keeper.stdin is not None and keeper.stdout is not None
+        keeper.stdin.close()
+        keeper.wait()
+        keeper.stdout.close()

@@ -34,10 +34,12 @@ def write_outputs(
         write_html(report, args.html, errors, source_root)
 
 
-def write_html(report: Report, path: str, errors: Console, source_root: str | None = None) -> None:
+def write_html(
+    report: Report, path: str, errors: Console, source_root: str | None = None, owner: int | None = None
+) -> None:
     """The page, with the source lines around each leak's origin; then one line saying where."""
     from fdleak.pipeline.snippets import source_snippets
     from fdleak.views import html
 
-    html.write(report, path, source_snippets(report, source_root))
+    html.write(report, path, source_snippets(report, source_root, owner))
     errors.print(f"fdleak: HTML report written to {text.safe(path)}")

@@ -49,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
             from fdleak.views.html_snapshot import write_snapshot
 
             _rendering(args.path, lambda: write_snapshot(snapshot, args.html))
-            errors.print(f"fdleak: HTML report written to {_safe(args.html)}")
+            errors.print(f"fdleak: HTML report written to {_safe(args.html)}", markup=False)
         else:
             from fdleak.views.listing import render_snapshot
 
@@ -68,9 +68,14 @@ def run(args: argparse.Namespace) -> int:
             f"{args.path} is a damaged fdleak report ({type(error).__name__}: {error})"
         ) from None
     if args.html:
+        import os
+
         from fdleak.cli.output import write_html
 
-        _rendering(args.path, lambda: write_html(report, args.html, errors))
+        # root renders a saved report with only its writer's sources: a report crafted by
+        # a user must not copy root's own files into the page
+        owner = os.stat(args.path).st_uid if os.geteuid() == 0 else None
+        _rendering(args.path, lambda: write_html(report, args.html, errors, owner=owner))
     else:
         from fdleak.views import text
 

@@ -15,12 +15,16 @@ MAX_LINE_CHARS = 400
 MAX_FRAMES_PER_LEAK = 12
 
 
-def source_snippets(report: Report, root: str | None = None) -> dict[tuple[str, int], Snippet]:
+def source_snippets(
+    report: Report, root: str | None = None, owner: int | None = None
+) -> dict[tuple[str, int], Snippet]:
     """(file, line) -> the lines around it, for every frame of every leak's origin whose file
     can be read now. Relative paths are taken from ``root`` (the current directory).
 
-    A report is someone else's file: only Python sources (``.py``, a regular file of at most
-    4 MB) are read, so a crafted report cannot copy /etc/shadow into a page made by root."""
+    A report may be someone else's file: only Python sources are read (a regular file named
+    ``.py``, not through a symbolic link to another name, at most 4 MB), so a crafted report
+    cannot copy /etc/shadow into a page made by root; ``owner``: only files of this uid (a
+    saved report rendered by root: its writer's files, not root's own settings.py)."""
     wanted: dict[str, set[int]] = {}
     for frame in _frames(report):
         if not isinstance(frame.line, int) or isinstance(frame.line, bool):
@@ -28,7 +32,7 @@ def source_snippets(report: Report, root: str | None = None) -> dict[tuple[str, 
         wanted.setdefault(frame.file, set()).add(frame.line)
     found: dict[tuple[str, int], Snippet] = {}
     for name, lines in wanted.items():
-        text = _read(name, root, max(lines) + CONTEXT)
+        text = _read(name, root, max(lines) + CONTEXT, owner)
         if text is None:
             continue
         for line in lines:
@@ -44,20 +48,24 @@ def _frames(report: Report) -> Iterable[Frame]:
             yield from leak.origin.frames[-MAX_FRAMES_PER_LEAK:]
 
 
-def _read(name: str, root: str | None, upto: int) -> list[str] | None:
+def _read(name: str, root: str | None, upto: int, owner: int | None) -> list[str] | None:
     """The first ``upto`` lines of a readable Python source, or None."""
     if not isinstance(name, str) or not name.endswith(".py") or "\x00" in name:
         return None
     path = name if os.path.isabs(name) else os.path.join(root or os.getcwd(), name)
+    if not os.path.realpath(path).endswith(".py"):
+        return None  # a link (of the file or a directory on the way) to something else
     try:
         # O_NONBLOCK: a FIFO named like a source would otherwise block the open forever
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOFOLLOW)
     except OSError:
         return None
     with os.fdopen(fd, encoding="utf-8", errors="replace") as handle:
         try:
             info = os.fstat(fd)
             if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_FILE_BYTES:
+                return None
+            if owner is not None and info.st_uid != owner:
                 return None
             out = []
             for text in handle:

@@ -23,6 +23,12 @@ _MODES = {0: "r", 1: "w", 2: "rw"}
 FdInfo = tuple[str, bool, "int | None", bool]
 
 
+def link_text(link: str) -> str:
+    """A link as text that can be written anywhere: the bytes of a name that is not UTF-8
+    (os.readlink hands them over as lone surrogates) shown as \\xNN."""
+    return link.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
 def count_fds(pid: int) -> int:
     """The fd count; on Linux 6.2+ stat() of /proc/PID/fd gives it without listing."""
     path = f"{PROC}/{pid}/fd"
@@ -47,7 +53,7 @@ def fd_links(pid: int) -> Iterator[tuple[int, str]]:
             except PermissionError:
                 guarded(pid, "its fds", lambda: os.listdir(dir_fd))  # raises the typed error
                 continue
-            yield int(name), link
+            yield int(name), link if link.isascii() else link_text(link)
     finally:
         os.close(dir_fd)
 
@@ -95,6 +101,8 @@ def _read_some(pid: int, dir_fd: int, names: list[str], details: bool) -> list[R
             except PermissionError:  # listing allowed, links not (another namespace's init)
                 guarded(pid, "its fds", partial(readlink, name, dir_fd=dir_fd))  # raises the typed error
                 continue
+            if not link.isascii():
+                link = link_text(link)
             if info_dir < 0:
                 out.append((int(name), link, None))
                 continue
