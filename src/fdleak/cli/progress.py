@@ -46,22 +46,26 @@ class Countdown:
         self._enabled = not quiet and console.is_terminal
         self._bar: Progress | None = None
         self._done = threading.Event()
+        self._lock = threading.Lock()  # start (the trace's starter thread) against stop
 
     def start(self, seconds: float, what: str) -> None:
-        if not self._enabled or self._done.is_set():
+        if not self._enabled:
             return
         from rich.progress import BarColumn, Progress, TextColumn
 
-        bar = Progress(
-            TextColumn(what),
-            BarColumn(),
-            TextColumn("{task.fields[left]}"),
-            console=self._console,
-            transient=True,
-        )
-        task = bar.add_task(what, total=seconds, left="")
-        bar.start()
-        self._bar = bar
+        with self._lock:
+            if self._done.is_set():
+                return  # stopped already: no bar left drawn after the trace
+            bar = Progress(
+                TextColumn(what),
+                BarColumn(),
+                TextColumn("{task.fields[left]}"),
+                console=self._console,
+                transient=True,
+            )
+            task = bar.add_task(what, total=seconds, left="")
+            bar.start()
+            self._bar = bar
         started = time.monotonic()
 
         def tick() -> None:
@@ -72,6 +76,7 @@ class Countdown:
         threading.Thread(target=tick, daemon=True).start()
 
     def stop(self) -> None:
-        self._done.set()
-        if self._bar is not None:
-            self._bar.stop()
+        with self._lock:
+            self._done.set()
+            if self._bar is not None:
+                self._bar.stop()

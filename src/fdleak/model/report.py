@@ -63,6 +63,12 @@ class Origin:
     task: str | None
     frames: tuple[Frame, ...] = ()
 
+    def fixable_frame(self) -> Frame | None:
+        """The innermost frame outside the standard library and installed packages: the
+        code a user can fix (the innermost frame when all are library code)."""
+        own = [f for f in self.frames if "/lib/python" not in f.file and "site-packages" not in f.file]
+        return own[-1] if own else (self.frames[-1] if self.frames else None)
+
 
 @dataclass(frozen=True, slots=True)
 class Leak:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from fdleak.model.report import FdEntry, Frame, Leak
+from fdleak.model.report import FdEntry, Leak
 from fdleak.model.snippet import Snippet
 from fdleak.views.html_page import clock, esc, facts, num, table
 
@@ -42,7 +42,7 @@ def _origin(leak: Leak, snippets: Snippets) -> str:
     task = f'<div>Celery task <code class="task">{esc(origin.task)}</code></div>' if origin.task else ""
     if not origin.frames:
         return f'<div class="origin">{task}<div class="muted">opened outside Python\'s view</div></div>'
-    culprit = _culprit(origin.frames)
+    culprit = origin.fixable_frame()
     items = []
     for frame in origin.frames:
         where = (
@@ -56,12 +56,6 @@ def _origin(leak: Leak, snippets: Snippets) -> str:
         f'<div class="origin">{task}<div>Python stack, outermost first; the call that opened the fd '
         f'last (bold: the code to fix)</div><ol class="frames">{"".join(items)}</ol></div>'
     )
-
-
-def _culprit(frames: Sequence[Frame]) -> Frame:
-    """The innermost frame outside the standard library and installed packages (the text view's)."""
-    own = [f for f in frames if "/lib/python" not in f.file and "site-packages" not in f.file]
-    return own[-1] if own else frames[-1]
 
 
 def _source(snippet: Snippet) -> str:

@@ -116,7 +116,11 @@ def write_page(text: str, path: str) -> None:
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
-        os.chmod(temporary, 0o644)  # mkstemp makes it 0600: a page is meant to be shared
+        # mkstemp makes it 0600: give it what any file the user makes gets (the umask's
+        # say: a page holds command lines, which may hold credentials)
+        mask = os.umask(0)
+        os.umask(mask)
+        os.chmod(temporary, 0o666 & ~mask)
         os.replace(temporary, path)
     except OSError as error:  # a full disk, a quota
         os.unlink(temporary)

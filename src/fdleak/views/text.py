@@ -8,7 +8,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from fdleak.model.report import FdEntry, Frame, Leak, Origin, Report
+from fdleak.model.report import FdEntry, Leak, Origin, Report
 from fdleak.views.escape import plain
 
 _STYLE = {"high": "bold red", "medium": "yellow", "low": "dim"}
@@ -75,16 +75,9 @@ def _leak(leak: Leak, console: Console) -> None:
         console.print(f"    [dim]… and {hidden} more (--json for all)[/]")
 
 
-def _fixable(origin: Origin) -> Frame | None:
-    """The innermost frame outside the standard library and installed packages: the code a
-    user can fix."""
-    frames = [f for f in origin.frames if "/lib/python" not in f.file and "site-packages" not in f.file]
-    return frames[-1] if frames else (origin.frames[-1] if origin.frames else None)
-
-
 def _origin_text(origin: Origin) -> str:
     """``opened at proj/tasks.py:12 in export, in task proj.tasks.export``."""
-    frame = _fixable(origin)
+    frame = origin.fixable_frame()
     where = (
         f"opened at {frame.file}:{frame.line} in {frame.function}"
         if frame
@@ -152,10 +145,11 @@ def _next_steps(report: Report, console: Console) -> None:
             f"fdleak trace -p {top.pids[0]} --duration 60s (attaches strace for a minute)"
         )
         return
-    frame = _fixable(top.origin) if top.origin is not None else None
+    frame = top.origin.fixable_frame() if top.origin is not None else None
     if frame is not None:
+        where = safe(f"{frame.file}:{frame.line}")
         console.print(
-            f"Next: close what [bold]{safe(frame.file)}:{frame.line}[/] in {safe(frame.function)} opens "
+            f"Next: close what [bold]{where}[/] in {safe(frame.function)} opens "
             "on every path (a with-block, or a close in finally)."
         )
         return
