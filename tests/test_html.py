@@ -14,6 +14,7 @@ import struct
 import subprocess
 import sys
 import tempfile
+import time
 import zlib
 from html.parser import HTMLParser
 from pathlib import Path
@@ -22,6 +23,8 @@ from typing import Any
 import pytest
 
 from conftest import holder, need_tool, run_fdleak, validate_report
+from fdleak.model.kinds import FdKind
+from fdleak.model.signature import signature_of
 from fdleak.views.escape import plain
 from test_accuracy import trace_workload, workload
 
@@ -343,15 +346,20 @@ def test_watch_page_charts_every_sample_and_draws_pixels(tmp_path: Path) -> None
 
 
 def test_snapshot_and_diff_pages(tmp_path: Path) -> None:
-    """fdleak snapshot and diff pages list what /proc showed: every fd of the holder."""
-    with holder(tmp_path, "--files", "6") as held:
+    """fdleak snapshot and diff pages list what /proc showed: every fd of the holder, and
+    what it opened between the two snapshots."""
+    with holder(tmp_path, "--files", "6", "--leak-every", "0.05") as held:
         a, b = tmp_path / "a.json", tmp_path / "b.json"
         snap_page, diff_page = tmp_path / "snap.html", tmp_path / "diff.html"
         proc = run_fdleak("snapshot", "-p", str(held.pid), "--json", str(a), "--html", str(snap_page))
         assert proc.returncode == 0, proc.stderr
         wrote_line(proc.stderr, snap_page)
+        time.sleep(0.6)  # the holder leaks a file every 50 ms meanwhile
         assert run_fdleak("snapshot", "-p", str(held.pid), "--json", str(b)).returncode == 0
         files = {fd: f"{tmp_path}/held_{n}.txt" for n, fd in enumerate(sorted(held.fds))}
+    grown = {fd["target"] for fd in json.loads(b.read_text())["processes"][0]["fds"]} - {
+        fd["target"] for fd in json.loads(a.read_text())["processes"][0]["fds"]
+    }
     proc = run_fdleak("diff", str(a), str(b), "--html", str(diff_page))
     assert proc.returncode == 0, proc.stderr
     wrote_line(proc.stderr, diff_page)
@@ -360,7 +368,11 @@ def test_snapshot_and_diff_pages(tmp_path: Path) -> None:
     assert shown.title == "fdleak snapshot" and str(held.pid) in shown.of_class("pid")
     text = shown.all_text()
     assert len(files) == 6 and all(target in text for target in files.values())
-    assert dom(diff_page).title == "fdleak diff"
+    diffed = dom(diff_page)
+    assert diffed.title == "fdleak diff"
+    assert len(grown) >= 5 and all("leaky_" in target for target in grown)
+    assert signature_of(FdKind.FILE, f"{tmp_path}/leaky_1.txt") in diffed.all_text()
+    assert f"+{len(grown)}" in diffed.all_text()
 
 
 # --- bad input: one line, exit status 2 ---------------------------------------------
