@@ -17,6 +17,7 @@ import pytest
 from conftest import need_tool, run_fdleak
 from fdleak.procfs.ptrace import sibling_denial
 from services import free_port, redis_server
+from test_html import dom
 
 APP = Path(__file__).parent.parent / "src" / "fdleak" / "demo" / "app" / "tasks.py"
 TASKS = 30
@@ -88,8 +89,10 @@ def _check_demo(tmp_path: Path, *extra: str) -> None:
     # the page shows the task and the lines of tasks.py around the leak (read before the
     # demo's directory went); test_html.py checks such pages in a real browser
     assert f"HTML report written to {page}" in result.stderr
-    shown = page.read_text()
-    assert "tasks.leaky_file_task" in shown and "the leak on show" in shown
+    shown = dom(page)  # as a browser builds it
+    assert shown.title == "fdleak report"
+    assert "tasks.leaky_file_task" in shown.all_text() and "the leak on show" in shown.all_text()
+    assert len(shown.series) >= len(leak["pids"])  # the chart drew a line per child
     # clean tasks leave nothing behind
     assert not [fd for fd in report["open_fds"] if "clean_task_file" in fd["target"]]
     assert _alive([parent, *children]) == []
