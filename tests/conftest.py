@@ -196,3 +196,19 @@ def holder(tmp_path: Path, *args: str) -> Iterator[Holder]:
             proc.kill()
             proc.wait()
         proc.stdout.close()
+
+
+def read_pty(main: int) -> str:
+    """All a program wrote to the pty whose main side is ``main``, until it closed its side;
+    closes ``main``."""
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(main, 65536)
+        except OSError:  # EIO: the other side closed
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(main)
+    return b"".join(chunks).decode(errors="replace")

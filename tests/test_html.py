@@ -415,7 +415,7 @@ def test_unwritable_destination(tmp_path: Path) -> None:
     proc = run_fdleak("report", str(saved), "--html", str(tmp_path))
     assert (proc.returncode, proc.stderr) == (
         2,
-        f"fdleak: cannot write {tmp_path}: it is a directory; give a file name for the page\n",
+        f"fdleak: cannot write {tmp_path}: it is a directory; give a file name\n",
     )
     assert [p.name for p in tmp_path.iterdir()] == ["r.json"]  # no temporary file left behind
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import holder, need_tool, run_fdleak
+from conftest import holder, need_tool, read_pty, run_fdleak
 from fdleak import __version__
 
 _ESCAPE = re.compile(r"\x1b\[")
@@ -29,17 +29,8 @@ def _on_a_terminal(argv: list[str]) -> tuple[int, str]:
         env=dict(os.environ, COLUMNS="120", LINES="40", TERM="xterm"),
     )
     os.close(secondary)
-    chunks = []
-    while True:
-        try:
-            chunk = os.read(main, 65536)
-        except OSError:  # EIO: the other side closed
-            break
-        if not chunk:
-            break
-        chunks.append(chunk)
-    os.close(main)
-    return proc.wait(timeout=30), b"".join(chunks).decode(errors="replace")
+    screen = read_pty(main)
+    return proc.wait(timeout=30), screen
 
 
 @pytest.mark.strace

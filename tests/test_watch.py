@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from conftest import holder, run_fdleak, validate_report
+from conftest import holder, read_pty, run_fdleak, validate_report
 
 
 def watch(*args: str) -> tuple[int, dict[str, Any], str]:
@@ -165,20 +165,10 @@ def test_the_live_view_on_a_terminal(tmp_path: Path) -> None:
             env=dict(os.environ, COLUMNS="160", LINES="40", TERM="xterm"),
         )
         os.close(secondary)
-        chunks = []
-        while True:
-            try:
-                chunk = os.read(main, 65536)
-            except OSError:  # EIO: the other side closed
-                break
-            if not chunk:
-                break
-            chunks.append(chunk)
-        os.close(main)
+        screen = read_pty(main)
         assert proc.wait(timeout=30) == 1
         assert proc.stderr is not None
         proc.stderr.close()
-    screen = b"".join(chunks).decode(errors="replace")
     assert "fdleak watch (Ctrl-C to stop)" in screen  # the live table was drawn, and redrawn
     assert screen.count("FDS/HOUR") >= 5
     assert "GROWING" in screen and "leaky_*.txt" in screen

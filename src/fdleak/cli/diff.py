@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 
 from fdleak.cli.options import RawDescriptionHelpFormatter, add_html_option
-from fdleak.errors import InputError
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing at start-up
 if TYPE_CHECKING:
@@ -55,21 +54,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _load(path: str) -> Snapshot:
-    import json
-
+    from fdleak.cli.json_input import read_json
     from fdleak.model.snapshot import Snapshot
 
-    try:
-        with open(path, encoding="utf-8") as handle:
-            data = json.load(handle)
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise InputError(f"{path} is a directory, not a snapshot") from None
-    except PermissionError:
-        raise InputError(f"{path}: permission denied") from None
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise InputError(
-            f"{path} is not JSON", "write a snapshot with: fdleak snapshot -p PID --json FILE"
-        ) from None
+    data = read_json(path, "a snapshot", "write a snapshot with: fdleak snapshot -p PID --json FILE")
     return Snapshot.from_json(data, path)

@@ -37,10 +37,11 @@ def run(args: argparse.Namespace) -> int:
 
     from rich.console import Console
 
+    from fdleak.cli.json_input import read_json
     from fdleak.model.report import SCHEMA, Report
     from fdleak.model.snapshot import SNAPSHOT_SCHEMA, Snapshot
 
-    data = _load(args.path)
+    data = read_json(args.path, "a report", "give a report written by --json FILE")
     schema = data.get("schema") if isinstance(data, dict) else None
     errors = Console(stderr=True, highlight=False, soft_wrap=True)
     if schema == SNAPSHOT_SCHEMA:
@@ -83,24 +84,6 @@ def run(args: argparse.Namespace) -> int:
         _rendering(args.path, lambda: text.render(report, out))
         text.render_warnings(report, errors)
     return 1 if report.found_leak else 0
-
-
-def _load(path: str) -> Any:
-    import json
-
-    try:
-        with open(path, encoding="utf-8") as handle:
-            return json.load(handle)
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise InputError(f"{path} is a directory, not a report") from None
-    except PermissionError:
-        raise InputError(f"{path}: permission denied") from None
-    except OSError as error:
-        raise InputError(f"cannot read {path}: {error.strerror}") from None
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise InputError(f"{path} is not JSON", "give a report written by --json FILE") from None
 
 
 def _rendering(path: str, render: Any) -> None:

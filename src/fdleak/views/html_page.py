@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import html
-import os
-import tempfile
 import time
 from collections.abc import Iterable, Sequence
 
-from fdleak.errors import InputError
 from fdleak.views.escape import plain
+from fdleak.views.files import write_atomically
 
 # every string of a report is hostile: control characters shown as \xNN, then HTML-escaped
 # (quotes too, so the same text is safe inside an attribute)
@@ -106,28 +104,7 @@ def page(title: str, body: str) -> str:
 
 def write_page(text: str, path: str) -> None:
     """Write to ``path`` via a temporary file, so a reader never sees half a page."""
-    directory = os.path.dirname(os.path.abspath(path))
-    if os.path.isdir(path):
-        raise InputError(f"cannot write {path}: it is a directory", "give a file name for the page")
-    try:
-        fd, temporary = tempfile.mkstemp(prefix=".fdleak-", suffix=".html", dir=directory)
-    except OSError as error:
-        raise InputError(f"cannot write {path}: {error.strerror}", "choose a writable directory") from None
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        # mkstemp makes it 0600: give it what any file the user makes gets (the umask's
-        # say: a page holds command lines, which may hold credentials)
-        mask = os.umask(0)
-        os.umask(mask)
-        os.chmod(temporary, 0o666 & ~mask)
-        os.replace(temporary, path)
-    except OSError as error:  # a full disk, a quota
-        os.unlink(temporary)
-        raise InputError(f"cannot write {path}: {error.strerror}") from None
-    except BaseException:
-        os.unlink(temporary)
-        raise
+    write_atomically(text, path, ".html")
 
 
 __all__ = ["clock", "esc", "facts", "num", "page", "table", "write_page"]

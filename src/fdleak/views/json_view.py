@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
-import tempfile
 from typing import TYPE_CHECKING, Any
 
-from fdleak.errors import InputError
+from fdleak.views.files import write_atomically
 
 if TYPE_CHECKING:  # a snapshot or a diff is written without loading the report model
     from fdleak.model.report import Report
@@ -32,15 +30,4 @@ def write_document(document: Any, path: str) -> None:
     if path == "-":
         sys.stdout.write(text)
         return
-    directory = os.path.dirname(os.path.abspath(path))
-    try:
-        fd, temporary = tempfile.mkstemp(prefix=".fdleak-", suffix=".json", dir=directory)
-    except OSError as error:
-        raise InputError(f"cannot write {path}: {error.strerror}", "choose a writable directory") from None
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(temporary, path)
-    except BaseException:
-        os.unlink(temporary)
-        raise
+    write_atomically(text, path, ".json")
