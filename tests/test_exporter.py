@@ -518,3 +518,35 @@ def test_prometheus_fires_the_shipped_alerts_for_the_leaking_process_only(tmp_pa
         suspects = next(p for p in dashboard["panels"] if p["title"] == "Suspected leaks")
         (only,) = prom.query(re.sub(r"\$\{?(instance|app)\}?", ".*", suspects["targets"][0]["expr"]))
         assert only["metric"]["pid"] == leak
+
+
+@pytest.mark.redis
+def test_prometheus_fires_the_exhaustion_alert_for_a_leaking_celery_worker(tmp_path: Path) -> None:
+    """The issue's end state: a real prefork worker whose task leaks a file, exported with
+    --celery and scraped by a real Prometheus: the alert fires for the children that leak."""
+    with (
+        redis_server(tmp_path) as broker,
+        celery_worker(tmp_path, broker) as worker,
+        exporter("--celery", worker.name, "--window", "30s") as served,
+        prometheus(tmp_path, f"127.0.0.1:{served.port}") as prom,
+    ):
+        producer = worker.produce("leaky_file_task", 20, 40)
+        try:
+            children = {str(pid) for pid in worker.children()}
+            firing: set[str] = set()
+
+            def alerted() -> bool:
+                firing.update(
+                    pid
+                    for pid, state in prom.alerts("FdleakFdExhaustionPredicted").items()
+                    if state == "firing"
+                )
+                return bool(firing & children)
+
+            until(alerted, 60, "FdleakFdExhaustionPredicted to fire for a leaking child")
+            assert str(worker.pid) not in firing  # the parent holds steady
+            roles = {r["metric"]["pid"]: r["metric"]["role"] for r in prom.query("fdleak_process_fds")}
+            assert {roles[pid] for pid in firing & children} == {"celery child"}
+        finally:
+            producer.kill()
+            producer.communicate()
