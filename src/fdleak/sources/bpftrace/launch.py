@@ -1,0 +1,124 @@
+"""bpftrace running the program: started, known attached, bounded, and never left behind.
+
+bpftrace is fdleak's child with a parent-death signal (SIGKILL): if fdleak dies, however
+it dies, bpftrace dies and the kernel removes its probes; the traced processes never
+notice either way (tracepoints do not stop them). Its stdout, line-buffered, is read as
+it comes; its stderr is read in a thread for two signs: bpftrace's own
+"__BPFTRACE_NOTIFY_PROBES_ATTACHED" (printed once every probe is attached; bpftrace's
+runtime tests wait on it too) and its errors. SIGINT ends it cleanly: it prints what its
+buffers hold, then its maps (the reader skips those), and exits.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import IO
+
+from fdleak.errors import TraceFailed
+from fdleak.sources.bpftrace.program import STRLEN
+from fdleak.sources.strace.live import die_with_parent
+
+ATTACH_TIMEOUT = 60.0  # seconds for bpftrace to compile and attach (about 1-2 s here)
+_ATTACHED = "__BPFTRACE_NOTIFY_PROBES_ATTACHED"
+PERF_PAGES = 1024  # per CPU: 4 MB of perf buffer each (bpftrace's default: 64 pages)
+_MAX_MESSAGES = 20
+
+
+class BpfTrace:
+    """A running bpftrace; ``lines()`` yields its stdout until it exits."""
+
+    def __init__(self, process: subprocess.Popen[bytes]) -> None:
+        self.process = process
+        self.errors: list[str] = []  # bpftrace's ERROR lines (and anything unexpected)
+        self.stopped_early = False
+        self._attached = threading.Event()
+
+    def listen(self, stderr: IO[bytes]) -> None:
+        """Read bpftrace's stderr until it closes (run in a thread)."""
+        for raw in stderr:
+            line = raw.decode("utf-8", "replace").rstrip("\n")
+            if line == _ATTACHED:
+                self._attached.set()
+            # (the memlock limit bpftrace fails to raise is not needed since Linux 5.11)
+            elif "ERROR:" in line and "MEMLOCK" not in line and len(self.errors) < _MAX_MESSAGES:
+                self.errors.append(line.split("ERROR:", 1)[1].strip())
+        self._attached.set()  # wake a waiter: bpftrace is gone (or closed its stderr)
+
+    def lines(self) -> Iterator[str]:
+        """bpftrace's output lines."""
+        assert self.process.stdout is not None
+        for raw in self.process.stdout:
+            yield raw.decode("utf-8", "surrogateescape")
+
+    def wait_attached(self, timeout: float = ATTACH_TIMEOUT) -> bool:
+        """True once bpftrace says every probe is attached (False: it exited first)."""
+        if not self._attached.wait(timeout):
+            return False
+        return self.process.poll() is None
+
+    def failure(self) -> TraceFailed:
+        said = "; ".join(self.errors[-2:]) or f"exit status {self.process.poll()}"
+        return TraceFailed(f"bpftrace could not start the trace ({said})")
+
+    def stop_after(self, seconds: float) -> None:
+        timer = threading.Timer(seconds, self.stop)
+        timer.daemon = True
+        timer.start()
+
+    def stop(self) -> None:
+        """End the trace: bpftrace prints what its buffers hold and exits."""
+        if self.process.poll() is None:
+            self.stopped_early = True
+            self.process.send_signal(signal.SIGINT)
+
+
+def _prepare() -> None:
+    """In bpftrace, before exec: die with fdleak; SIGINT must end it, even where fdleak was
+    started with SIGINT ignored (a shell's background job), which exec would keep."""
+    die_with_parent()
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def bpftrace_env() -> dict[str, str]:
+    return dict(
+        os.environ,
+        BPFTRACE_STRLEN=str(STRLEN),
+        BPFTRACE_PERF_RB_PAGES=str(PERF_PAGES),
+        **{_ATTACHED: "1"},
+    )
+
+
+@contextmanager
+def run_bpftrace(path: str, program: str) -> Iterator[BpfTrace]:
+    """bpftrace running ``program``; ended (SIGINT, then SIGKILL) and reaped on the way out."""
+    process = subprocess.Popen(
+        [path, "-B", "line", "-e", program],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        preexec_fn=_prepare,
+        env=bpftrace_env(),
+    )
+    trace = BpfTrace(process)
+    assert process.stderr is not None
+    listener = threading.Thread(target=trace.listen, args=(process.stderr,), daemon=True)
+    listener.start()
+    try:
+        yield trace
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        listener.join(timeout=5)
+        for stream in (process.stdout, process.stderr):
+            if stream is not None:
+                stream.close()
