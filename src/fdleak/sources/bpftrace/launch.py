@@ -16,7 +16,7 @@ import signal
 import subprocess
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import IO
 
 from fdleak.errors import TraceFailed
@@ -27,6 +27,7 @@ ATTACH_TIMEOUT = 60.0  # seconds for bpftrace to compile and attach (about 1-2 s
 _ATTACHED = "__BPFTRACE_NOTIFY_PROBES_ATTACHED"
 PERF_PAGES = 1024  # per CPU: 4 MB of perf buffer each (bpftrace's default: 64 pages)
 _MAX_MESSAGES = 20
+_STOP_TRIES = 5  # SIGINTs, a second apart, before SIGKILL
 
 
 class BpfTrace:
@@ -72,9 +73,22 @@ class BpfTrace:
 
     def stop(self) -> None:
         """End the trace: bpftrace prints what its buffers hold and exits."""
-        if self.process.poll() is None:
+        if self.process.poll() is None and not self.stopped_early:
             self.stopped_early = True
-            self.process.send_signal(signal.SIGINT)
+            threading.Thread(target=self._end, daemon=True).start()
+
+    def _end(self) -> None:
+        # bpftrace now and then lets a SIGINT pass without exiting: ask again, then insist
+        for _ in range(_STOP_TRIES):
+            with suppress(ProcessLookupError):
+                self.process.send_signal(signal.SIGINT)
+            try:
+                self.process.wait(timeout=1.0)
+                return
+            except subprocess.TimeoutExpired:
+                continue
+        with suppress(ProcessLookupError):
+            self.process.kill()
 
 
 def _prepare() -> None:
@@ -112,9 +126,9 @@ def run_bpftrace(path: str, program: str) -> Iterator[BpfTrace]:
         yield trace
     finally:
         if process.poll() is None:
-            process.send_signal(signal.SIGINT)
+            trace.stop()
         try:
-            process.wait(timeout=10)
+            process.wait(timeout=_STOP_TRIES + 5)
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
