@@ -424,3 +424,29 @@ def test_reader_orders_by_kernel_time_counts_loss_and_cut_paths() -> None:
     assert [e.seq for e in events] == [1, 2, 3, 4]
     counts = reader.counts
     assert (counts.lost, counts.truncated_paths, counts.unparsed, counts.lines) == (7, 1, 0, 4)
+
+
+def test_lost_events_lower_confidence_and_show_in_the_report() -> None:
+    import io
+
+    from rich.console import Console
+
+    from fdleak.model.report import Report
+    from fdleak.pipeline.ebpf import _with_loss
+    from fdleak.sources.bpftrace.records import Counts
+    from fdleak.views.text import render
+
+    leak = {"id": "L1", "kind": "file", "signature": "/tmp/x_*.txt", "count": 12, "opened": 12, "closed": 0}
+    leak |= {"pids": [7], "rate_per_min": 1.0, "confidence": "high", "reason": "r", "examples": []}
+    window = {"start": None, "end": None, "events": 40, "lines": 40, "unparsed_lines": 0, "lost_events": 3}
+    report = Report.from_json({"source": {"mode": "ebpf"}, "window": window, "leaks": [leak]})
+    lowered = _with_loss(report, Counts(lost=3))
+    assert [leak.confidence for leak in lowered.leaks] == ["medium"]
+    assert lowered.warnings == (
+        "bpftrace lost 3 event(s) (its perf buffer was full): opens or closes may be missing, "
+        "so each leak's confidence is one step lower",
+    )
+    assert lowered.to_json()["window"]["lost_events"] == 3
+    out = io.StringIO()
+    render(lowered, Console(file=out, width=120, no_color=True))
+    assert "(40 lines, 40 fd events, 3 lost, 0 processes)" in out.getvalue()
