@@ -208,6 +208,35 @@ def test_sigkill_of_fdleak_leaves_no_bpftrace_and_the_target_runs_on(tmp_path: P
         assert target.heartbeats() != after and target.proc.poll() is None
 
 
+def test_trace_ebpf_ends_with_its_last_target_and_reports_what_was_seen(tmp_path: Path) -> None:
+    need_ebpf()
+    out = tmp_path / "report.json"
+    program = tmp_path / "short.py"
+    program.write_text(
+        "import os, sys, time\nkeep = []\nprint('ready', flush=True)\nsys.stdin.readline()\n"
+        f"for i in range(15):\n    keep.append(open('{tmp_path}/gone_%d.txt' % i, 'w'))\n"
+        f"    with open('{tmp_path}/work.txt', 'w') as f:\n        f.write('x')\n    time.sleep(0.02)\n"
+        "os._exit(4)  # no interpreter clean-up: the files stay open until the exit\n"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, str(program)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    assert proc.stdout is not None and proc.stdin is not None
+    assert proc.stdout.readline().strip() == "ready"
+    with tracing("-p", str(proc.pid), "--backend", "ebpf", "--duration", "60", "--json", str(out)) as fdleak:
+        proc.stdin.write("go\n")
+        proc.stdin.close()
+        assert proc.wait(timeout=10) == 4
+        fdleak.communicate(timeout=30)  # the trace ends with its last target: not after 60 s
+    proc.stdout.close()
+    assert fdleak.returncode == 1
+    report = json.loads(out.read_text())
+    (process,) = report["processes"]
+    assert process["exited"] and process["exit_status"] == 4
+    (leak,) = report["leaks"]
+    assert leak["signature"].endswith("/gone_*.txt") and leak["count"] == 15
+
+
 def test_duration_bounds_a_run_and_ends_the_command(tmp_path: Path) -> None:
     need_ebpf()
     program = tmp_path / "forever.py"

@@ -59,8 +59,11 @@ def trace_ebpf(
     seed_engine(engine, targets)
     wanted = sorted({t.candidate.pid for t in targets})
     program = build(wanted, bpftrace.group_dead, bpftrace.btf)
-    reader = Reader(_epoch_offset())
+    # like strace -p, the trace ends early once every traced process has exited
+    alive = _Alive(*wanted)
+    reader = Reader(_epoch_offset(), on_process=alive.update, group_dead=bpftrace.group_dead)
     with run_bpftrace(bpftrace.path, program) as trace, _stop_on(trace.stop, None):
+        alive.on_empty = trace.stop
         if not trace.wait_attached():
             raise trace.failure()
         if on_start is not None:
@@ -91,7 +94,12 @@ def run_ebpf(
         engine = Engine()
         _seed_gate(engine, gate.pid, command)
         alive = _Alive(gate.pid)
-        reader = Reader(_epoch_offset(), on_process=alive.update, commands={gate.pid: " ".join(command)})
+        reader = Reader(
+            _epoch_offset(),
+            on_process=alive.update,
+            commands={gate.pid: " ".join(command)},
+            group_dead=bpftrace.group_dead,
+        )
         program = build([gate.pid], bpftrace.group_dead, bpftrace.btf)
         with run_bpftrace(bpftrace.path, program) as trace:
             alive.on_empty = trace.stop
@@ -117,11 +125,11 @@ def run_ebpf(
 
 
 class _Alive:
-    """The command's processes still running, from the fork and exit lines as they are read;
+    """The traced processes still running, from the fork and exit lines as they are read;
     when none is left, the trace ends (bpftrace would otherwise wait for Ctrl-C)."""
 
-    def __init__(self, root: int) -> None:
-        self.pids = {root}
+    def __init__(self, *roots: int) -> None:
+        self.pids = set(roots)
         self.on_empty: Callable[[], None] | None = None
         self.ended = False
         self._lock = threading.Lock()

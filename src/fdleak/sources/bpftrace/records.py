@@ -81,11 +81,15 @@ class Reader:
         epoch_offset: float,
         on_process: Callable[[str, int, int], None] | None = None,
         commands: dict[int, str] | None = None,
+        group_dead: bool = True,
     ) -> None:
         self.epoch_offset = epoch_offset
         self.commands = dict(commands or {})  # pid -> its command line, for its first exec
         self.counts = Counts()
-        self.on_process = on_process  # ("fork"|"exit", tgid, child or group_dead), as read
+        self.on_process = on_process  # ("fork"|"exit", tgid, child or 1), as read
+        # the exit lines say when a whole process ended (Linux 6.16+); before, the leader's
+        # exit stands for it (a leader that ends before its threads is taken as the end)
+        self.group_dead = group_dead
         self._heap: list[_Raw] = []
         self._newest = 0
         self._read = 0
@@ -142,7 +146,11 @@ class Reader:
         if self.on_process is not None:
             if name == "fork" and fields and not int(fields[1]) & _CLONE_THREAD:
                 self.on_process("fork", tgid, int(fields[0]))
-            elif name == "exit" and len(fields) > 1 and fields[1] == "1":
+            elif (
+                name == "exit"
+                and len(fields) > 1
+                and (fields[1] == "1" or (not self.group_dead and tid == tgid))
+            ):
                 self.on_process("exit", tgid, 1)
         return (ns, self._read, tid, tgid, name, fields)
 
