@@ -306,6 +306,49 @@ def test_trace_celery_ebpf_finds_the_leaky_task_as_strace_does(tmp_path: Path) -
     assert set(leak["pids"]) == {pid for pid, n in truth.items() if n} and worker.pid not in leak["pids"]
 
 
+def test_events_bpftrace_drops_are_counted_and_said(tmp_path: Path) -> None:
+    need_ebpf()
+    program = tmp_path / "burst.py"
+    program.write_text(
+        "import os, threading\n"
+        "def work():\n"
+        "    for i in range(20000):\n"
+        "        os.close(os.open('/etc/hostname', os.O_RDONLY))\n"
+        "threads = [threading.Thread(target=work) for _ in range(2)]\n"
+        "for t in threads:\n    t.start()\n"
+        "for t in threads:\n    t.join()\n"
+    )
+    out = tmp_path / "report.json"
+    # a one-page perf buffer per CPU (bpftrace's own setting): it cannot keep up
+    env = dict(os.environ, BPFTRACE_PERF_RB_PAGES="1", COLUMNS="120", NO_COLOR="1")
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "fdleak",
+            "run",
+            "--backend",
+            "ebpf",
+            "--json",
+            str(out),
+            "--",
+            sys.executable,
+            str(program),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(out.read_text())
+    validate_report(report)
+    lost = report["window"]["lost_events"]
+    assert lost > 0
+    assert f"bpftrace lost {lost} event(s) (its perf buffer was full)" in proc.stderr
+    assert f"{lost:,} lost" in proc.stdout.splitlines()[0]
+
+
 # -- requirements: one line each, exit status 2 ----------------------------------------------
 
 
@@ -349,6 +392,13 @@ def test_auto_falls_back_to_strace_and_says_why(tmp_path: Path) -> None:
         "fdleak: --backend auto chose strace: ebpf is not available here (bpftrace is not installed)"
     )
     assert "tracing with strace" in proc.stderr and "no leak found" in proc.stdout
+
+
+def test_keep_trace_is_for_strace() -> None:
+    need_ebpf()
+    proc = run_fdleak("trace", "--backend", "ebpf", "--keep-trace", "x.txt", "-p", "1")
+    assert proc.returncode == 2
+    assert proc.stderr == "fdleak: --keep-trace saves strace's output; drop it, or use --backend strace\n"
 
 
 def test_missing_bpftrace_is_one_line(tmp_path: Path) -> None:

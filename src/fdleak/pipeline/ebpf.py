@@ -71,6 +71,7 @@ def trace_ebpf(
         trace.stop_after(duration)
         for event in reader.events(trace.lines()):
             engine.apply(event)
+    reader.counts.lost += trace.lost
     source = SourceInfo(mode="ebpf", pids=tuple(wanted))
     observation = with_limits(_observe(engine, reader.counts, source), targets)
     return _with_loss(build_report(observation, min_count=min_count), reader.counts)
@@ -111,6 +112,7 @@ def run_ebpf(
             with _stop_on(alive.end, duration):
                 for event in reader.events(trace.lines()):
                     engine.apply(event)
+        reader.counts.lost += trace.lost
     source = SourceInfo(mode="ebpf", command=tuple(command))
     report = _with_loss(
         build_report(_observe(engine, reader.counts, source), min_count=min_count), reader.counts

@@ -12,6 +12,7 @@ buffers hold, then its maps (the reader skips those), and exits.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import threading
@@ -27,6 +28,7 @@ ATTACH_TIMEOUT = 60.0  # seconds for bpftrace to compile and attach (about 1-2 s
 _ATTACHED = "__BPFTRACE_NOTIFY_PROBES_ATTACHED"
 PERF_PAGES = 1024  # per CPU: 4 MB of perf buffer each (bpftrace's default: 64 pages)
 _MAX_MESSAGES = 20
+_LOST = re.compile(r"Lost (\d+) events")
 _STOP_TRIES = 5  # SIGINTs, a second apart, before SIGKILL
 
 
@@ -36,6 +38,7 @@ class BpfTrace:
     def __init__(self, process: subprocess.Popen[bytes]) -> None:
         self.process = process
         self.errors: list[str] = []  # bpftrace's ERROR lines (and anything unexpected)
+        self.lost = 0  # events bpftrace said on stderr it dropped (its perf buffer was full)
         self.stopped_early = False
         self._attached = threading.Event()
 
@@ -45,6 +48,8 @@ class BpfTrace:
             line = raw.decode("utf-8", "replace").rstrip("\n")
             if line == _ATTACHED:
                 self._attached.set()
+            elif (lost := _LOST.match(line)) is not None:
+                self.lost += int(lost.group(1))
             # (the memlock limit bpftrace fails to raise is not needed since Linux 5.11)
             elif "ERROR:" in line and "MEMLOCK" not in line and len(self.errors) < _MAX_MESSAGES:
                 self.errors.append(line.split("ERROR:", 1)[1].strip())
@@ -99,12 +104,9 @@ def _prepare() -> None:
 
 
 def bpftrace_env() -> dict[str, str]:
-    return dict(
-        os.environ,
-        BPFTRACE_STRLEN=str(STRLEN),
-        BPFTRACE_PERF_RB_PAGES=str(PERF_PAGES),
-        **{_ATTACHED: "1"},
-    )
+    env = dict(os.environ, BPFTRACE_STRLEN=str(STRLEN), **{_ATTACHED: "1"})
+    env.setdefault("BPFTRACE_PERF_RB_PAGES", str(PERF_PAGES))  # the user's own size wins
+    return env
 
 
 @contextmanager
