@@ -11,8 +11,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -21,7 +19,7 @@ from dataclasses import replace
 
 from fdleak.analysis.build import build_report
 from fdleak.defaults import DEFAULT_MIN_COUNT
-from fdleak.errors import FdleakError, InputError, TraceFailed
+from fdleak.errors import FdleakError, InputError
 from fdleak.lifecycle.engine import Engine, SeedFd
 from fdleak.model.kinds import FdKind
 from fdleak.model.observation import Observation, SourceInfo
@@ -29,7 +27,7 @@ from fdleak.model.report import Report
 from fdleak.pipeline.logs import observe
 from fdleak.pipeline.trace import DEFAULT_DURATION, TraceStart, seed_engine, select_targets, with_limits
 from fdleak.procfs.snapshot import snapshot_process
-from fdleak.sources.bpftrace.launch import run_bpftrace
+from fdleak.sources.bpftrace.launch import gated, run_bpftrace
 from fdleak.sources.bpftrace.program import STRLEN, build
 from fdleak.sources.bpftrace.records import Counts, Reader
 from fdleak.sources.strace.drive import Totals
@@ -91,7 +89,7 @@ def run_ebpf(
         raise InputError("no command given", "put it after --: fdleak run -- python app.py")
     if shutil.which(command[0]) is None:
         raise InputError(f"command not found: {command[0]}")
-    with _gate(command, env) as (gate, go):
+    with gated(command, env) as (gate, go):
         engine = Engine()
         _seed_gate(engine, gate.pid, command)
         alive = _Alive(gate.pid)
@@ -165,41 +163,6 @@ class _Alive:
         timer = threading.Timer(2.0, self.on_empty or (lambda: None))
         timer.daemon = True
         timer.start()
-
-
-@contextmanager
-def _gate(command: list[str], env: dict[str, str] | None) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
-    """gate.py, waiting to exec ``command``; yields it and the fd that lets it go."""
-    ready_r, ready_w = os.pipe()
-    go_r, go_w = os.pipe()
-    try:
-        gate = subprocess.Popen(
-            [sys.executable, "-I", "-S", GATE, str(os.getpid()), str(ready_w), str(go_r), *command],
-            pass_fds=(ready_w, go_r),
-            env=env,
-        )
-    except BaseException:
-        for fd in (ready_r, ready_w, go_r, go_w):
-            os.close(fd)
-        raise
-    os.close(ready_w)
-    os.close(go_r)
-    try:
-        os.read(ready_r, 1)  # end of file: the gate closed its end, it is waiting (or died)
-        os.close(ready_r)
-        if gate.poll() is not None:
-            raise TraceFailed(f"could not start the command (status {gate.returncode})")
-        yield gate, go_w
-    finally:
-        with suppress(OSError):
-            os.close(go_w)  # a gate still waiting exits without running the command
-        with suppress(OSError):
-            os.close(ready_r)
-        try:
-            gate.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            gate.kill()
-            gate.wait()
 
 
 def _seed_gate(engine: Engine, pid: int, command: list[str]) -> None:

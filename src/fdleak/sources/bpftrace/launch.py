@@ -15,6 +15,7 @@ import os
 import re
 import signal
 import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -24,6 +25,7 @@ from fdleak.errors import TraceFailed
 from fdleak.sources.bpftrace.program import STRLEN
 from fdleak.sources.strace.live import die_with_parent
 
+GATE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "gate.py")
 ATTACH_TIMEOUT = 60.0  # seconds for bpftrace to compile and attach (about 1-2 s here)
 _ATTACHED = "__BPFTRACE_NOTIFY_PROBES_ATTACHED"
 PERF_PAGES = 1024  # per CPU: 4 MB of perf buffer each (bpftrace's default: 64 pages)
@@ -138,3 +140,38 @@ def run_bpftrace(path: str, program: str) -> Iterator[BpfTrace]:
         for stream in (process.stdout, process.stderr):
             if stream is not None:
                 stream.close()
+
+
+@contextmanager
+def gated(command: list[str], env: dict[str, str] | None) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
+    """gate.py, waiting to exec ``command``; yields it and the fd that lets it go."""
+    ready_r, ready_w = os.pipe()
+    go_r, go_w = os.pipe()
+    try:
+        gate = subprocess.Popen(
+            [sys.executable, "-I", "-S", GATE, str(os.getpid()), str(ready_w), str(go_r), *command],
+            pass_fds=(ready_w, go_r),
+            env=env,
+        )
+    except BaseException:
+        for fd in (ready_r, ready_w, go_r, go_w):
+            os.close(fd)
+        raise
+    os.close(ready_w)
+    os.close(go_r)
+    try:
+        os.read(ready_r, 1)  # end of file: the gate closed its end, it is waiting (or died)
+        os.close(ready_r)
+        if gate.poll() is not None:
+            raise TraceFailed(f"could not start the command (status {gate.returncode})")
+        yield gate, go_w
+    finally:
+        with suppress(OSError):
+            os.close(go_w)  # a gate still waiting exits without running the command
+        with suppress(OSError):
+            os.close(ready_r)
+        try:
+            gate.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            gate.kill()
+            gate.wait()
