@@ -33,9 +33,6 @@ from fdleak.sources.bpftrace.records import Counts, Reader
 from fdleak.sources.strace.drive import Totals
 from fdleak.system import Bpftrace
 
-GATE = os.path.join(
-    os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "sources", "bpftrace", "gate.py"
-)
 # after the last traced process ended, lines of other CPUs may still name a new child
 _SETTLE = 0.3
 _LOWER = {"high": "medium", "medium": "low", "low": "low"}
