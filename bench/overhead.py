@@ -269,7 +269,9 @@ class CeleryRun:
 
     def __init__(self, broker: str, scratch: str, prefix: list[str], tag: str) -> None:
         self.log = Path(scratch) / f"worker-{tag}.log"
-        self.env = dict(ENV, CELERY_BROKER_URL=broker, BENCH_DIR=scratch, PYTHONPATH=str(CELERY_APP))
+        # the caller's PYTHONPATH too: fdleak from a source tree, not only an installed one
+        path = os.pathsep.join(p for p in (str(CELERY_APP), os.environ.get("PYTHONPATH", "")) if p)
+        self.env = dict(ENV, CELERY_BROKER_URL=broker, BENCH_DIR=scratch, PYTHONPATH=path)
         self.name = f"fdleakbench{tag}{os.getpid()}"
         self.proc = subprocess.Popen(
             [*prefix, sys.executable, "-m", "celery", "-A", "celery_tasks", "worker", "-P", "prefork",

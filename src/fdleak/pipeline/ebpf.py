@@ -127,16 +127,24 @@ class _Alive:
 
     def __init__(self, *roots: int) -> None:
         self.pids = set(roots)
+        self._gone: set[int] = set()  # exited before their fork was read
         self.on_empty: Callable[[], None] | None = None
         self.ended = False
         self._lock = threading.Lock()
 
     def update(self, what: str, pid: int, child: int) -> None:
         with self._lock:
+            # lines come as read, not in time order: a child's exit may come before the
+            # fork that made it (the two were printed from different CPUs' buffers)
             if what == "fork":
-                self.pids.add(child)
-            else:
+                if child in self._gone:
+                    self._gone.discard(child)
+                else:
+                    self.pids.add(child)
+            elif pid in self.pids:
                 self.pids.discard(pid)
+            else:
+                self._gone.add(pid)
             if not self.pids:
                 timer = threading.Timer(_SETTLE, self._settle)
                 timer.daemon = True
