@@ -9,8 +9,13 @@ four threads, four forked children) and for a real Celery worker's task throughp
   fdleak run -- CMD
   plain strace -f -p PID ... (attached)                       (workload only)
   fdleak trace -p PID (attached)
+  fdleak run --backend ebpf -- CMD
+  fdleak trace -p PID --backend ebpf (attached)
+and, apart, how long the ebpf backend takes to start (until attached) and to end.
 Targets (issue 4): fdleak run adds at most 10% to plain strace --seccomp-bpf; Celery
-throughput under fdleak run at least half of untraced.
+throughput under fdleak run at least half of untraced. (issue 7): the ebpf attach slows
+the workload by at most 1.5x (its start-up apart) and costs Celery under 5% of its
+throughput, with strace attach's figures beside them.
 
     python3 bench/overhead.py [--pairs 50000] [--tasks 2000] [--skip-celery]
 """
@@ -52,6 +57,13 @@ class Result:
     label: str
     inside: float  # seconds the workload's own steps took (or tasks/s for Celery)
     wall: float  # the whole command, tracer start-up and report included
+    start: float = 0.0  # attached rows: seconds until the tracer was attached
+    end: float = 0.0  # attached rows: seconds from the workload's end to the tracer's
+
+
+EBPF_RUN = "fdleak run --backend ebpf"
+EBPF_TRACE = "fdleak trace -p --backend ebpf (attached)"
+STRACE_TRACE = "fdleak trace -p (attached)"
 
 
 def fdleak() -> list[str]:
@@ -92,8 +104,11 @@ def launched(label: str, prefix: list[str], variant: str, pairs: int) -> Result:
     return Result(label, inside[0], wall)
 
 
-def attached(label: str, tracer: Callable[[int], list[str]], variant: str, pairs: int) -> Result:
-    """Start the workload waiting, attach ``tracer(pid)``, then let it run."""
+def attached(
+    label: str, tracer: Callable[[int], list[str]], variant: str, pairs: int, ebpf: bool = False
+) -> Result:
+    """Start the workload waiting, attach ``tracer(pid)``, then let it run. ``ebpf``: the
+    tracer is fdleak's ebpf backend, attached once it says "tracing" (no TracerPid)."""
     work = subprocess.Popen(
         [sys.executable, str(WORKLOAD), variant, str(pairs), "--wait"],
         stdin=subprocess.PIPE,
@@ -107,20 +122,33 @@ def attached(label: str, tracer: Callable[[int], list[str]], variant: str, pairs
     trace = subprocess.Popen(
         tracer(work.pid),
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stderr=subprocess.PIPE if ebpf else subprocess.DEVNULL,
+        text=True,
         env=ENV,
         preexec_fn=die_with_parent(signal.SIGKILL),
     )
-    wait_traced(work.pid)
+    if ebpf:
+        assert trace.stderr is not None
+        line = trace.stderr.readline()
+        if not line.startswith("fdleak: tracing"):
+            raise SystemExit(f"{label}: {line}{trace.stderr.read()}")
+    else:
+        wait_traced(work.pid)
+    start = time.perf_counter() - started
     work.stdin.write("go\n")
     work.stdin.flush()
     inside = float(work.stdout.readline())
     work.wait()
-    trace.wait(timeout=600)  # strace ends with its last tracee
+    ended = time.perf_counter()
+    if ebpf:
+        assert trace.stderr is not None
+        trace.communicate(timeout=600)  # fdleak ends with its last target, like strace
+    else:
+        trace.wait(timeout=600)  # strace ends with its last tracee
     wall = time.perf_counter() - started
     work.stdin.close()
     work.stdout.close()
-    return Result(label, inside, wall)
+    return Result(label, inside, wall, start, time.perf_counter() - ended)
 
 
 def wait_traced(pid: int, timeout: float = 30) -> None:
@@ -155,10 +183,20 @@ def workload_rows(variant: str, pairs: int, scratch: str, rounds: int) -> list[R
             pairs,
         ),
         lambda: attached(
-            "fdleak trace -p (attached)",
+            STRACE_TRACE,
             lambda pid: [*fdleak(), "trace", "-q", "-p", str(pid), "--duration", "600"],
             variant,
             pairs,
+        ),
+        lambda: launched(
+            EBPF_RUN, [*fdleak(), "run", "-q", "--no-python", "--backend", "ebpf", "--"], variant, pairs
+        ),
+        lambda: attached(
+            EBPF_TRACE,
+            lambda pid: [*fdleak(), "trace", "-p", str(pid), "--backend", "ebpf", "--duration", "600"],
+            variant,
+            pairs,
+            ebpf=True,
         ),
     ]
     rows = [best(rounds, measure) for measure in measures]
@@ -182,6 +220,18 @@ def print_workload(variant: str, pairs: int, rows: list[Result]) -> None:
     print(f"{NO_PYTHON} vs {REFERENCE}: {added:+.0%} (target at most +10%: {verdict})")
     plain = next(r for r in rows if r.label == "strace -f --seccomp-bpf")
     print(f"{NO_PYTHON} vs strace -f --seccomp-bpf (no -y): {run.inside / plain.inside - 1:+.0%}")
+    ebpf = next(r for r in rows if r.label == EBPF_TRACE)
+    strace = next(r for r in rows if r.label == STRACE_TRACE)
+    slower = ebpf.inside / base
+    met = "met" if slower <= 1.5 else "MISSED"
+    print(
+        f"{EBPF_TRACE}: {slower:.2f}x untraced (target at most 1.5x: {met}); "
+        f"{STRACE_TRACE}: {strace.inside / base:.1f}x"
+    )
+    print(
+        f"ebpf backend start-up (until attached) {ebpf.start:.2f} s, end (after the workload) "
+        f"{ebpf.end:.2f} s; strace attach {strace.start:.2f} s, {strace.end:.2f} s"
+    )
 
 
 # -- a real Celery worker ------------------------------------------------------------------
@@ -219,7 +269,9 @@ class CeleryRun:
 
     def __init__(self, broker: str, scratch: str, prefix: list[str], tag: str) -> None:
         self.log = Path(scratch) / f"worker-{tag}.log"
-        self.env = dict(ENV, CELERY_BROKER_URL=broker, BENCH_DIR=scratch, PYTHONPATH=str(CELERY_APP))
+        # the caller's PYTHONPATH too: fdleak from a source tree, not only an installed one
+        path = os.pathsep.join(p for p in (str(CELERY_APP), os.environ.get("PYTHONPATH", "")) if p)
+        self.env = dict(ENV, CELERY_BROKER_URL=broker, BENCH_DIR=scratch, PYTHONPATH=path)
         self.name = f"fdleakbench{tag}{os.getpid()}"
         self.proc = subprocess.Popen(
             [*prefix, sys.executable, "-m", "celery", "-A", "celery_tasks", "worker", "-P", "prefork",
@@ -288,6 +340,7 @@ def celery_rows(tasks: int, scratch: str, rounds: int) -> list[tuple[str, float,
             ("strace -f --seccomp-bpf", strace_launch(log, seccomp=True)),
             (REFERENCE, strace_launch(log, seccomp=True, fdleaks_options=True)),
             ("fdleak run", [*fdleak(), "run", "-q", "--json", os.devnull, "--"]),
+            (EBPF_RUN, [*fdleak(), "run", "-q", "--backend", "ebpf", "--json", os.devnull, "--"]),
         ]
         for tag, (label, prefix) in enumerate(launches):
             worker = CeleryRun(broker, scratch, prefix, str(tag))
@@ -297,25 +350,33 @@ def celery_rows(tasks: int, scratch: str, rounds: int) -> list[tuple[str, float,
             finally:
                 worker.stop()
             rows.append((label, rate, lost))
-        worker = CeleryRun(broker, scratch, [], "attach")
-        try:
-            worker.throughput(20)
-            trace = subprocess.Popen(
-                [*fdleak(), "trace", "-q", "-p", str(worker.proc.pid), "--duration", "600"],
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=ENV,
-                preexec_fn=die_with_parent(signal.SIGKILL),
-            )  # fmt: skip
-            for pid in [worker.proc.pid, *worker.children()]:
-                wait_traced(pid)
-            rate, lost = best_rate(worker, tasks, rounds)
-            trace.send_signal(signal.SIGINT)
-            trace.wait(timeout=60)
-        finally:
-            worker.stop()
-        rows.append(("fdleak trace -p (attached)", rate, lost))
+        for label, backend in ((STRACE_TRACE, "strace"), (EBPF_TRACE, "ebpf")):
+            rows.append((label, *attached_celery(broker, scratch, tasks, rounds, backend)))
     with contextlib.suppress(FileNotFoundError):
         os.unlink(log)
     return rows
+
+
+def attached_celery(broker: str, scratch: str, tasks: int, rounds: int, backend: str) -> tuple[float, int]:
+    """Throughput of a running worker while ``fdleak trace --backend BACKEND`` is attached."""
+    worker = CeleryRun(broker, scratch, [], f"attach{backend}")
+    try:
+        worker.throughput(20)
+        trace = subprocess.Popen(
+            [*fdleak(), "trace", "-p", str(worker.proc.pid), "--backend", backend, "--duration", "600"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=ENV,
+            preexec_fn=die_with_parent(signal.SIGKILL),
+        )  # fmt: skip
+        assert trace.stderr is not None
+        line = trace.stderr.readline()  # "fdleak: tracing ...": attached to the tree
+        if not line.startswith("fdleak: tracing"):
+            raise SystemExit(f"fdleak trace --backend {backend}: {line}{trace.stderr.read()}")
+        rate, lost = best_rate(worker, tasks, rounds)
+        trace.send_signal(signal.SIGINT)
+        trace.communicate(timeout=60)
+    finally:
+        worker.stop()
+    return rate, lost
 
 
 def print_celery(tasks: int, rows: list[tuple[str, float, int]]) -> None:
@@ -330,6 +391,11 @@ def print_celery(tasks: int, rows: list[tuple[str, float, int]]) -> None:
     run = next(rate for label, rate, _ in rows if label == "fdleak run")
     print(f"fdleak run keeps {run / base:.0%} of untraced throughput (target at least 50%: "
           f"{'met' if run / base >= 0.5 else 'MISSED'})")  # fmt: skip
+    ebpf = next(rate for label, rate, _ in rows if label == EBPF_TRACE)
+    strace = next(rate for label, rate, _ in rows if label == STRACE_TRACE)
+    met = "met" if 1 - ebpf / base < 0.05 else "MISSED"
+    print(f"{EBPF_TRACE} loses {1 - ebpf / base:.1%} of untraced throughput (target under 5%: {met}); "
+          f"{STRACE_TRACE} loses {1 - strace / base:.1%}")  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:

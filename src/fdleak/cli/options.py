@@ -60,6 +60,16 @@ def add_min_count_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_backend_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--backend",
+        choices=("strace", "ebpf", "auto"),
+        default="strace",
+        help="the tracer: strace (default), ebpf (bpftrace on kernel tracepoints: the processes are "
+        "never stopped; needs root), or auto (ebpf where it can run, else strace)",
+    )
+
+
 def add_report_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", metavar="FILE", help="also write the report as JSON (- for stdout)")
     add_html_option(parser)

@@ -7,7 +7,13 @@ import os
 import re
 from contextlib import contextmanager
 
-from fdleak.cli.options import RawDescriptionHelpFormatter, add_min_count_option, add_report_options, duration
+from fdleak.cli.options import (
+    RawDescriptionHelpFormatter,
+    add_backend_option,
+    add_min_count_option,
+    add_report_options,
+    duration,
+)
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing at start-up
 if TYPE_CHECKING:
@@ -29,10 +35,17 @@ The command and every process it starts end with their tracer, even if fdleak is
 none is ever left running untraced or with failing system calls. strace 6.6+ does that
 with --kill-on-exit; with an older strace the command runs in a process group of its own
 that fdleak ends with strace (so it cannot read the terminal).
+--backend ebpf traces it with bpftrace instead (root): the command starts only once the
+probes are live, and is never stopped by them.
 A Python command (python, or a script such as celery or gunicorn) also runs fdleak's
 Python tracker, so each leak shows the line of code that opened it (--no-python: not).
 Exit status: 0 no leak, 1 leak found, 2 nothing could be traced; the command's own exit
 status is in the report."""
+
+EBPF_NOTE = (
+    "tracing with bpftrace (ebpf backend): the command starts once the probes are live and is "
+    "never stopped by them; it is ended with the trace, or if fdleak dies"
+)
 
 
 def add_parser(sub: Any, name: str) -> None:
@@ -57,6 +70,7 @@ def add_parser(sub: Any, name: str) -> None:
         help="do not start fdleak's Python tracker in a Python command (it finds the line that "
         "opened each leaked fd)",
     )
+    add_backend_option(parser)
     add_min_count_option(parser)
     add_report_options(parser)
     parser.add_argument("program", nargs=argparse.REMAINDER, metavar="-- COMMAND [ARGS...]")
@@ -69,13 +83,32 @@ def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from fdleak.cli.output import write_outputs
-    from fdleak.pipeline.live import run_command
+    from fdleak.errors import InputError
+    from fdleak.pipeline.backend import choose_backend
 
     command = args.program[1:] if args.program[:1] == ["--"] else args.program
+    backend = choose_backend(args.backend)
+    if backend.name == "ebpf" and args.keep_trace:
+        raise InputError("--keep-trace saves strace's output", "drop it, or use --backend strace")
     errors = Console(stderr=True, highlight=False, soft_wrap=True)
+    if backend.why and not args.quiet:
+        errors.print(f"fdleak: --backend auto chose {backend.name}: {backend.why}")
     with _python_origins(command, args.no_python) as (env, join):
-        report = join(
-            run_command(
+        if backend.bpftrace is not None:
+            from fdleak.pipeline.ebpf import run_ebpf
+
+            report = run_ebpf(
+                backend.bpftrace,
+                command,
+                duration=args.duration,
+                min_count=args.min_count,
+                on_start=None if args.quiet else lambda: errors.print(f"fdleak: {EBPF_NOTE}"),
+                env=env,
+            )
+        else:
+            from fdleak.pipeline.live import run_command
+
+            report = run_command(
                 command,
                 duration=args.duration,
                 keep_trace=args.keep_trace,
@@ -84,7 +117,7 @@ def run(args: argparse.Namespace) -> int:
                 on_start=None if args.quiet else lambda strace, seccomp: _announce(strace, seccomp, errors),
                 env=env,
             )
-        )
+        report = join(report)
     out = Console(file=sys.stdout, highlight=False, soft_wrap=not sys.stdout.isatty())
     write_outputs(report, args, out, errors)
     root = report.processes[0] if report.processes else None

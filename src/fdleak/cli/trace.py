@@ -6,6 +6,7 @@ import argparse
 
 from fdleak.cli.options import (
     RawDescriptionHelpFormatter,
+    add_backend_option,
     add_min_count_option,
     add_report_options,
     add_selection_options,
@@ -18,6 +19,7 @@ if TYPE_CHECKING:
 
     from rich.console import Console
 
+    from fdleak.pipeline.backend import Backend
     from fdleak.pipeline.trace import TraceStart
 
 HELP = "attach strace to running processes (and their children) and report the fds they leak"
@@ -31,8 +33,14 @@ it and the processes carry on untraced.
 
 Cost: attached processes cannot use seccomp-bpf, so each of their fd system calls stops
 them while strace reads it; see docs/benchmarks.md for measured slowdowns.
+--backend ebpf runs bpftrace on the kernel's syscall and sched tracepoints instead: the
+processes never stop, at a small cost per fd call (root, bpftrace and tracefs needed).
 Exit status: 0 no leak, 1 leak found, 2 nothing could be traced."""
 
+EBPF_COST = (
+    "ebpf backend: bpftrace reads fd calls at the kernel's tracepoints, the processes never stop "
+    "(a small cost per fd call); if fdleak dies, bpftrace dies and the probes are removed"
+)
 COST = (
     "attach mode: every fd system call of these processes stops them while strace reads it "
     "(no seccomp-bpf with -p); syscall-heavy code slows down most, see docs/benchmarks.md"
@@ -54,6 +62,7 @@ def add_parser(sub: Any, name: str) -> None:
     parser.add_argument(
         "--keep-trace", metavar="FILE", help="also save strace's raw output here (at most 1 GB)"
     )
+    add_backend_option(parser)
     add_min_count_option(parser)
     add_report_options(parser)
 
@@ -67,28 +76,46 @@ def run(args: argparse.Namespace) -> int:
     from fdleak.cli.output import write_outputs
     from fdleak.cli.progress import Countdown
     from fdleak.errors import InputError
-    from fdleak.pipeline.trace import trace_processes
+    from fdleak.pipeline.backend import choose_backend
 
     if not (args.pids or args.celery or args.pattern):
         raise InputError("nothing to trace", "give -p PID, --celery or a PATTERN")
+    backend = choose_backend(args.backend)
+    if backend.name == "ebpf" and args.keep_trace:
+        raise InputError("--keep-trace saves strace's output", "drop it, or use --backend strace")
     errors = Console(stderr=True, highlight=False, soft_wrap=True)
     countdown = Countdown(errors, args.quiet)
 
     def started(start: TraceStart) -> None:
         if not args.quiet:
-            _announce(start, errors)
+            _announce(start, backend, errors)
         countdown.start(start.duration, "tracing")
 
     try:
-        report = trace_processes(
-            args.pids,
-            celery=args.celery,
-            pattern=args.pattern,
-            duration=args.duration,
-            keep_trace=args.keep_trace,
-            min_count=args.min_count,
-            on_start=started,
-        )
+        if backend.bpftrace is not None:
+            from fdleak.pipeline.ebpf import trace_ebpf
+
+            report = trace_ebpf(
+                backend.bpftrace,
+                args.pids,
+                celery=args.celery,
+                pattern=args.pattern,
+                duration=args.duration,
+                min_count=args.min_count,
+                on_start=started,
+            )
+        else:
+            from fdleak.pipeline.trace import trace_processes
+
+            report = trace_processes(
+                args.pids,
+                celery=args.celery,
+                pattern=args.pattern,
+                duration=args.duration,
+                keep_trace=args.keep_trace,
+                min_count=args.min_count,
+                on_start=started,
+            )
     finally:
         countdown.stop()
     out = Console(file=sys.stdout, highlight=False, soft_wrap=not sys.stdout.isatty())
@@ -96,7 +123,7 @@ def run(args: argparse.Namespace) -> int:
     return 1 if report.found_leak else 0
 
 
-def _announce(start: TraceStart, errors: Console) -> None:
+def _announce(start: TraceStart, backend: Backend, errors: Console) -> None:
     from fdleak.model.durations import human
     from fdleak.views.escape import plain
 
@@ -110,4 +137,6 @@ def _announce(start: TraceStart, errors: Console) -> None:
             f"{who}{more}; Ctrl-C stops early"
         )
     )
-    errors.print(f"fdleak: {COST}")
+    errors.print(f"fdleak: {EBPF_COST if backend.name == 'ebpf' else COST}")
+    if backend.why:
+        errors.print(f"fdleak: --backend auto chose {backend.name}: {backend.why}")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
 import shutil
 import signal
@@ -15,10 +14,10 @@ from pathlib import Path
 from fdleak.errors import FdleakError, TraceFailed
 from fdleak.procfs.process import group_members
 from fdleak.python.bootstrap import child_env
+from fdleak.system import die_with_parent
 
 APP_DIR = Path(__file__).parent / "app"
 CHILDREN = 2
-_PR_SET_PDEATHSIG = 1
 
 
 class DemoWorker:
@@ -152,8 +151,7 @@ def _own_group_dying_with_us() -> None:
     # a group of its own: the user's Ctrl-C reaches fdleak only, which then stops the worker
     # warmly; the parent-death signal ends the worker if fdleak itself is killed
     os.setpgrp()
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    die_with_parent(signal.SIGTERM)
 
 
 def celery_missing() -> FdleakError | None:

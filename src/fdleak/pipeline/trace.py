@@ -64,9 +64,9 @@ def trace_processes(
 ) -> Report:
     """Attach to the selected trees for ``duration`` (or until Ctrl-C), then report."""
     strace = find_strace()
-    targets = _targets(pids, celery, pattern)
+    targets = select_targets(pids, celery, pattern)
     engine = TimedEngine()
-    _seed(engine, targets)
+    seed_engine(engine, targets)
     wanted = {t.candidate.pid for t in targets}
     driver = LogDriver(engine, jobs=1)
     with attach(strace, sorted(wanted), keep_trace, KEEP_LIMIT) as trace, stop_on(trace, None):
@@ -83,12 +83,13 @@ def trace_processes(
     if failure is not None:
         raise failure
     source = SourceInfo(mode="strace", pids=tuple(sorted(trace.attached & wanted)))
-    observation = _with_limits(observe(engine, totals, source), targets)
+    observation = with_limits(observe(engine, totals, source), targets)
     report = build_report(observation, min_count=min_count)
     return replace(report, warnings=(*report.warnings, *_notes(trace, wanted, keep_trace)))
 
 
-def _targets(pids: list[int], celery: bool, pattern: str | None) -> list[Target]:
+def select_targets(pids: list[int], celery: bool, pattern: str | None, ptrace: bool = True) -> list[Target]:
+    """The processes to trace, read from /proc; ``ptrace``: each must be attachable by strace."""
     candidates = find(pids, celery, pattern)
     mine = own_tree(asked=pids)
     candidates = [c for c in candidates if c.pid not in mine]
@@ -103,14 +104,16 @@ def _targets(pids: list[int], celery: bool, pattern: str | None) -> list[Target]
             state = trace_state(candidate.pid)
         except ProcessGone:
             continue  # exited since it was listed: nothing to attach
-        check_can_trace(state)
+        if ptrace:
+            check_can_trace(state)
         targets.append(Target(candidate, state, fd_limits(candidate.pid)[0]))
     if not targets:
         raise ProcessGone("every selected process exited before it could be traced")
     return targets
 
 
-def _seed(engine: Engine, targets: list[Target]) -> None:
+def seed_engine(engine: Engine, targets: list[Target]) -> None:
+    """Each target's fds from /proc: inherited, never leaks of the window."""
     for target in targets:
         pid = target.candidate.pid
         try:
@@ -144,7 +147,7 @@ def _start(
     trace.stop_after(duration)
 
 
-def _with_limits(observation: Observation, targets: list[Target]) -> Observation:
+def with_limits(observation: Observation, targets: list[Target]) -> Observation:
     limits = {t.candidate.pid: t.soft_limit for t in targets}
     processes = tuple(
         replace(p, fd_soft_limit=limits.get(p.pid, limits.get(p.parent or 0))) for p in observation.processes

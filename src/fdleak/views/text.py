@@ -41,8 +41,9 @@ def _summary(report: Report, console: Console) -> None:
     serious = [leak for leak in report.leaks if leak.confidence in ("high", "medium")]
     processes = len(report.processes)
     unparsed = f", {w.unparsed_lines:,} not understood" if w.unparsed_lines else ""
+    lost = f", [yellow]{w.lost_events:,} lost[/]" if w.lost_events else ""
     plural = "es" if processes != 1 else ""
-    seen = f"{w.lines:,} lines, {w.events:,} fd events{unparsed}, {processes} process{plural}"
+    seen = f"{w.lines:,} lines, {w.events:,} fd events{unparsed}{lost}, {processes} process{plural}"
     if report.source.mode == "procfs":
         span = f" over {w.end - w.start:.0f} s" if w.start is not None and w.end is not None else ""
         seen = f"{w.events:,} samples of {processes} process{plural}{span}, from /proc"
@@ -156,6 +157,8 @@ def _next_steps(report: Report, console: Console) -> None:
     where = (
         "the evidence lines above point into the log"
         if report.source.inputs
+        else "the evidence lines above count bpftrace's records"
+        if report.source.mode == "ebpf"
         else "the evidence lines above count strace's output lines (--keep-trace FILE saves them)"
     )
     console.print(

@@ -20,8 +20,8 @@ from typing import IO
 
 from fdleak.errors import AccessDenied, TraceFailed
 from fdleak.procfs.ptrace import container_hint
-from fdleak.sources.strace.live import LiveTrace, die_with_parent, end_trace, open_keep, strace_argv
-from fdleak.system import Strace
+from fdleak.sources.strace.live import LiveTrace, end_trace, open_keep, strace_argv
+from fdleak.system import Strace, die_with_parent
 
 # strace names itself by its argv[0]: "strace: " or "/usr/bin/strace: "
 _ATTACHED = re.compile(r"^\S*strace: Process (\d+) attached")

@@ -15,7 +15,6 @@ The command also runs under ``setpriv --pdeathsig KILL``: it dies with strace.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
 import select
 import signal
@@ -32,9 +31,8 @@ from fdleak.errors import InputError, TraceFailed
 from fdleak.procfs.process import group_members
 from fdleak.sources.strace.decode import FD_SYSCALLS
 from fdleak.sources.strace.spool import Spool
-from fdleak.system import Strace, find_setpriv
+from fdleak.system import Strace, die_with_parent, find_setpriv
 
-_PR_SET_PDEATHSIG = 1
 STRING_LIMIT = 256
 GUARD = os.path.join(os.path.dirname(os.path.abspath(__file__)), "guard.py")
 
@@ -237,9 +235,3 @@ def _wait_written(fd: int, process: subprocess.Popen[bytes]) -> None:
                 "its own message is above",
             )
     os.set_blocking(fd, True)
-
-
-def die_with_parent() -> None:
-    """In strace, before exec: SIGKILL when fdleak dies, however it dies."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)

@@ -1,0 +1,1 @@
+"""bpftrace: fd events from the kernel's syscall and sched tracepoints."""

@@ -1,0 +1,177 @@
+"""bpftrace's lines -> FdEvents, in kernel time order, with what was lost or cut short.
+
+bpftrace prints each CPU's perf buffer in turn, so lines of different CPUs arrive out
+of order (a thread that moved CPU between its close and its next open could be read
+open-first). Records are held in a heap by their kernel timestamp and released once a
+line REORDER_NS younger has been read, or at the end.
+"""
+
+from __future__ import annotations
+
+import heapq
+import os
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+from fdleak.model.events import FdEvent
+from fdleak.sources.bpftrace.decode import decode
+from fdleak.sources.bpftrace.program import STRLEN
+
+REORDER_NS = 250_000_000
+_LOST = re.compile(r"^Lost (\d+) events")
+_CLONE_THREAD = 0x10000
+
+
+@dataclass
+class Counts:
+    """What the reader saw, for the report's window and warnings."""
+
+    lines: int = 0  # records read
+    unparsed: int = 0
+    events: int = 0
+    lost: int = 0  # events bpftrace said it dropped (perf buffer full)
+    truncated_paths: int = 0  # paths cut at bpftrace's string limit
+    first_ts: float | None = None
+    last_ts: float | None = None
+    unparsed_examples: list[tuple[int, str]] = field(default_factory=list)
+
+
+_Raw = tuple[int, int, int, int, str, list[str]]  # (nsecs, order read, tid, tgid, name, fields)
+
+
+class Reader:
+    """Turns bpftrace's output lines into FdEvents; ``epoch_offset`` + nsecs/1e9 = epoch time."""
+
+    def __init__(
+        self,
+        epoch_offset: float,
+        on_process: Callable[[str, int, int], None] | None = None,
+        commands: dict[int, str] | None = None,
+        group_dead: bool = True,
+    ) -> None:
+        self.epoch_offset = epoch_offset
+        self.commands = dict(commands or {})  # pid -> its command line, for its first exec
+        self.counts = Counts()
+        self.on_process = on_process  # ("fork"|"exit", tgid, child or 1), as read
+        # the exit lines say when a whole process ended (Linux 6.16+); before, the leader's
+        # exit stands for it (a leader that ends before its threads is taken as the end)
+        self.group_dead = group_dead
+        self._heap: list[_Raw] = []
+        self._newest = 0
+        self._read = 0
+        self._seq = 0
+        self._cwd: dict[int, str] = {}
+
+    def events(self, lines: Iterator[str]) -> Iterator[FdEvent]:
+        """Every event of ``lines`` in kernel time order."""
+        for line in lines:
+            yield from self.feed(line)
+        yield from self.flush()
+
+    def feed(self, line: str) -> Iterator[FdEvent]:
+        raw = self._parse(line)
+        if raw is None:
+            return
+        heapq.heappush(self._heap, raw)
+        if raw[0] > self._newest:
+            self._newest = raw[0]
+        limit = self._newest - REORDER_NS
+        while self._heap and self._heap[0][0] <= limit:
+            yield from self._decode(heapq.heappop(self._heap))
+
+    def flush(self) -> Iterator[FdEvent]:
+        while self._heap:
+            yield from self._decode(heapq.heappop(self._heap))
+
+    def _parse(self, line: str) -> _Raw | None:
+        line = line.rstrip("\n")
+        if not line:
+            return None
+        head = line[:1]
+        if not head.isdigit():
+            if (match := _LOST.match(line)) is not None:
+                self.counts.lost += int(match.group(1))
+            # "@traced[123]: 1": bpftrace's maps at its exit; "Attaching 8 probes..."
+            elif not line.startswith(("@", "Attaching ")):
+                self._unparsed(line)
+            return None
+        parts = line.split(" ", 4)
+        if len(parts) < 4:
+            self._unparsed(line)
+            return None
+        try:
+            ns, tid, tgid = int(parts[0]), int(parts[1]), int(parts[2])
+        except ValueError:
+            self._unparsed(line)
+            return None
+        name = parts[3]
+        rest = parts[4] if len(parts) > 4 else ""
+        self.counts.lines += 1
+        self._read += 1
+        fields = rest.split(" ", _STRING_AT.get(name, 8))
+        if self.on_process is not None:
+            if name == "fork" and fields and not int(fields[1]) & _CLONE_THREAD:
+                self.on_process("fork", tgid, int(fields[0]))
+            elif (
+                name == "exit"
+                and len(fields) > 1
+                and (fields[1] == "1" or (not self.group_dead and tid == tgid))
+            ):
+                self.on_process("exit", tgid, 1)
+        return (ns, self._read, tid, tgid, name, fields)
+
+    def _unparsed(self, line: str) -> None:
+        self.counts.unparsed += 1
+        if len(self.counts.unparsed_examples) < 5:
+            self.counts.unparsed_examples.append((self.counts.lines + self.counts.unparsed, line))
+
+    def _decode(self, raw: _Raw) -> Iterator[FdEvent]:
+        ns, _, tid, tgid, name, fields = raw
+        ts = ns / 1e9 + self.epoch_offset
+        counts = self.counts
+        if counts.first_ts is None:
+            counts.first_ts = ts
+        counts.last_ts = ts
+        self._seq += 1
+        try:
+            events = decode(self, self._seq, ts, tid, tgid, name, fields)
+        except (ValueError, IndexError):
+            counts.unparsed += 1
+            return
+        counts.events += len(events)
+        yield from events
+
+    def path(self, tgid: int, text: str) -> str:
+        """A path argument as /proc would show it: relative ones joined to the process's
+        working directory (read when first needed), a cut one marked with "..."."""
+        if len(text.encode("utf-8", "surrogateescape")) >= STRLEN - 1:
+            self.counts.truncated_paths += 1
+            text += "..."
+        if text.startswith("/") or not text:
+            return text
+        cwd = self._cwd.get(tgid)
+        if cwd is None:
+            try:
+                cwd = self._cwd[tgid] = os.readlink(f"/proc/{tgid}/cwd")
+            except OSError:
+                return text
+        return os.path.normpath(os.path.join(cwd, text))
+
+    def forget_cwd(self, tgid: int) -> None:
+        self._cwd.pop(tgid, None)
+
+
+# how many spaces to split a record's fields on: a string field comes last, whole
+_STRING_AT = {
+    "open": 2,
+    "openat": 2,
+    "openat2": 2,
+    "creat": 2,
+    "memfd_create": 2,
+    "exec": 1,
+    "connect": 5,
+    "bind": 5,
+    "accept": 7,
+    "accept4": 7,
+}

@@ -1,0 +1,531 @@
+"""The ebpf backend: real bpftrace on the kernel's tracepoints, against real processes.
+
+The same accuracy checks as the strace backend: the tree workload (threads, a child that
+existed before, fds from before) against /proc/PID/fd, leaky and clean programs under
+`fdleak run` next to the strace backend's report, a real Celery prefork worker with
+Redis; then safety (SIGKILL of fdleak leaves no bpftrace) and the requirement errors.
+bpftrace takes a second or two to start here, so every test starts it once at most.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conftest import need, need_tool, proc_fds, run_cli_as_nobody, run_fdleak, validate_report
+from fdleak.sources.bpftrace.records import Reader
+from services import celery_worker, redis_server
+from test_cli_trace import created_since, import_modules, tree
+from tracing import tracing, wait_until
+
+pytestmark = pytest.mark.ebpf
+
+LEAKY = """
+import os, socket, threading
+keep = []
+def in_a_thread():
+    keep.append(socket.socket())
+    r, w = os.pipe()
+    os.close(r)
+    os.close(w)
+for i in range(12):
+    keep.append(open(os.path.join({dir!r}, f"kept_{{i}}.txt"), "w"))
+    with open(os.path.join({dir!r}, "closed.txt"), "w") as f:
+        f.write("x")
+    thread = threading.Thread(target=in_a_thread)
+    thread.start()
+    thread.join()
+child = os.fork()
+if child == 0:
+    for i in range(9):
+        keep.append(open(os.path.join({dir!r}, f"child_{{i}}.txt"), "w"))
+    os._exit(0)
+os.waitpid(child, 0)
+print("done", flush=True)
+os._exit(3)
+"""
+
+CLEAN = """
+import os, socket
+for i in range(20):
+    with open(os.path.join({dir!r}, "clean.txt"), "w") as f:
+        f.write("x")
+    s = socket.socket()
+    s.close()
+    r, w = os.pipe()
+    os.close(r)
+    os.close(w)
+"""
+
+
+def need_ebpf() -> None:
+    need_tool("bpftrace")
+    need(os.geteuid() == 0, "the ebpf backend needs root")
+    need(os.path.isdir("/sys/kernel/tracing/events/raw_syscalls"), "tracefs is not mounted")
+
+
+def script(tmp_path: Path, name: str, text: str) -> str:
+    path = tmp_path / name
+    path.write_text(text.format(dir=str(tmp_path)))
+    return str(path)
+
+
+def leaks_of(report: dict[str, Any]) -> set[tuple[str, str, int, int]]:
+    """(kind, signature, count, number of pids) of each leak above low confidence."""
+    return {
+        (leak["kind"], leak["signature"], leak["count"], len(leak["pids"]))
+        for leak in report["leaks"]
+        if leak["confidence"] != "low"
+    }
+
+
+def children_of(pid: int) -> list[int]:
+    found = []
+    for task in os.listdir(f"/proc/{pid}/task"):
+        try:
+            found += [int(p) for p in Path(f"/proc/{pid}/task/{task}/children").read_text().split()]
+        except OSError:
+            continue
+    return found
+
+
+def test_run_ebpf_agrees_with_strace_on_a_leaky_forking_threaded_program(tmp_path: Path) -> None:
+    need_ebpf()
+    need_tool("strace")
+    program = script(tmp_path, "leaky.py", LEAKY)
+    reports = {}
+    for backend in ("ebpf", "strace"):
+        out = tmp_path / f"{backend}.json"
+        proc = run_fdleak("run", "--backend", backend, "--json", str(out), "--", sys.executable, program)
+        assert proc.returncode == 1, proc.stderr
+        assert "done" in proc.stdout and "exited with status 3" in proc.stderr
+        reports[backend] = json.loads(out.read_text())
+        validate_report(reports[backend])
+    ebpf, strace = reports["ebpf"], reports["strace"]
+    assert ebpf["source"]["mode"] == "ebpf" and ebpf["source"]["command"] == [sys.executable, program]
+    assert leaks_of(ebpf) == leaks_of(strace)
+    signatures = {signature.rpartition("/")[2]: count for _, signature, count, _ in leaks_of(ebpf)}
+    assert signatures == {"kept_*.txt": 12, "child_*.txt": 9, "TCP": 12}
+    # the thread's sockets are the parent's; its pipes were all closed
+    assert not [leak for leak in ebpf["leaks"] if leak["kind"] == "pipe"]
+    assert ebpf["processes"][0]["exit_status"] == 3
+    assert [p["parent"] for p in ebpf["processes"][1:]] == [ebpf["processes"][0]["pid"]]
+    assert ebpf["window"]["lost_events"] == 0 and not ebpf["warnings"]
+    # the same fds left open, process by process (strace also sees setpriv, fdleak's
+    # wrapper, open and close some before it execs the command)
+    assert [p["opened"] - p["closed"] for p in ebpf["processes"]] == [
+        p["opened"] - p["closed"] for p in strace["processes"]
+    ]
+    assert ebpf["processes"][0]["opened"] > 150  # the interpreter's start-up, from its first call
+
+
+def test_run_ebpf_of_a_clean_program_finds_nothing(tmp_path: Path) -> None:
+    need_ebpf()
+    program = script(tmp_path, "clean.py", CLEAN)
+    proc = run_fdleak("run", "--backend", "ebpf", "--json", "-", "--", sys.executable, program)
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout[proc.stdout.index("{") :])
+    assert report["leaks"] == []
+    (process,) = report["processes"]
+    assert process["opened"] >= 60 and process["exit_status"] == 0
+    assert "tracing with bpftrace (ebpf backend)" in proc.stderr
+
+
+def test_trace_ebpf_rebuilds_the_tree_exactly_and_reports_only_the_windows_leaks(tmp_path: Path) -> None:
+    need_ebpf()
+    out = tmp_path / "report.json"
+    with tree(tmp_path) as target:
+        before = {pid: proc_fds(pid) for pid in (target.pid, target.child)}
+        with tracing(
+            "-p", str(target.pid), "--backend", "ebpf", "--duration", "60", "--json", str(out)
+        ) as fdleak:
+            new_children = []
+            for burst in range(5):
+                if burst:
+                    time.sleep(0.3)  # the heartbeats work in between
+                new_children.append(target.burst())
+            pids = (target.pid, target.child, *new_children)
+            target.command("pause")
+            truth = {pid: proc_fds(pid) for pid in pids}
+            time.sleep(0.5)  # bpftrace prints what it holds within its reorder window
+            fdleak.send_signal(signal.SIGINT)
+            stdout, stderr = fdleak.communicate(timeout=30)
+            target.command("resume")
+        assert fdleak.returncode == 1, stdout + stderr
+        after = target.heartbeats()
+        time.sleep(0.2)
+        assert target.heartbeats() != after, "the traced processes stopped opening files"
+    report = json.loads(out.read_text())
+    validate_report(report)
+    assert report["source"]["mode"] == "ebpf"
+    assert set(report["source"]["pids"]) == {target.pid, target.child}
+    for pid in new_children:
+        before[pid] = before[target.pid]
+    for pid, now in truth.items():
+        expected = created_since(before[pid], now)
+        reported = {e["fd"]: e["target"] for e in report["open_fds"] if e["pid"] == pid}
+        differ = {fd: (reported.get(fd), expected.get(fd)) for fd in set(reported) ^ set(expected)}
+        assert not differ, (pid, differ)
+        for fd, link in expected.items():
+            if link.startswith("/"):
+                assert reported[fd] == link
+    # the same leaks the strace backend's test asserts (tests/test_cli_trace.py)
+    leaks = {leak["signature"].rpartition("/")[2]: leak for leak in report["leaks"]}
+    assert target.pid in leaks["leak_parent_*.txt"]["pids"] and leaks["leak_parent_*.txt"]["opened"] == 35
+    child = leaks["leak_child_*.txt"]
+    assert (child["count"], child["pids"]) == (30, [target.child])
+    assert not [s for s in leaks if "old" in s or "heartbeat" in s or "scratch" in s]
+    assert not [w for w in report.get("warnings", []) if "missing" in w]
+    processes = {p["pid"]: p for p in report["processes"]}
+    assert processes[target.pid]["inherited_open"] == len(before[target.pid]) - 20
+    assert all(processes[pid]["parent"] == target.pid for pid in new_children)
+    assert "ebpf backend" in stderr and "leak_parent" in stdout
+
+
+def test_sigkill_of_fdleak_leaves_no_bpftrace_and_the_target_runs_on(tmp_path: Path) -> None:
+    need_ebpf()
+    with (
+        tree(tmp_path) as target,
+        tracing("-p", str(target.pid), "--backend", "ebpf", "--duration", "60") as fdleak,
+    ):
+        (bpftrace,) = [
+            p for p in children_of(fdleak.pid) if "bpftrace" in Path(f"/proc/{p}/comm").read_text()
+        ]
+        fdleak.kill()
+        fdleak.wait()
+        wait_until(lambda: not os.path.exists(f"/proc/{bpftrace}"), 10, "bpftrace to die with fdleak")
+        after = target.heartbeats()
+        time.sleep(0.2)
+        assert target.heartbeats() != after and target.proc.poll() is None
+
+
+def test_trace_ebpf_ends_with_its_last_target_and_reports_what_was_seen(tmp_path: Path) -> None:
+    need_ebpf()
+    out = tmp_path / "report.json"
+    program = tmp_path / "short.py"
+    program.write_text(
+        "import os, sys, time\nkeep = []\nprint('ready', flush=True)\nsys.stdin.readline()\n"
+        f"for i in range(15):\n    keep.append(open('{tmp_path}/gone_%d.txt' % i, 'w'))\n"
+        f"    with open('{tmp_path}/work.txt', 'w') as f:\n        f.write('x')\n    time.sleep(0.02)\n"
+        "os._exit(4)  # no interpreter clean-up: the files stay open until the exit\n"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, str(program)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    assert proc.stdout is not None and proc.stdin is not None
+    assert proc.stdout.readline().strip() == "ready"
+    with tracing("-p", str(proc.pid), "--backend", "ebpf", "--duration", "60", "--json", str(out)) as fdleak:
+        proc.stdin.write("go\n")
+        proc.stdin.close()
+        assert proc.wait(timeout=10) == 4
+        fdleak.communicate(timeout=30)  # the trace ends with its last target: not after 60 s
+    proc.stdout.close()
+    assert fdleak.returncode == 1
+    report = json.loads(out.read_text())
+    (process,) = report["processes"]
+    assert process["exited"] and process["exit_status"] == 4
+    (leak,) = report["leaks"]
+    assert leak["signature"].endswith("/gone_*.txt") and leak["count"] == 15
+
+
+def test_duration_bounds_a_run_and_ends_the_command(tmp_path: Path) -> None:
+    need_ebpf()
+    program = tmp_path / "forever.py"
+    program.write_text(
+        "import time\nkeep = []\nwhile True:\n    keep.append(open('/etc/hostname'))\n    time.sleep(0.05)\n"
+    )
+    started = time.monotonic()
+    proc = run_fdleak(
+        "run", "--backend", "ebpf", "--duration", "2s", "--json", "-", "--", sys.executable, str(program)
+    )
+    assert time.monotonic() - started < 20
+    assert proc.returncode == 1, proc.stderr
+    report = json.loads(proc.stdout[proc.stdout.index("{") :])
+    assert any("stopped before the command ended" in w for w in report["warnings"])
+    assert report["leaks"][0]["signature"] == "/etc/hostname"
+    assert not [
+        pid
+        for pid in os.listdir("/proc")
+        if pid.isdigit() and str(program).encode() in Path(f"/proc/{pid}/cmdline").read_bytes()
+    ]
+
+
+def test_trace_celery_ebpf_finds_the_leaky_task_as_strace_does(tmp_path: Path) -> None:
+    need_ebpf()
+    need_tool("redis-server")
+    out = tmp_path / "report.json"
+    with redis_server(tmp_path) as broker, celery_worker(tmp_path, broker) as worker:
+        worker.send("clean_task", 20, 1)
+        wait_until(lambda: worker.succeeded("clean_task") >= 1, 30, "the warm-up task")
+        children = worker.children()
+        before = worker.succeeded("clean_task")
+        args = ("--celery", worker.name, "--backend", "ebpf", "--duration", "120", "--json", str(out))
+        with tracing(*args) as fdleak:
+            sent: dict[str, int] = {}
+            senders = [
+                threading.Thread(target=lambda t=task: sent.__setitem__(t, worker.send(t, 10, 3)))  # type: ignore[misc]
+                for task in ("leaky_file_task", "clean_task")
+            ]
+            for sender in senders:
+                sender.start()
+            for sender in senders:
+                sender.join()
+            wait_until(
+                lambda: (
+                    worker.succeeded("leaky_file_task") == sent["leaky_file_task"]
+                    and worker.succeeded("clean_task") - before == sent["clean_task"]
+                ),
+                60,
+                "every task sent while traced to succeed",
+            )
+            truth = {
+                pid: sum(1 for link in proc_fds(pid).values() if "/leaky_task_file_" in link)
+                for pid in children
+            }
+            time.sleep(0.5)
+            fdleak.send_signal(signal.SIGINT)
+            stdout, stderr = fdleak.communicate(timeout=30)
+        assert worker.proc.poll() is None
+    assert fdleak.returncode == 1, stdout + stderr
+    report = json.loads(out.read_text())
+    validate_report(report)
+    assert report["source"]["mode"] == "ebpf"
+    # what tests/test_celery_trace.py asserts of the strace backend: one leak, in the children
+    (leak,) = report["leaks"]
+    assert leak["kind"] == "file" and leak["signature"].endswith("/leaky_task_file_*.txt")
+    assert leak["count"] == sum(truth.values()) == sent["leaky_file_task"] > 15
+    assert set(leak["pids"]) == {pid for pid, n in truth.items() if n} and worker.pid not in leak["pids"]
+
+
+def test_events_bpftrace_drops_are_counted_and_said(tmp_path: Path) -> None:
+    need_ebpf()
+    program = tmp_path / "burst.py"
+    program.write_text(
+        "import os, threading\n"
+        "def work():\n"
+        "    for i in range(20000):\n"
+        "        os.close(os.open('/etc/hostname', os.O_RDONLY))\n"
+        "threads = [threading.Thread(target=work) for _ in range(2)]\n"
+        "for t in threads:\n    t.start()\n"
+        "for t in threads:\n    t.join()\n"
+    )
+    out = tmp_path / "report.json"
+    # a one-page perf buffer per CPU (bpftrace's own setting): it cannot keep up
+    env = dict(os.environ, BPFTRACE_PERF_RB_PAGES="1", COLUMNS="120", NO_COLOR="1")
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "fdleak",
+            "run",
+            "--backend",
+            "ebpf",
+            "--json",
+            str(out),
+            "--",
+            sys.executable,
+            str(program),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(out.read_text())
+    validate_report(report)
+    lost = report["window"]["lost_events"]
+    assert lost > 0
+    assert f"bpftrace lost {lost} event(s) (its perf buffer was full)" in proc.stderr
+    assert f"{lost:,} lost" in proc.stdout.splitlines()[0]
+
+
+# -- requirements: one line each, exit status 2 ----------------------------------------------
+
+
+# what the CLI imports, imported while still root: as uid 65534 the installed packages
+# may not be readable
+_CLI_MODULES = (
+    "rich.console",
+    "fdleak.cli.output",
+    "fdleak.pipeline.backend",
+    "fdleak.pipeline.trace",
+    "fdleak.pipeline.live",
+    "fdleak.pipeline.ebpf",
+)
+
+
+def test_not_root_is_one_line() -> None:
+    import_modules(*_CLI_MODULES)
+    status, _, stderr = run_cli_as_nobody(["trace", "--backend", "ebpf", "-p", "1", "--duration", "1"])
+    assert status == 2
+    assert stderr == (
+        "fdleak: the ebpf backend needs root (or CAP_BPF and CAP_PERFMON); "
+        "run fdleak as root, or use --backend strace\n"
+    )
+
+
+def test_auto_falls_back_to_strace_and_says_why(tmp_path: Path) -> None:
+    strace = need_tool("strace")
+    need(os.geteuid() == 0, "root: the permission check comes first")
+    # a PATH with strace and true but no bpftrace
+    for tool in (strace, "/bin/true"):
+        (tmp_path / os.path.basename(tool)).symlink_to(tool)
+    proc = subprocess.run(
+        [sys.executable, "-m", "fdleak", "run", "--backend", "auto", "--", "true"],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, PATH=str(tmp_path)),
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.splitlines()[0] == (
+        "fdleak: --backend auto chose strace: ebpf is not available here (bpftrace is not installed)"
+    )
+    assert "tracing with strace" in proc.stderr and "no leak found" in proc.stdout
+
+
+def test_keep_trace_is_for_strace() -> None:
+    need_ebpf()
+    proc = run_fdleak("trace", "--backend", "ebpf", "--keep-trace", "x.txt", "-p", "1")
+    assert proc.returncode == 2
+    assert proc.stderr == "fdleak: --keep-trace saves strace's output; drop it, or use --backend strace\n"
+
+
+def test_missing_bpftrace_is_one_line(tmp_path: Path) -> None:
+    need(os.geteuid() == 0, "root: the permission check comes first")
+    env = dict(os.environ, PATH=str(tmp_path))
+    proc = subprocess.run(
+        [sys.executable, "-m", "fdleak", "run", "--backend", "ebpf", "--", "true"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr == "fdleak: bpftrace is not installed; install it: apt-get install bpftrace\n"
+
+
+def test_a_kernel_without_the_tracepoints_is_one_line(tmp_path: Path) -> None:
+    need_ebpf()
+    (tmp_path / "events" / "sched").mkdir(parents=True)  # a tracefs with no raw_syscalls
+    proc = _with_tracefs(tmp_path, "run", "--backend", "ebpf", "--", "true")
+    assert proc.returncode == 2
+    assert proc.stderr == (
+        "fdleak: this kernel has no sys_enter tracepoint; the ebpf backend needs the raw_syscalls "
+        "and sched tracepoints (CONFIG_FTRACE_SYSCALLS); use --backend strace\n"
+    )
+
+
+def test_tracefs_that_cannot_be_mounted_is_one_line(tmp_path: Path) -> None:
+    need_ebpf()
+    where = tmp_path / "no" / "such" / "dir"
+    proc = _with_tracefs(where, "run", "--backend", "ebpf", "--", "true")
+    assert proc.returncode == 2
+    assert proc.stderr.startswith(f"fdleak: tracefs is not mounted at {where} and mounting it failed (")
+    assert proc.stderr.endswith(f"); mount it as root: mount -t tracefs nodev {where}\n")
+    assert proc.stderr.count("\n") == 1
+
+
+def test_tracefs_is_mounted_when_missing(tmp_path: Path) -> None:
+    need_ebpf()
+    where = tmp_path / "tracing"
+    where.mkdir()
+    # in a mount namespace of its own: the machine's mounts stay as they were
+    proc = subprocess.run(
+        [
+            "unshare",
+            "--mount",
+            "--propagation",
+            "private",
+            sys.executable,
+            "-m",
+            "fdleak",
+            "run",
+            "--backend",
+            "ebpf",
+            "--",
+            "true",
+        ],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, FDLEAK_TRACEFS=str(where)),
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "no leak found" in proc.stdout
+    assert not (where / "events").exists()  # the mount was the namespace's alone
+
+
+def _with_tracefs(path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "fdleak", *args],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, FDLEAK_TRACEFS=str(path)),
+        timeout=60,
+    )
+
+
+# -- the reader, on bpftrace's own line shapes ------------------------------------------------
+
+
+def test_reader_orders_by_kernel_time_counts_loss_and_cut_paths() -> None:
+    long_path = "/tmp/" + "x" * 194  # 199 bytes: bpftrace's 200-byte strings end there
+    lines = [
+        "Attaching 8 probes...\n",
+        "2000 11 10 close 3 0\n",  # read first, happened second (another CPU's buffer)
+        "1000 11 10 openat 3 524288 /etc/hostname\n",
+        "Lost 7 events\n",
+        f"3000 11 10 openat 4 0 {long_path}\n",
+        "4000 11 10 connect 4 2 60184 16777343 0 0\n",
+        "\n",
+        "@traced[10]: 1\n",
+    ]
+    reader = Reader(0.0)
+    events = list(reader.events(iter(lines)))
+    assert [(e.op.value, e.fd, e.target) for e in events] == [
+        ("create", 3, "/etc/hostname"),
+        ("close", 3, ""),
+        ("create", 4, long_path + "..."),
+        ("annotate", 4, "127.0.0.1:6379"),
+    ]
+    assert events[0].cloexec and not events[2].cloexec
+    assert [e.seq for e in events] == [1, 2, 3, 4]
+    counts = reader.counts
+    assert (counts.lost, counts.truncated_paths, counts.unparsed, counts.lines) == (7, 1, 0, 4)
+
+
+def test_lost_events_lower_confidence_and_show_in_the_report() -> None:
+    import io
+
+    from rich.console import Console
+
+    from fdleak.model.report import Report
+    from fdleak.pipeline.ebpf import _with_loss
+    from fdleak.sources.bpftrace.records import Counts
+    from fdleak.views.text import render
+
+    leak = {"id": "L1", "kind": "file", "signature": "/tmp/x_*.txt", "count": 12, "opened": 12, "closed": 0}
+    leak |= {"pids": [7], "rate_per_min": 1.0, "confidence": "high", "reason": "r", "examples": []}
+    window = {"start": None, "end": None, "events": 40, "lines": 40, "unparsed_lines": 0, "lost_events": 3}
+    report = Report.from_json({"source": {"mode": "ebpf"}, "window": window, "leaks": [leak]})
+    lowered = _with_loss(report, Counts(lost=3))
+    assert [leak.confidence for leak in lowered.leaks] == ["medium"]
+    assert lowered.warnings == (
+        "bpftrace lost 3 event(s) (its perf buffer was full): opens or closes may be missing, "
+        "so each leak's confidence is one step lower",
+    )
+    assert lowered.to_json()["window"]["lost_events"] == 3
+    out = io.StringIO()
+    render(lowered, Console(file=out, width=120, no_color=True))
+    assert "(40 lines, 40 fd events, 3 lost, 0 processes)" in out.getvalue()
