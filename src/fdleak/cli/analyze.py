@@ -66,7 +66,13 @@ def run(args: argparse.Namespace) -> int:
     python = merged(args.python) if args.python else None
     if args.logs:
         with byte_progress(console, total_size(args.logs), quiet=args.quiet) as progress:
-            report = analyze_logs(args.logs, min_count=args.min_count, jobs=args.jobs, progress=progress)
+            report = analyze_logs(
+                args.logs,
+                min_count=args.min_count,
+                jobs=args.jobs,
+                progress=progress,
+                timeline=bool(args.html),  # only the page draws it
+            )
         if python is not None:
             from fdleak.analysis.merge import with_origins
 
