@@ -13,8 +13,8 @@ import shutil
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import replace
 
 from fdleak.analysis.build import build_report
@@ -25,6 +25,7 @@ from fdleak.lifecycle.timeline import TimedEngine
 from fdleak.model.kinds import FdKind
 from fdleak.model.observation import Observation, SourceInfo
 from fdleak.model.report import Report
+from fdleak.pipeline.live import stop_on
 from fdleak.pipeline.logs import observe
 from fdleak.pipeline.trace import DEFAULT_DURATION, TraceStart, seed_engine, select_targets, with_limits
 from fdleak.procfs.snapshot import snapshot_process
@@ -58,7 +59,7 @@ def trace_ebpf(
     # like strace -p, the trace ends early once every traced process has exited
     alive = _Alive(*wanted)
     reader = Reader(_epoch_offset(), on_process=alive.update, group_dead=bpftrace.group_dead)
-    with run_bpftrace(bpftrace.path, program) as trace, _stop_on(trace.stop, None):
+    with run_bpftrace(bpftrace.path, program) as trace, stop_on(trace.stop, None):
         alive.on_empty = trace.stop
         if not trace.wait_attached():
             raise trace.failure()
@@ -105,7 +106,7 @@ def run_ebpf(
             if on_start is not None:
                 on_start()
             os.write(go, b"g")  # the probes are live: the gate execs the command now
-            with _stop_on(alive.end, duration):
+            with stop_on(alive.end, duration):
                 for event in reader.events(trace.lines()):
                     engine.apply(event)
         reader.counts.lost += trace.lost
@@ -179,27 +180,6 @@ def _seed_gate(engine: Engine, pid: int, command: list[str]) -> None:
         return
     fds: list[SeedFd] = [(f.fd, FdKind(f.kind), f.target, f.signature, f.cloexec) for f in snapshot.fds]
     engine.seed(pid, None, " ".join(command), [pid], fds)
-
-
-@contextmanager
-def _stop_on(stop: Callable[[], None], duration: float | None) -> Iterator[None]:
-    """Ctrl-C, SIGTERM or the end of ``duration`` call ``stop``; the output still drains."""
-    timer = threading.Timer(duration, stop) if duration else None
-    if timer is not None:
-        timer.daemon = True
-        timer.start()
-
-    def handler(signum: int, frame: object) -> None:
-        stop()
-
-    before = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        if timer is not None:
-            timer.cancel()
-        for sig, old in before.items():
-            signal.signal(sig, old)
 
 
 def _epoch_offset() -> float:

@@ -17,7 +17,7 @@ from fdleak.model.observation import SourceInfo
 from fdleak.model.report import Report
 from fdleak.pipeline.logs import observe
 from fdleak.sources.strace.drive import LogDriver
-from fdleak.sources.strace.live import LiveTrace, launch
+from fdleak.sources.strace.live import launch
 from fdleak.system import Strace, find_strace
 
 KEEP_LIMIT = 1 << 30  # bytes of raw log --keep-trace may write
@@ -47,7 +47,10 @@ def run_command(
         on_start(strace, seccomp)
     engine = TimedEngine()
     driver = LogDriver(engine, jobs=1)
-    with launch(strace, command, keep_trace, KEEP_LIMIT, seccomp, env) as trace, stop_on(trace, duration):
+    with (
+        launch(strace, command, keep_trace, KEEP_LIMIT, seccomp, env) as trace,
+        stop_on(trace.stop, duration),
+    ):
         totals = driver.run_lines(trace.lines())
     if totals.lines == 0:
         raise NothingToAnalyze("strace wrote nothing", "is the command allowed to be traced here?")
@@ -64,21 +67,22 @@ def run_command(
 
 
 @contextmanager
-def stop_on(trace: LiveTrace, duration: float | None) -> Iterator[None]:
-    """Ctrl-C, SIGTERM or the end of ``duration`` stop strace; its output still drains."""
-    timer = threading.Timer(duration, trace.stop) if duration else None
+def stop_on(stop: Callable[[], None], duration: float | None) -> Iterator[None]:
+    """Ctrl-C, SIGTERM or the end of ``duration`` call ``stop`` (a tracer's); its output
+    still drains."""
+    timer = threading.Timer(duration, stop) if duration else None
     if timer is not None:
         timer.daemon = True
         timer.start()
 
-    def stop(signum: int, frame: object) -> None:
-        trace.stop()
+    def handler(signum: int, frame: object) -> None:
+        stop()
 
-    before = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    before = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield
     finally:
         if timer is not None:
             timer.cancel()
-        for sig, handler in before.items():
-            signal.signal(sig, handler)
+        for sig, old in before.items():
+            signal.signal(sig, old)

@@ -69,7 +69,7 @@ def trace_processes(
     seed_engine(engine, targets)
     wanted = {t.candidate.pid for t in targets}
     driver = LogDriver(engine, jobs=1)
-    with attach(strace, sorted(wanted), keep_trace, KEEP_LIMIT) as trace, stop_on(trace, None):
+    with attach(strace, sorted(wanted), keep_trace, KEEP_LIMIT) as trace, stop_on(trace.stop, None):
         failed: list[BaseException] = []  # what on_start raised, in the starter thread
         starter = threading.Thread(
             target=_start, args=(trace, targets, wanted, duration, on_start, failed), daemon=True

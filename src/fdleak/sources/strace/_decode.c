@@ -361,6 +361,14 @@ typedef struct {
     (c->out[count] = event(c->seq, c->ts, c->pid, (op), (fd), (fd2), (kind), (target), c->name, (cloexec)),         \
      c->out[count] == NULL ? DECODE_ERROR : ++count)
 
+/* the first argument, an fd, and its -y decoration when there is one */
+static int
+first_fd(Call *c, long *fd, const char **deco, Py_ssize_t *dn)
+{
+    const char *comma = find_char(c->a, c->an, ',');
+    return fd_and_decoration(c->a, comma ? comma - c->a : c->an, fd, deco, dn);
+}
+
 static int
 de_socket(Call *c)
 {
@@ -382,11 +390,10 @@ static int
 de_accept(Call *c)
 {
     int count = 0;
-    const char *comma = find_char(c->a, c->an, ',');
     long listener;
     const char *ld;
     Py_ssize_t ldn;
-    if (!fd_and_decoration(c->a, comma ? comma - c->a : c->an, &listener, &ld, &ldn))
+    if (!first_fd(c, &listener, &ld, &ldn))
         return DECODE_PYTHON;
     PyObject *target = NULL;
     if (c->dn > 0) {
@@ -464,11 +471,10 @@ copy_event(Call *c, long old, const char *old_deco, Py_ssize_t odn, int cloexec)
 static int
 de_dup(Call *c, int dup3)
 {
-    const char *comma = find_char(c->a, c->an, ',');
     long old;
     const char *od;
     Py_ssize_t odn;
-    if (!fd_and_decoration(c->a, comma ? comma - c->a : c->an, &old, &od, &odn))
+    if (!first_fd(c, &old, &od, &odn))
         return DECODE_PYTHON;
     if (old == c->ret)
         return 0; /* dup2(fd, fd) changes nothing */
@@ -615,11 +621,10 @@ static int
 de_connect(Call *c)
 {
     int count = 0;
-    const char *comma = find_char(c->a, c->an, ',');
     long fd;
     const char *d;
     Py_ssize_t dn;
-    if (!fd_and_decoration(c->a, comma ? comma - c->a : c->an, &fd, &d, &dn))
+    if (!first_fd(c, &fd, &d, &dn))
         return DECODE_PYTHON;
     Text address = sockaddr(c->a, c->an);
     if (address.python)

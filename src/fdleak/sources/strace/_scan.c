@@ -342,6 +342,15 @@ set_last_ts(Ctx *c, PyObject *line, Py_ssize_t a, Py_ssize_t b)
     c->last_ts_b = b;
 }
 
+/* a time the block's result now holds as its last (read from Python, not from a line) */
+static int
+store_last_ts(Ctx *c, PyObject *ts)
+{
+    set_last_ts(c, NULL, 0, 0);
+    Py_XSETREF(c->last_ts, Py_NewRef(Py_None));
+    return PyObject_SetAttr(c->result, s_last_ts, ts);
+}
+
 static PyObject *
 last_ts_text(Ctx *c)
 {
@@ -843,12 +852,8 @@ resumed_by_pattern(Ctx *c, const char *s, Py_ssize_t n, const Py_ssize_t *fa, co
             Py_XDECREF(tail);
         }
     }
-    if (rc == 1 && ts != Py_None) {
-        set_last_ts(c, NULL, 0, 0);
-        Py_XSETREF(c->last_ts, Py_NewRef(Py_None));
-        if (PyObject_SetAttr(c->result, s_last_ts, ts) < 0)
-            rc = -1;
-    }
+    if (rc == 1 && ts != Py_None && store_last_ts(c, ts) < 0)
+        rc = -1;
     Py_XDECREF(ts);
     Py_DECREF(head);
     Py_DECREF(from_tid);
@@ -1108,12 +1113,8 @@ whole_call(Ctx *c, const char *s, Py_ssize_t n, PyObject *seq)
         if (first == NULL || (first == Py_None && PyObject_SetAttr(c->result, s_first_ts, ts) < 0))
             rc = -1;
         Py_XDECREF(first);
-        if (rc == 1 && ts != Py_None) {
-            set_last_ts(c, NULL, 0, 0);
-            Py_XSETREF(c->last_ts, Py_NewRef(Py_None));
-            if (PyObject_SetAttr(c->result, s_last_ts, ts) < 0)
-                rc = -1;
-        }
+        if (rc == 1 && ts != Py_None && store_last_ts(c, ts) < 0)
+            rc = -1;
     }
     Py_XDECREF(ts);
     Py_XDECREF(pid);
