@@ -23,7 +23,7 @@ import pytest
 
 from conftest import need, need_tool, proc_fds, run_cli_as_nobody, run_fdleak, validate_report
 from fdleak.procfs.ptrace import TraceState, denial, tracer_of
-from tracing import tracing, wait_until
+from tracing import check_tree_report, tracing, wait_until
 
 pytestmark = pytest.mark.strace
 
@@ -87,11 +87,6 @@ def soft_limit(pid: int) -> int:
     return int(line.split()[3])
 
 
-def created_since(before: dict[int, str], now: dict[int, str]) -> dict[int, str]:
-    """The fds of ``now`` that are not the same fd as ``before`` had."""
-    return {fd: link for fd, link in now.items() if before.get(fd) != link}
-
-
 def test_trace_rebuilds_the_tree_exactly_and_reports_only_the_windows_leaks(tmp_path: Path) -> None:
     need_tool("strace")
     out = tmp_path / "report.json"
@@ -122,33 +117,8 @@ def test_trace_rebuilds_the_tree_exactly_and_reports_only_the_windows_leaks(tmp_
     report = json.loads(out.read_text())
     validate_report(report)
     assert report["source"]["mode"] == "strace"
-    assert set(report["source"]["pids"]) == {target.pid, target.child}
-    # ground truth: /proc/PID/fd after the burst, less what each process had before the attach
-    # (the new child's copies of its parent's old fds came from before the attach too)
-    for pid in new_children:
-        before[pid] = before[target.pid]
-    for pid, now in truth.items():
-        expected = created_since(before[pid], now)
-        reported = {e["fd"]: e["target"] for e in report["open_fds"] if e["pid"] == pid}
-        differ = {fd: (reported.get(fd), expected.get(fd)) for fd in set(reported) ^ set(expected)}
-        assert not differ, (pid, differ)
-        for fd, link in expected.items():
-            if link.startswith("/"):
-                assert reported[fd] == link
-    # (signatures generalise the numbered pytest directory too)
-    leaks = {leak["signature"].rpartition("/")[2]: leak for leak in report["leaks"]}
-    parent = leaks["leak_parent_*.txt"]
-    assert target.pid in parent["pids"] and parent["opened"] == 35
-    assert "leak_child_*.txt" in leaks, stdout
-    child = leaks["leak_child_*.txt"]
-    assert (child["count"], child["pids"]) == (30, [target.child])
-    # closes of the old fds were understood: no old file, heartbeat or scratch file leaks,
-    # no complaint about missing closes
-    assert not [s for s in leaks if "old" in s or "heartbeat" in s or "scratch" in s]
-    assert not [w for w in report.get("warnings", []) if "missing" in w]
+    check_tree_report(report, target.pid, target.child, before, truth, new_children)
     processes = {p["pid"]: p for p in report["processes"]}
-    assert processes[target.pid]["inherited_open"] == len(before[target.pid]) - 20  # the old files closed
-    assert all(processes[pid]["parent"] == target.pid for pid in new_children)
     assert processes[target.pid]["fd_soft_limit"] == limit
     assert "leak_parent" in stdout
 

@@ -24,8 +24,8 @@ import pytest
 from conftest import need, need_tool, proc_fds, run_cli_as_nobody, run_fdleak, validate_report
 from fdleak.sources.bpftrace.records import Reader
 from services import celery_worker, redis_server
-from test_cli_trace import created_since, import_modules, tree
-from tracing import tracing, wait_until
+from test_cli_trace import import_modules, tree
+from tracing import check_tree_report, tracing, wait_until
 
 pytestmark = pytest.mark.ebpf
 
@@ -167,27 +167,7 @@ def test_trace_ebpf_rebuilds_the_tree_exactly_and_reports_only_the_windows_leaks
     report = json.loads(out.read_text())
     validate_report(report)
     assert report["source"]["mode"] == "ebpf"
-    assert set(report["source"]["pids"]) == {target.pid, target.child}
-    for pid in new_children:
-        before[pid] = before[target.pid]
-    for pid, now in truth.items():
-        expected = created_since(before[pid], now)
-        reported = {e["fd"]: e["target"] for e in report["open_fds"] if e["pid"] == pid}
-        differ = {fd: (reported.get(fd), expected.get(fd)) for fd in set(reported) ^ set(expected)}
-        assert not differ, (pid, differ)
-        for fd, link in expected.items():
-            if link.startswith("/"):
-                assert reported[fd] == link
-    # the same leaks the strace backend's test asserts (tests/test_cli_trace.py)
-    leaks = {leak["signature"].rpartition("/")[2]: leak for leak in report["leaks"]}
-    assert target.pid in leaks["leak_parent_*.txt"]["pids"] and leaks["leak_parent_*.txt"]["opened"] == 35
-    child = leaks["leak_child_*.txt"]
-    assert (child["count"], child["pids"]) == (30, [target.child])
-    assert not [s for s in leaks if "old" in s or "heartbeat" in s or "scratch" in s]
-    assert not [w for w in report.get("warnings", []) if "missing" in w]
-    processes = {p["pid"]: p for p in report["processes"]}
-    assert processes[target.pid]["inherited_open"] == len(before[target.pid]) - 20
-    assert all(processes[pid]["parent"] == target.pid for pid in new_children)
+    check_tree_report(report, target.pid, target.child, before, truth, new_children)
     assert "ebpf backend" in stderr and "leak_parent" in stdout
 
 

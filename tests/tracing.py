@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from typing import Any
 
 
 @contextlib.contextmanager
@@ -39,3 +40,40 @@ def wait_until(condition: Callable[[], object], timeout: float, what: str) -> No
     while not condition():
         assert time.monotonic() < deadline, f"timed out waiting for {what}"
         time.sleep(0.01)
+
+
+def check_tree_report(
+    report: dict[str, Any],
+    parent: int,
+    child: int,
+    before: dict[int, dict[int, str]],
+    truth: dict[int, dict[int, str]],
+    new_children: list[int],
+) -> dict[str, dict[str, Any]]:
+    """What both backends must say of tests/trace_workloads/tree.py traced with -p: the fds
+    open at the end are exactly /proc/PID/fd's then (``truth``) less what each process had
+    before the attach (``before``), and the leaks are the window's own; returns the leaks
+    by file name."""
+    assert set(report["source"]["pids"]) == {parent, child}
+    # the new children's copies of their parent's old fds came from before the attach too
+    before = {**before, **{pid: before[parent] for pid in new_children}}
+    for pid, now in truth.items():
+        expected = {fd: link for fd, link in now.items() if before[pid].get(fd) != link}
+        reported = {e["fd"]: e["target"] for e in report["open_fds"] if e["pid"] == pid}
+        differ = {fd: (reported.get(fd), expected.get(fd)) for fd in set(reported) ^ set(expected)}
+        assert not differ, (pid, differ)
+        for fd, link in expected.items():
+            if link.startswith("/"):
+                assert reported[fd] == link
+    # (signatures generalise the numbered pytest directory too)
+    leaks = {leak["signature"].rpartition("/")[2]: leak for leak in report["leaks"]}
+    assert parent in leaks["leak_parent_*.txt"]["pids"] and leaks["leak_parent_*.txt"]["opened"] == 35
+    assert (leaks["leak_child_*.txt"]["count"], leaks["leak_child_*.txt"]["pids"]) == (30, [child])
+    # closes of the old fds were understood: no old file, heartbeat or scratch file leaks,
+    # no complaint about missing closes
+    assert not [s for s in leaks if "old" in s or "heartbeat" in s or "scratch" in s]
+    assert not [w for w in report.get("warnings", []) if "missing" in w]
+    processes = {p["pid"]: p for p in report["processes"]}
+    assert processes[parent]["inherited_open"] == len(before[parent]) - 20  # the old files closed
+    assert all(processes[pid]["parent"] == parent for pid in new_children)
+    return leaks
