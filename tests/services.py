@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -85,6 +86,25 @@ class Worker:
         out, _ = producer.communicate(timeout=seconds + 60)
         assert producer.returncode == 0, out
         return int(out.split()[-1])
+
+    def send_and_wait(self, rate: float, seconds: float, *tasks: str) -> dict[str, int]:
+        """Send each of ``tasks`` side by side (``send``), then wait until every one sent has
+        succeeded; how many of each were sent."""
+        before = {task: self.succeeded(task) for task in tasks}
+        sent: dict[str, int] = {}
+        senders = [
+            threading.Thread(target=lambda t=task: sent.__setitem__(t, self.send(t, rate, seconds)))  # type: ignore[misc]
+            for task in tasks
+        ]
+        for sender in senders:
+            sender.start()
+        for sender in senders:
+            sender.join()
+        deadline = time.monotonic() + 60
+        while any(self.succeeded(t) - before[t] < sent[t] for t in tasks):
+            assert time.monotonic() < deadline, f"not every task sent succeeded: {sent}"
+            time.sleep(0.1)
+        return sent
 
     def succeeded(self, task: str) -> int:
         """How many ``task`` runs the worker's log says succeeded."""

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import signal
-import threading
 import time
 from pathlib import Path
 
@@ -33,27 +32,10 @@ def test_trace_celery_finds_the_leaky_task_in_the_children_and_loses_no_task(tmp
         worker.send("clean_task", 20, 1)  # warm: the children have run a task before the attach
         wait_until(lambda: worker.succeeded("clean_task") >= 1, 30, "the warm-up task")
         children = worker.children()
-        before = worker.succeeded("clean_task")
         with tracing("--celery", worker.name, "--duration", "120", "--json", str(out)) as fdleak:
             traced = [worker.pid, *children]
             wait_until(lambda: all(tracer_of(pid) > 0 for pid in traced), 5, "strace to attach")
-            sent: dict[str, int] = {}
-            senders = [
-                threading.Thread(target=lambda t=task: sent.__setitem__(t, worker.send(t, 10, 4)))  # type: ignore[misc]
-                for task in ("leaky_file_task", "clean_task")
-            ]
-            for sender in senders:
-                sender.start()
-            for sender in senders:
-                sender.join()
-            wait_until(
-                lambda: (
-                    worker.succeeded("leaky_file_task") == sent["leaky_file_task"]
-                    and worker.succeeded("clean_task") - before == sent["clean_task"]
-                ),
-                60,
-                "every task sent while traced to succeed",
-            )
+            sent = worker.send_and_wait(10, 4, "leaky_file_task", "clean_task")
             truth = {pid: leaky_fds(pid) for pid in children}
             fdleak.send_signal(signal.SIGINT)
             stdout, stderr = fdleak.communicate(timeout=30)

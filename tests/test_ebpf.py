@@ -14,7 +14,6 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -247,26 +246,9 @@ def test_trace_celery_ebpf_finds_the_leaky_task_as_strace_does(tmp_path: Path) -
         worker.send("clean_task", 20, 1)
         wait_until(lambda: worker.succeeded("clean_task") >= 1, 30, "the warm-up task")
         children = worker.children()
-        before = worker.succeeded("clean_task")
         args = ("--celery", worker.name, "--backend", "ebpf", "--duration", "120", "--json", str(out))
         with tracing(*args) as fdleak:
-            sent: dict[str, int] = {}
-            senders = [
-                threading.Thread(target=lambda t=task: sent.__setitem__(t, worker.send(t, 10, 3)))  # type: ignore[misc]
-                for task in ("leaky_file_task", "clean_task")
-            ]
-            for sender in senders:
-                sender.start()
-            for sender in senders:
-                sender.join()
-            wait_until(
-                lambda: (
-                    worker.succeeded("leaky_file_task") == sent["leaky_file_task"]
-                    and worker.succeeded("clean_task") - before == sent["clean_task"]
-                ),
-                60,
-                "every task sent while traced to succeed",
-            )
+            sent = worker.send_and_wait(10, 3, "leaky_file_task", "clean_task")
             truth = {
                 pid: sum(1 for link in proc_fds(pid).values() if "/leaky_task_file_" in link)
                 for pid in children
