@@ -93,6 +93,8 @@ class _Proc:
     parent: int
     start_time: float
     command: str
+    # no command line: a kernel thread, or a process past exit_mm (exiting, not yet a zombie)
+    nameless: bool = False
 
 
 def _process_table() -> dict[int, _Proc]:
@@ -105,7 +107,9 @@ def _process_table() -> dict[int, _Proc]:
             continue  # exited, not yet reaped: no fds, and no command line to tell its role by
         args = info.get("cmdline") or []
         command = " ".join(args) if args else f"[{info.get('name') or '?'}]"
-        table[proc.pid] = _Proc(proc.pid, info.get("ppid") or 0, info.get("create_time") or 0.0, command)
+        table[proc.pid] = _Proc(
+            proc.pid, info.get("ppid") or 0, info.get("create_time") or 0.0, command, nameless=not args
+        )
     return table
 
 
@@ -185,6 +189,8 @@ def _walk(
         return
     seen.add(pid)
     proc = table[pid]
+    if depth > 0 and proc.nameless:
+        return  # a descendant exiting: its fds are going, and its role cannot be told
     role, app = _role(table, proc, depth), app_of(proc.command)
     out.append(Candidate(pid, proc.start_time, proc.parent, role, app, proc.command, depth))
     for child in sorted(children.get(pid, ())):

@@ -127,3 +127,11 @@ def group_members(group: int) -> list[int]:
         if int(fields[2]) == group:
             members.append(int(name))
     return members
+
+
+def cwd_of(pid: int) -> str | None:
+    """The working directory of ``pid``, or None when it is gone or unreadable."""
+    try:
+        return os.readlink(f"{PROC}/{pid}/cwd")
+    except OSError:
+        return None

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from fdleak.model.events import FdEvent
+from fdleak.procfs.process import cwd_of
 from fdleak.sources.bpftrace.decode import decode
 from fdleak.sources.bpftrace.program import STRLEN
 
@@ -152,10 +153,10 @@ class Reader:
             return text
         cwd = self._cwd.get(tgid)
         if cwd is None:
-            try:
-                cwd = self._cwd[tgid] = os.readlink(f"/proc/{tgid}/cwd")
-            except OSError:
+            cwd = cwd_of(tgid)
+            if cwd is None:
                 return text
+            self._cwd[tgid] = cwd
         return os.path.normpath(os.path.join(cwd, text))
 
     def forget_cwd(self, tgid: int) -> None:
