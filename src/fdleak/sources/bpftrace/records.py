@@ -19,7 +19,9 @@ from fdleak.procfs.process import cwd_of
 from fdleak.sources.bpftrace.decode import decode
 from fdleak.sources.bpftrace.program import STRLEN
 
-REORDER_NS = 250_000_000
+# a CPU's buffer can be read this much later than another's when the machine is loaded (a
+# close read after the reopen of its number would close the new fd): a second, not 250 ms
+REORDER_NS = 1_000_000_000
 _LOST = re.compile(r"^Lost (\d+) events")
 _CLONE_THREAD = 0x10000
 
