@@ -94,3 +94,55 @@ def test_a_zombie_is_gone_not_unreadable_and_no_child_of_a_tree() -> None:
     finally:
         parent.kill()
         parent.wait()
+
+
+# x86_64 and aarch64 numbers of exit(2): the calling thread alone, not exit_group
+_SYS_EXIT = {"x86_64": 60, "aarch64": 93}
+_EXITING_LEADER = f"""
+import ctypes, platform, threading, time
+threading.Thread(target=time.sleep, args=(30,)).start()
+print("ready", flush=True)
+ctypes.CDLL(None).syscall({_SYS_EXIT!r}[platform.machine()], 0)
+"""
+# started once the follower watches: a child that goes nameless, and a plain one
+_PARENT = f"""
+import subprocess, sys
+exiting = subprocess.Popen([sys.executable, "-c", {_EXITING_LEADER!r}], stdout=subprocess.PIPE)
+exiting.stdout.readline()
+named = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+print(exiting.pid, named.pid, flush=True)
+sys.stdin.read()
+for child in (exiting, named):
+    child.kill()
+    child.wait()
+"""
+
+
+def test_a_descendant_past_exit_mm_is_not_followed_until_its_role_can_be_told() -> None:
+    """A process whose main thread has exited while another runs has no command line (as a
+    prefork child has for a moment while it exits); a follower must not give it a role."""
+    import subprocess
+    import time
+
+    from fdleak.discovery.follow import Follower
+
+    parent = subprocess.Popen(
+        [sys.executable, "-c", _PARENT], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    assert parent.stdin is not None and parent.stdout is not None
+    try:
+        follower = Follower(pids=(parent.pid,))
+        parent.stdin.write("\n")  # not yet: the follower must see the children arrive
+        parent.stdin.flush()
+        exiting, named = map(int, parent.stdout.readline().split())
+        deadline = time.monotonic() + 10
+        while Path(f"/proc/{exiting}/cmdline").read_bytes():
+            assert time.monotonic() < deadline, "the main thread did not exit"
+            time.sleep(0.05)
+        tracked, _ = follower.refresh()
+        roles = {c.pid: c.role for c in tracked}
+        assert roles == {parent.pid: "process", named: "child"}
+    finally:
+        parent.stdin.close()
+        parent.wait(10)
+        parent.stdout.close()

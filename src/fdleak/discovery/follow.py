@@ -38,17 +38,21 @@ class Follower:
             if state in ("Z", "X") or abs(start_time - candidate.start_time) > 1.0:
                 ended.append(self.tracked.pop(pid))
         current = set(int(name) for name in os.listdir(PROC) if name.isdigit())
-        for pid in sorted(current - self._seen):
-            self._consider(pid)
-        self._seen = current
+        undecided = {pid for pid in sorted(current - self._seen) if not self._consider(pid)}
+        self._seen = current - undecided
         return list(self.tracked.values()), ended
 
-    def _consider(self, pid: int) -> None:
+    def _consider(self, pid: int) -> bool:
+        """Track ``pid`` if it belongs; False when that cannot be told yet (look again next time)."""
         try:
             info = read_process(pid)
         except (ProcessGone, AccessDenied):
-            return
+            return True
         parent = self.tracked.get(info.parent)
+        if parent is not None and info.nameless:
+            # no command line any more (exiting, past exit_mm) or never: its role cannot be told,
+            # and taking it as a plain "child" would give a pool child a wrong series
+            return False
         if parent is not None:
             role = _child_role(parent, info.command)
             self.tracked[pid] = Candidate(
@@ -60,6 +64,7 @@ class Follower:
             role = f"{framework} parent" if framework else "process"
             app = app_of(info.command)
             self.tracked[pid] = Candidate(pid, info.start_time, info.parent, role, app, info.command, 0)
+        return True
 
 
 def _child_role(parent: Candidate, command: str) -> str:

@@ -25,6 +25,8 @@ class ProcessInfo(NamedTuple):  # not a dataclass: see model/snapshot.py
     uid: int
     name: str  # comm
     command: str  # the command line, space-joined; [name] for kernel threads
+    # no command line: a kernel thread, or a process past exit_mm (exiting, its fds going)
+    nameless: bool = False
 
 
 def read_state(pid: int) -> tuple[str, int, float]:
@@ -48,7 +50,8 @@ def read_process(pid: int) -> ProcessInfo:
         raw = b""
     args = [a.decode("utf-8", "replace") for a in raw.rstrip(b"\0").split(b"\0") if a]
     command = " ".join(args) if args else f"[{name}]"
-    return ProcessInfo(pid, boot_time() + start_ticks / _ticks(), parent, uid, name, command)
+    start_time = boot_time() + start_ticks / _ticks()
+    return ProcessInfo(pid, start_time, parent, uid, name, command, nameless=not args)
 
 
 def fd_limits(pid: int) -> tuple[int | None, int | None]:
