@@ -72,6 +72,28 @@ def test_run_reports_the_leak_and_the_commands_exit_status(tmp_path: Path) -> No
     assert "done" in proc.stdout  # the command's own output still reaches the terminal
 
 
+# the command's own TZ, and its tracer's: strace execs it (through setpriv, which execs too)
+SHOW_TZ = """
+import os
+tracer = dict(v.split("=", 1) for v in open(f"/proc/{os.getppid()}/environ").read().split("\\0") if "=" in v)
+print("command", os.environ.get("TZ", "unset"), "tracer", tracer.get("TZ", "unset"), flush=True)
+"""
+
+
+@pytest.mark.parametrize("own", [None, "Europe/Paris"])
+def test_strace_runs_with_a_tz_and_the_command_with_its_own(own: str | None) -> None:
+    """A TZ spares strace a stat of /etc/localtime per line (see live.STRACE_TZ); the
+    command's environment must stay exactly its own."""
+    need_tool("strace")
+    env = {k: v for k, v in os.environ.items() if k != "TZ"} | ({"TZ": own} if own else {})
+    proc = subprocess.run(
+        [sys.executable, "-m", "fdleak", "run", "--no-python", "--", sys.executable, "-c", SHOW_TZ],
+        capture_output=True, text=True, env=env, timeout=60,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert f"command {own or 'unset'} tracer UTC" in proc.stdout
+
+
 def test_run_of_a_clean_command_finds_nothing(tmp_path: Path) -> None:
     need_tool("strace")
     proc = run_fdleak("run", "--", sys.executable, "-c", "open('/etc/hostname').close()")

@@ -143,6 +143,9 @@ def test_sigterm_detaches_and_still_reports(tmp_path: Path) -> None:
     with tree(tmp_path) as target:
         with tracing("-p", str(target.pid), "--duration", "60") as fdleak:
             wait_until(lambda: all(tracer_of(t) > 0 for t in target.tasks()), 5, "strace to attach")
+            # strace has a TZ: no stat of /etc/localtime per line (live.STRACE_TZ)
+            environ = Path(f"/proc/{tracer_of(target.pid)}/environ").read_bytes().split(b"\0")
+            assert b"TZ=UTC" in environ
             fdleak.send_signal(signal.SIGTERM)
             stdout, _ = fdleak.communicate(timeout=30)
         assert fdleak.returncode == 0

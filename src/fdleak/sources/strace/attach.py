@@ -20,7 +20,7 @@ from typing import IO
 
 from fdleak.errors import AccessDenied, TraceFailed
 from fdleak.procfs.ptrace import container_hint
-from fdleak.sources.strace.live import LiveTrace, end_trace, open_keep, strace_argv
+from fdleak.sources.strace.live import LiveTrace, end_trace, open_keep, strace_argv, strace_environment
 from fdleak.system import Strace, die_with_parent
 
 # strace names itself by its argv[0]: "strace: " or "/usr/bin/strace: "
@@ -94,6 +94,7 @@ def attach(
             stdin=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             preexec_fn=die_with_parent,
+            env=strace_environment(),
         )
     except BaseException:
         os.close(read_end)
