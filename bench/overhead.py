@@ -81,12 +81,16 @@ def strace_launch(
     output: str, seccomp: bool, fdleaks_options: bool = False, timestamps: bool = False
 ) -> list[str]:
     """Plain strace; ``fdleaks_options``: with the decoding fdleak asks for (-ttt -y -s 256);
-    ``timestamps``: with -ttt alone (what the timestamps cost strace)."""
+    ``timestamps``: with -ttt alone (what the timestamps cost strace). Both run strace as
+    fdleak does, with TZ set (with none, glibc stats /etc/localtime for each time strace
+    prints), the command without it, as it was."""
     argv = [shutil.which("strace") or "strace", "-f", "-e", f"trace={fd_syscalls()}", "-o", output]
     if fdleaks_options:
         argv += ["-ttt", "-y", "-s", "256"]
     elif timestamps:
         argv += ["-ttt"]
+    if fdleaks_options or timestamps:
+        argv = ["env", "TZ=UTC", *argv, "-E", "TZ"]
     return [*argv, "--seccomp-bpf"] if seccomp else argv
 
 
