@@ -321,6 +321,19 @@ class CeleryRun:
         seconds = time.perf_counter() - started
         return tasks / seconds, tasks - (self.done() - before)
 
+    def cpu_seconds(self) -> float:
+        """User and system CPU so far of every process in the worker's session (it was
+        started in a new one): the worker, its pool and whatever wraps it."""
+        import psutil
+
+        total = 0.0
+        for proc in psutil.process_iter():
+            with contextlib.suppress(psutil.Error, OSError):
+                if os.getsid(proc.pid) == self.proc.pid:
+                    times = proc.cpu_times()
+                    total += times.user + times.system
+        return total
+
     def children(self) -> list[int]:
         from procs import children_of
 

@@ -122,6 +122,9 @@ def celery_throughput(tasks: int, rounds: int, batches: int = 3) -> None:
     from overhead import CeleryRun, fdleak, redis
 
     rates: dict[str, list[float]] = {"untracked": [], "fdleak celery": []}
+    # the worker's CPU per task: what the tracker adds to each task, far steadier than a
+    # rate on two shared cores
+    cpu: dict[str, list[float]] = {"untracked": [], "fdleak celery": []}
     with tempfile.TemporaryDirectory(prefix="fdleak-tracker-") as scratch, redis(scratch) as broker:
         for round_ in range(rounds):
             reports = os.path.join(scratch, f"reports-{round_}")
@@ -131,7 +134,10 @@ def celery_throughput(tasks: int, rounds: int, batches: int = 3) -> None:
                 worker = CeleryRun(broker, scratch, prefix, f"t{round_}{tag}")
                 try:
                     worker.throughput(300)  # warm: imports, connections, the pool's first forks
-                    rates[label] += [worker.throughput(tasks)[0] for _ in range(batches)]
+                    for _ in range(batches):
+                        used = worker.cpu_seconds()
+                        rates[label].append(worker.throughput(tasks)[0])
+                        cpu[label].append((worker.cpu_seconds() - used) / tasks)
                 finally:
                     worker.stop()
     best = {label: max(values) for label, values in rates.items()}
@@ -143,6 +149,15 @@ def celery_throughput(tasks: int, rounds: int, batches: int = 3) -> None:
               f"(all: {', '.join(f'{r:.0f}' for r in rates[label])})")  # fmt: skip
     print(f"tracked/untracked: best {ratio:.0%}, median {middle['fdleak celery'] / middle['untracked']:.0%} "
           f"(target at least 95%: {'met' if ratio >= 0.95 else 'MISSED'})")  # fmt: skip
+    per_task = {label: statistics.median(values) for label, values in cpu.items()}
+    for label, values in cpu.items():
+        print(f"  {label:<14} worker CPU per task: median {per_task[label] * 1e6:,.0f} µs "
+              f"(all: {', '.join(f'{v * 1e6:.0f}' for v in values)})")  # fmt: skip
+    added = per_task["fdleak celery"] / per_task["untracked"] - 1
+    print(
+        f"the tracker adds {added:+.1%} CPU per task to the worker "
+        f"({(per_task['fdleak celery'] - per_task['untracked']) * 1e6:+.0f} µs)"
+    )
 
 
 if __name__ == "__main__":
