@@ -31,6 +31,7 @@ from fdleak.exporter.collector import Collector
 from fdleak.model.metrics import ExporterMetrics, ProcessMetrics
 from fdleak.views.prometheus import render
 from services import celery_worker, free_port, redis_server
+from tracing import first_line
 
 ROOT = Path(__file__).resolve().parent.parent
 RULES = ROOT / "deploy" / "prometheus" / "fdleak-alerts.yml"
@@ -120,7 +121,7 @@ def exporter(*args: str, stop_with: int = signal.SIGTERM) -> Iterator[Exporter]:
         env=env,
     )
     assert proc.stderr is not None
-    announced = proc.stderr.readline()  # written once the port is bound and served
+    announced = first_line(proc.stderr)  # written once the port is bound and served
     clean = False
     try:
         assert announced.startswith("fdleak: exporting fd metrics of "), announced + proc.stderr.read()

@@ -8,7 +8,16 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import IO, Any
+
+
+def first_line(stream: IO[str]) -> str:
+    """One line from a child's pipe, read from the fd itself: ``stream.readline()`` would
+    buffer what follows it, which ``communicate()`` (reading the fd) then never sees."""
+    data = b""
+    while not data.endswith(b"\n") and (byte := os.read(stream.fileno(), 1)):
+        data += byte
+    return data.decode()
 
 
 @contextlib.contextmanager
@@ -23,7 +32,7 @@ def tracing(*args: str) -> Iterator[subprocess.Popen[str]]:
     )
     try:
         assert proc.stderr is not None
-        first = proc.stderr.readline()
+        first = first_line(proc.stderr)
         assert first.startswith("fdleak: tracing"), first + proc.stderr.read()
         yield proc
     finally:

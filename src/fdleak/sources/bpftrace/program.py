@@ -8,7 +8,10 @@ thread-group id, so every thread of a traced process passes), which forks extend
 
 At entry a traced fd call keeps its first four arguments per thread (and which exit
 probe prints it); at exit one line per call: ``NSECS TID TGID NAME FIELDS...``, a string
-field always last (a path may hold spaces). User memory behind a pointer is read at exit:
+field always last (a path may hold spaces). A close's NSECS is its entry's, not its exit's:
+the number is free from some moment inside the call, and another thread of the process
+may take it and return before the close does; what was freed at entry sorts first.
+User memory behind a pointer is read at exit:
 the kernel has just read it, so it is resident. Socket addresses go out as raw numbers
 that records.py formats. Syscall numbers are x86_64's.
 """
@@ -137,7 +140,9 @@ _CLONES = (
     (58, "0x4111"),  # vfork: CLONE_VM | CLONE_VFORK | SIGCHLD
 )
 _CLONE_THREAD = 0x10000
-_SLOTS = ("in", "nr", "a0", "a1", "a2", "a3", "cf")
+_SLOTS = ("in", "nr", "a0", "a1", "a2", "a3", "cf", "t0")
+# the calls that free fd numbers: timed at their entry (see the module's docstring)
+_FREEING = ("close", "close_range")
 
 
 def build(pids: list[int], group_dead: bool, btf: bool) -> str:
@@ -183,6 +188,8 @@ def _enter(traced: str) -> str:
     ]
     for nr, flags in _CLONES:
         lines.append(f"  if ($id == {nr}) {{ @cf[tid] = (uint64)({flags}); }}")
+    freeing = " || ".join(f"$id == {call.nr}" for call in CALLS if call.name in _FREEING)
+    lines.append(f"  if ({freeing}) {{ @t0[tid] = nsecs; }}")
     for call in CALLS:
         test = f"$id == {call.nr}" + (f" && ({call.enter_if})" if call.enter_if else "")
         lines.append(f"  if ({test}) {{ $g = {call.group}; }}")
@@ -226,12 +233,13 @@ def _exit(group: int, btf: bool) -> str:
         if group == _ADDRESS:
             body.append(_address_branches(call, values))
         else:
-            body.append(
-                f'if ({call.when}) {{ printf({_HEAD}{call.name} {call.fmt}\\n", {_PREFIX_ARGS}, {values}); }}'
-            )
+            prefix = _PREFIX_ARGS.replace("nsecs", "@t0[tid]") if call.name in _FREEING else _PREFIX_ARGS
+            line = f'printf({_HEAD}{call.name} {call.fmt}\\n", {prefix}, {values});'
+            body.append(f"if ({call.when}) {{ {line} }}")
         branches.append(f"if ($id == {call.nr}) {{\n    " + "\n    ".join(body) + "\n  }")
     lines.append("  " + " else ".join(branches))
-    lines.append("  " + " ".join(f"delete(@{slot}[tid]);" for slot in ("in", "nr", "a0", "a1", "a2", "a3")))
+    kept = ("in", "nr", "a0", "a1", "a2", "a3", *(("t0",) if group == _NUMBERS else ()))
+    lines.append("  " + " ".join(f"delete(@{slot}[tid]);" for slot in kept))
     lines.append("}")
     return "\n".join(lines)
 
