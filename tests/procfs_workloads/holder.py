@@ -32,7 +32,7 @@ def main() -> None:
     parser.add_argument("--special", action="store_true", help="pipes (peer in a child), eventfd, epoll, dir")
     parser.add_argument("--leak-every", type=float, default=0.0, help="leak one file every S seconds")
     parser.add_argument("--churn", type=int, default=0, help="open and close up to N files, over and over")
-    parser.add_argument("--pool", type=int, default=0, help="open N files over 1 s, then keep them")
+    parser.add_argument("--pool", type=int, default=0, help="open N files over 2.5 s, then keep them")
     parser.add_argument(
         "--recycle", action="store_true", help="children that leak 8 files each in 0.8 s, one after another"
     )
@@ -178,7 +178,8 @@ def _recycle(directory: str) -> None:
 def _pool(directory: str, size: int, keep: list[object]) -> None:
     for n in range(size):
         keep.append(os.open(os.path.join(directory, f"pool_{n}.txt"), os.O_CREAT | os.O_WRONLY, 0o600))
-        time.sleep(1.0 / size)
+        # slow enough that a watch started under load still sees most of the growth
+        time.sleep(2.5 / size)
 
 
 if __name__ == "__main__":
