@@ -126,7 +126,10 @@ def main() -> None:
             os.close(ready_r)
             new_child(ready_w)
         os.close(ready_w)
-        os.read(ready_r, 1)  # its files are open
+        # its files are open, and its end of the pipe closed (EOF): the test's ground truth
+        # is read next, and must not catch the child between its write and its close
+        while os.read(ready_r, 1):
+            pass
         os.close(ready_r)
         print(json.dumps({"done": True, "new_child": newborn}), flush=True)
     os._exit(0)
