@@ -173,6 +173,24 @@ class Holder:
         self.child: int | None = announced["child"]
 
 
+def end_child(proc: subprocess.Popen[Any], signum: int | None = None, timeout: float = 10) -> None:
+    """End a child a test started: close its stdin (or send it ``signum``), wait up to
+    ``timeout`` s, kill it if it is still there, then close its pipes."""
+    if signum is None:
+        if proc.stdin is not None and not proc.stdin.closed:
+            proc.stdin.close()
+    elif proc.poll() is None:
+        proc.send_signal(signum)
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+    for stream in (proc.stdin, proc.stdout, proc.stderr):
+        if stream is not None and not stream.closed:
+            stream.close()
+
+
 @contextlib.contextmanager
 def holder(tmp_path: Path, *args: str) -> Iterator[Holder]:
     """Start the holder with ``args``, wait for its JSON line, stop and reap it after."""
@@ -188,14 +206,7 @@ def holder(tmp_path: Path, *args: str) -> Iterator[Holder]:
         assert line, "the holder died before it was ready"
         yield Holder(proc, json.loads(line))
     finally:
-        assert proc.stdin is not None and proc.stdout is not None
-        proc.stdin.close()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        proc.stdout.close()
+        end_child(proc)
 
 
 def read_pty(main: int) -> str:

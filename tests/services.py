@@ -13,7 +13,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from conftest import need_tool, run_fdleak
+from conftest import end_child, need_tool, run_fdleak
 
 CELERY_APP = Path(__file__).parent / "celery_app"
 _START_TIMEOUT = 60.0
@@ -160,12 +160,7 @@ def celery_worker(
         yield Worker(proc, name, env, log)
     finally:
         pool = Worker(proc, name, env, log).children() if proc.poll() is None else []
-        proc.send_signal(signal.SIGQUIT)  # cold shutdown: it stops its pool children too
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        end_child(proc, signal.SIGQUIT, timeout=30)  # cold shutdown: it stops its pool children too
         for child in pool:  # normally gone already; never leave one behind
             with contextlib.suppress(ProcessLookupError):
                 os.kill(child, signal.SIGKILL)

@@ -8,6 +8,7 @@ must be exactly the ones /proc shows that were not there before the attach.
 
 from __future__ import annotations
 
+import signal
 import socket
 import subprocess
 import time
@@ -15,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import analyze_json, need_tool, proc_fds
+from conftest import analyze_json, end_child, need_tool, proc_fds
 
 
 def free_port() -> int:
@@ -100,16 +101,8 @@ def test_redis_open_fds_match_proc(tmp_path: Path) -> None:
         for conn in kept:
             conn.close()
         for proc in (tracer, server):
-            if proc is not None and proc.poll() is None:
-                proc.terminate()
-                try:
-                    proc.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
-        for stream in (server.stdout, tracer.stderr if tracer else None):
-            if stream is not None:
-                stream.close()
+            if proc is not None:
+                end_child(proc, signal.SIGTERM)
     _, report, _ = analyze_json(tmp_path, log)
     seen = {e["fd"]: e for e in report["open_fds"] if e["pid"] == server.pid}
     assert len(truth) >= 12  # the kept clients, at least

@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 
 import pytest
 
-from conftest import need, need_tool, proc_fds, run_fdleak
+from conftest import end_child, need, need_tool, proc_fds, run_fdleak
 from fdleak.discovery.follow import Follower
 from fdleak.exporter.collector import Collector
 from fdleak.model.metrics import ExporterMetrics, ProcessMetrics
@@ -78,19 +78,7 @@ def workload(tmp_path: Path, mode: str, *marker: str) -> Iterator[subprocess.Pop
         assert proc.stdout is not None and proc.stdout.readline() == "ready\n"
         yield proc
     finally:
-        stop(proc)
-
-
-def stop(proc: subprocess.Popen[str]) -> None:
-    if proc.stdin is not None and not proc.stdin.closed:
-        proc.stdin.close()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-    if proc.stdout is not None:
-        proc.stdout.close()
+        end_child(proc)
 
 
 class Exporter:
@@ -246,7 +234,7 @@ def test_metrics_match_proc_and_exited_processes_lose_their_series(tmp_path: Pat
         lint = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True, text=True)
         assert lint.returncode == 0, lint.stdout + lint.stderr  # Prometheus's own naming lint
 
-        stop(clean)
+        end_child(clean)
         after_exit = parse(served.scrape())
         assert not any(("pid", str(clean.pid)) in labels for _, labels in after_exit), "stale series"
         assert after_exit[("fdleak_exporter_processes", frozenset())] == 1
@@ -461,12 +449,7 @@ def prometheus(tmp_path: Path, target: str) -> Iterator[Prometheus]:
         until(ready, 30, "Prometheus to be ready")
         yield server
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        end_child(proc, signal.SIGTERM, timeout=30)
 
 
 def test_prometheus_fires_the_shipped_alerts_for_the_leaking_process_only(tmp_path: Path) -> None:
