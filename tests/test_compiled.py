@@ -94,7 +94,9 @@ def hot_mangled(draw: st.DrawFn) -> str:
         return line[:cut]
     if how == "insert":
         return (
-            line[:cut] + draw(st.sampled_from([" ", "\t", ")", " = ", "<", ">", "\r", "9", "é"])) + line[cut:]
+            line[:cut]
+            + draw(st.sampled_from([" ", "\t", ")", " = ", "<", ">", "\r", "9", "é", "\xa0", "\x85"]))
+            + line[cut:]
         )
     if how == "delete":
         return line[:cut] + line[cut + 1 :]

@@ -287,7 +287,7 @@ def closes_after(call: str) -> list[str]:
 
 @pytest.mark.parametrize("prefix", PREFIXES[:2])
 def test_pairs_signed_as_python(prefix: str) -> None:
-    # in-block pairs of pipes and sockets are signed in C (_signature.c)
+    # in-block pairs are signed in C (model/_signature.c)
     lines = [prefix + line for call in COMMON + HOSTILE for line in closes_after(call)]
     assert_same(lines)
 

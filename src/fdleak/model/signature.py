@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import re
+from typing import Protocol
 
 from fdleak.model.kinds import FdKind
 
@@ -33,7 +35,11 @@ _MEMO: dict[tuple[FdKind, str, str], str] = {}
 _MEMO_SIZE = 4096
 
 
-def signature_of(kind: FdKind, target: str, syscall: str = "") -> str:
+class Signer(Protocol):
+    def __call__(self, kind: FdKind, target: str, syscall: str = "") -> str: ...
+
+
+def python_signature_of(kind: FdKind, target: str, syscall: str = "") -> str:
     """Group key for ``target``: run-to-run varying parts become ``*``."""
     key = (kind, target, syscall if kind is FdKind.SOCKET else "")  # only sockets depend on the call
     signature = _MEMO.get(key)
@@ -69,3 +75,23 @@ def _socket_signature(target: str, syscall: str) -> str:
         return f"{proto} {local}->{_PORT.sub(':*', peer)}"
     # a client: our local port is ephemeral, the peer is what matters
     return f"{proto} {_PORT.sub(':*', local)}->{peer}"
+
+
+def _compiled() -> Signer | None:
+    """The same in C (_signature.c), if it was built and FDLEAK_PURE_PYTHON=1 does not refuse it.
+
+    It computes every printable-ASCII target directly, faster than the memo finds one,
+    and hands anything else to ``_signature``.
+    """
+    if os.environ.get("FDLEAK_PURE_PYTHON", "") not in ("", "0"):
+        return None
+    try:
+        from fdleak.model import _signature as compiled
+    except ImportError:
+        return None
+    compiled.setup(FdKind.PIPE, FdKind.SOCKET, _signature)
+    signer: Signer = compiled.signature_of
+    return signer
+
+
+signature_of: Signer = _compiled() or python_signature_of

@@ -327,14 +327,14 @@ typedef struct {
     int k, has_pid, has_ts;
     Py_ssize_t events;
     /* reducer._last_ts_text, kept here between delegations: a str, None, or a slice of
-     * a line (the list holds the line) not yet made a str */
+     * a line (the list or the buffer holds the line) not yet made a str */
     PyObject *last_ts;
-    PyObject *last_ts_line;
+    const char *last_ts_line;
     Py_ssize_t last_ts_a, last_ts_b;
 } Ctx;
 
 static void
-set_last_ts(Ctx *c, PyObject *line, Py_ssize_t a, Py_ssize_t b)
+set_last_ts(Ctx *c, const char *line, Py_ssize_t a, Py_ssize_t b)
 {
     Py_CLEAR(c->last_ts);
     c->last_ts_line = line;
@@ -355,8 +355,7 @@ static PyObject *
 last_ts_text(Ctx *c)
 {
     if (c->last_ts_line != NULL) {
-        const char *s = (const char *)PyUnicode_1BYTE_DATA(c->last_ts_line);
-        PyObject *text = ascii(s + c->last_ts_a, c->last_ts_b - c->last_ts_a);
+        PyObject *text = ascii(c->last_ts_line + c->last_ts_a, c->last_ts_b - c->last_ts_a);
         if (text == NULL)
             return NULL;
         c->last_ts_line = NULL;
@@ -1122,11 +1121,11 @@ whole_call(Ctx *c, const char *s, Py_ssize_t n, PyObject *seq)
 }
 
 /* 1 when taken, 0 when Python must take the line, -1 on error */
+/* One ASCII line s[:n]: 1 taken, 0 for Python, -1 with an exception. ``line`` is its
+ * str, or NULL where the line is a slice of a buffer: it is made only if kept. */
 static int
-line_fast(Ctx *c, PyObject *line, PyObject *seq)
+line_fast(Ctx *c, PyObject *line, const char *s, Py_ssize_t n, PyObject *seq)
 {
-    const char *s = (const char *)PyUnicode_1BYTE_DATA(line);
-    Py_ssize_t n = PyUnicode_GET_LENGTH(line);
     int k = c->k;
     Py_ssize_t fa[2], fb[2], rest;
     PyObject *pid = NULL;
@@ -1218,7 +1217,7 @@ line_fast(Ctx *c, PyObject *line, PyObject *seq)
         if (pid == NULL)
             return -1;
         c->events++;
-        set_last_ts(c, c->has_ts ? line : NULL, ta, tb);
+        set_last_ts(c, c->has_ts ? s : NULL, ta, tb);
         if (!c->has_ts) {
             Py_XSETREF(c->last_ts, Py_NewRef(Py_None));
         }
@@ -1319,7 +1318,7 @@ line_fast(Ctx *c, PyObject *line, PyObject *seq)
         }
         Py_DECREF(pid);
         if (rc == 1) {
-            set_last_ts(c, c->has_ts ? line : NULL, ta, tb);
+            set_last_ts(c, c->has_ts ? s : NULL, ta, tb);
             if (!c->has_ts)
                 Py_XSETREF(c->last_ts, Py_NewRef(Py_None));
         }
@@ -1350,14 +1349,14 @@ line_fast(Ctx *c, PyObject *line, PyObject *seq)
         values[0] = Py_NewRef(seq);
         values[1] = c->has_pid ? PyLong_FromLong(number) : Py_NewRef(c->default_pid);
         values[2] = PyLong_FromLong(fd);
-        values[3] = Py_NewRef(line);
+        values[3] = line != NULL ? Py_NewRef(line) : ascii(s, n);
         PyObject *kcall = ascii(call, cn);
         PyObject *kres = ascii(s + res + fdn, n - res - fdn);
         values[4] = (kcall && kres) ? PyTuple_Pack(2, kcall, kres) : NULL;
         Py_XDECREF(kcall);
         Py_XDECREF(kres);
         PyObject *index = PyLong_FromSsize_t(PyList_GET_SIZE(c->items));
-        if (values[1] == NULL || values[2] == NULL || values[4] == NULL || index == NULL) {
+        if (values[1] == NULL || values[2] == NULL || values[3] == NULL || values[4] == NULL || index == NULL) {
             for (int i = 0; i < 5; i++)
                 Py_XDECREF(values[i]);
             Py_XDECREF(index);
@@ -1372,7 +1371,7 @@ line_fast(Ctx *c, PyObject *line, PyObject *seq)
         Py_XDECREF(lazy);
         Py_DECREF(fd_obj);
         Py_DECREF(index);
-        set_last_ts(c, c->has_ts ? line : NULL, ta, tb);
+        set_last_ts(c, c->has_ts ? s : NULL, ta, tb);
         if (!c->has_ts)
             Py_XSETREF(c->last_ts, Py_NewRef(Py_None));
         return rc;
@@ -1405,6 +1404,103 @@ get_int_attr(PyObject *obj, PyObject *name, int *out)
     return 0;
 }
 
+/* The reducer's and the result's state a block's lines update: 0, or -1 with an exception */
+static int
+ctx_open(Ctx *c)
+{
+    if (LazyCreate_t == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "_scan.setup() was not called");
+        return -1;
+    }
+    c->items = PyObject_GetAttrString(c->result, "items");
+    c->calls = get_attr_path(c->reducer, s_assembler, s_pending);
+    c->lazy_pairs = PyObject_GetAttr(c->reducer, s_lazy_pairs);
+    c->default_pid = PyObject_GetAttr(c->reducer, s_default_pid);
+    c->pairs = PyObject_GetAttr(c->result, s_pairs);
+    c->free = PyObject_GetAttr(c->reducer, s_free);
+    if (c->items == NULL || c->calls == NULL || c->lazy_pairs == NULL || c->default_pid == NULL || c->pairs == NULL
+        || c->free == NULL)
+        return -1;
+    if (!PyList_Check(c->items) || !PyDict_Check(c->calls) || !PyDict_Check(c->lazy_pairs)
+        || !PyDict_Check(c->pairs) || !PyDict_Check(c->free)) {
+        PyErr_SetString(PyExc_TypeError, "_scan.scan: unexpected reducer state");
+        return -1;
+    }
+    if (get_int_attr(c->reducer, s_shape_k, &c->k) < 0 || get_int_attr(c->reducer, s_has_pid, &c->has_pid) < 0
+        || get_int_attr(c->reducer, s_has_ts, &c->has_ts) < 0)
+        return -1;
+    if (c->k < 0 || c->k > 2 || (c->has_ts && c->k < 1)) {
+        PyErr_SetString(PyExc_ValueError, "_scan.scan: no fast-path shape");
+        return -1;
+    }
+    c->last_ts = PyObject_GetAttr(c->reducer, s_last_ts_text);
+    return c->last_ts == NULL ? -1 : 0;
+}
+
+/* The block's end: the state kept here handed back. 0, or -1 with an exception */
+static int
+ctx_finish(Ctx *c)
+{
+    PyObject *ts = last_ts_text(c);
+    if (ts == NULL || PyObject_SetAttr(c->reducer, s_last_ts_text, ts) < 0)
+        return -1;
+    PyObject *events = PyObject_GetAttr(c->result, s_events);
+    if (events == NULL)
+        return -1;
+    PyObject *added = PyLong_FromSsize_t(c->events);
+    PyObject *sum = added ? PyNumber_Add(events, added) : NULL;
+    Py_DECREF(events);
+    Py_XDECREF(added);
+    if (sum == NULL)
+        return -1;
+    int rc = PyObject_SetAttr(c->result, s_events, sum);
+    Py_DECREF(sum);
+    return rc;
+}
+
+static void
+ctx_close(Ctx *c)
+{
+    Py_XDECREF(c->items);
+    Py_XDECREF(c->calls);
+    Py_XDECREF(c->lazy_pairs);
+    Py_XDECREF(c->default_pid);
+    Py_XDECREF(c->pairs);
+    Py_XDECREF(c->free);
+    Py_XDECREF(c->last_ts);
+}
+
+/* One line, numbered seq: the compiled loop's when it can, else Python's _line. ``line``
+ * is its str or NULL (a slice of a buffer: made a latin-1 str for Python). *carry: a
+ * line Python read may have left reducer._carry set, which only Python can join. */
+static int
+one_line(Ctx *c, PyObject *line, const char *s, Py_ssize_t n, int is_ascii, Py_ssize_t number, int *carry)
+{
+    PyObject *seq = PyLong_FromSsize_t(number);
+    if (seq == NULL)
+        return -1;
+    int taken = 0;
+    if (*carry) {
+        PyObject *pending_text = PyObject_GetAttr(c->reducer, s_carry);
+        *carry = pending_text == NULL ? -1 : PyObject_IsTrue(pending_text);
+        Py_XDECREF(pending_text);
+        if (*carry < 0) {
+            Py_DECREF(seq);
+            return -1;
+        }
+    }
+    if (!*carry && is_ascii)
+        taken = line_fast(c, line, s, n, seq);
+    if (taken == 0) {
+        PyObject *text = line != NULL ? Py_NewRef(line) : PyUnicode_DecodeLatin1(s, n, NULL);
+        taken = text == NULL ? -1 : delegate(c, text, seq);
+        Py_XDECREF(text);
+        *carry = 1;
+    }
+    Py_DECREF(seq);
+    return taken < 0 ? -1 : 0;
+}
+
 static PyObject *
 scan(PyObject *self, PyObject *args)
 {
@@ -1415,91 +1511,64 @@ scan(PyObject *self, PyObject *args)
     if (!PyArg_ParseTuple(args, "OO!nOO!", &c.reducer, &PyList_Type, &lines, &first_seq, &c.result,
                           &PyDict_Type, &c.pending))
         return NULL;
-    if (LazyCreate_t == NULL) {
-        PyErr_SetString(PyExc_RuntimeError, "_scan.setup() was not called");
-        return NULL;
-    }
     PyObject *ok = NULL;
-    c.items = PyObject_GetAttrString(c.result, "items");
-    c.calls = get_attr_path(c.reducer, s_assembler, s_pending);
-    c.lazy_pairs = PyObject_GetAttr(c.reducer, s_lazy_pairs);
-    c.default_pid = PyObject_GetAttr(c.reducer, s_default_pid);
-    c.pairs = PyObject_GetAttr(c.result, s_pairs);
-    c.free = PyObject_GetAttr(c.reducer, s_free);
-    if (c.items == NULL || c.calls == NULL || c.lazy_pairs == NULL || c.default_pid == NULL || c.pairs == NULL
-        || c.free == NULL)
-        goto done;
-    if (!PyList_Check(c.items) || !PyDict_Check(c.calls) || !PyDict_Check(c.lazy_pairs) || !PyDict_Check(c.pairs)
-        || !PyDict_Check(c.free)) {
-        PyErr_SetString(PyExc_TypeError, "_scan.scan: unexpected reducer state");
-        goto done;
-    }
-    if (get_int_attr(c.reducer, s_shape_k, &c.k) < 0 || get_int_attr(c.reducer, s_has_pid, &c.has_pid) < 0
-        || get_int_attr(c.reducer, s_has_ts, &c.has_ts) < 0)
-        goto done;
-    if (c.k < 0 || c.k > 2 || (c.has_ts && c.k < 1)) {
-        PyErr_SetString(PyExc_ValueError, "_scan.scan: no fast-path shape");
-        goto done;
-    }
-    c.last_ts = PyObject_GetAttr(c.reducer, s_last_ts_text);
-    if (c.last_ts == NULL)
+    if (ctx_open(&c) < 0)
         goto done;
     int carry = 1; /* reducer._carry may be set: only Python's lines can set it */
-    Py_ssize_t count = PyList_GET_SIZE(lines);
-    for (Py_ssize_t i = 0; i < count; i++) {
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(lines); i++) {
         PyObject *line = PyList_GET_ITEM(lines, i);
-        PyObject *seq = PyLong_FromSsize_t(first_seq + i);
-        if (seq == NULL)
-            goto done;
-        int taken = 0;
-        if (carry) {
-            PyObject *pending_text = PyObject_GetAttr(c.reducer, s_carry);
-            if (pending_text == NULL) {
-                Py_DECREF(seq);
-                goto done;
-            }
-            carry = PyObject_IsTrue(pending_text);
-            Py_DECREF(pending_text);
-            if (carry < 0) {
-                Py_DECREF(seq);
-                goto done;
-            }
-        }
-        if (!carry && PyUnicode_CheckExact(line) && PyUnicode_IS_ASCII(line))
-            taken = line_fast(&c, line, seq);
-        if (taken == 0) {
-            taken = delegate(&c, line, seq);
-            carry = 1;
-        }
-        Py_DECREF(seq);
-        if (taken < 0)
+        int plain = PyUnicode_CheckExact(line) && PyUnicode_IS_ASCII(line);
+        const char *s = plain ? (const char *)PyUnicode_1BYTE_DATA(line) : NULL;
+        if (one_line(&c, line, s, plain ? PyUnicode_GET_LENGTH(line) : 0, plain, first_seq + i, &carry) < 0)
             goto done;
     }
-    PyObject *ts = last_ts_text(&c);
-    if (ts == NULL || PyObject_SetAttr(c.reducer, s_last_ts_text, ts) < 0)
-        goto done;
-    PyObject *events = PyObject_GetAttr(c.result, s_events);
-    if (events == NULL)
-        goto done;
-    PyObject *added = PyLong_FromSsize_t(c.events);
-    PyObject *sum = added ? PyNumber_Add(events, added) : NULL;
-    Py_DECREF(events);
-    Py_XDECREF(added);
-    if (sum == NULL)
-        goto done;
-    int rc = PyObject_SetAttr(c.result, s_events, sum);
-    Py_DECREF(sum);
-    if (rc < 0)
-        goto done;
-    ok = Py_NewRef(Py_None);
+    if (ctx_finish(&c) == 0)
+        ok = Py_NewRef(Py_None);
 done:
-    Py_XDECREF(c.items);
-    Py_XDECREF(c.calls);
-    Py_XDECREF(c.lazy_pairs);
-    Py_XDECREF(c.default_pid);
-    Py_XDECREF(c.pairs);
-    Py_XDECREF(c.free);
-    Py_XDECREF(c.last_ts);
+    ctx_close(&c);
+    return ok;
+}
+
+static int
+all_ascii(const char *s, Py_ssize_t n)
+{
+    unsigned char any = 0;
+    for (Py_ssize_t i = 0; i < n; i++)
+        any |= (unsigned char)s[i];
+    return any < 0x80;
+}
+
+/* scan_bytes(reducer, data, first_seq, result, pending): scan() over the lines of a
+ * buffer of whole lines, cut at each "\n" as reduce_range's split("\n") cut them (no
+ * line after a final newline), without a str for every line. Returns the line count. */
+static PyObject *
+scan_bytes(PyObject *self, PyObject *args)
+{
+    Ctx c;
+    Py_buffer data;
+    Py_ssize_t first_seq;
+    memset(&c, 0, sizeof c);
+    if (!PyArg_ParseTuple(args, "Oy*nOO!", &c.reducer, &data, &first_seq, &c.result, &PyDict_Type, &c.pending))
+        return NULL;
+    PyObject *ok = NULL;
+    Py_ssize_t count = 0;
+    if (ctx_open(&c) < 0)
+        goto done;
+    const char *s = (const char *)data.buf, *end = s + data.len;
+    int carry = 1;
+    while (s < end) {
+        const char *nl = memchr(s, '\n', (size_t)(end - s));
+        Py_ssize_t n = (nl != NULL ? nl : end) - s;
+        if (one_line(&c, NULL, s, n, all_ascii(s, n), first_seq + count, &carry) < 0)
+            goto done;
+        count++;
+        s += n + 1;
+    }
+    if (ctx_finish(&c) == 0)
+        ok = PyLong_FromSsize_t(count);
+done:
+    ctx_close(&c);
+    PyBuffer_Release(&data);
     return ok;
 }
 
@@ -1647,6 +1716,8 @@ setup(PyObject *self, PyObject *args)
 static PyMethodDef methods[] = {
     {"setup", setup, METH_VARARGS, "Hand over the record types and the syscall names decode knows."},
     {"scan", scan, METH_VARARGS, "scan(reducer, lines, first_seq, result, pending): one block's lines."},
+    {"scan_bytes", scan_bytes, METH_VARARGS,
+     "scan_bytes(reducer, data, first_seq, result, pending): one block's lines as bytes; their count."},
     {"settle", settle, METH_VARARGS, "settle(reducer, items): the opens that outlived the block, decoded."},
     {"sign_open", sign_open, METH_VARARGS, "sign_open(call, rest): a folded open's (kind, target, syscall)."},
     {NULL, NULL, 0, NULL},

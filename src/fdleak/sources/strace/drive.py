@@ -191,12 +191,9 @@ def reduce_range(path: str, start: int, end: int, root: int = 0) -> BlockResult:
     with open(path, "rb") as handle:
         handle.seek(start)
         data = handle.read(end - start)
-    lines = data.decode("latin-1").split("\n")
-    if lines and lines[-1] == "":
-        lines.pop()
     with no_collections():
         reducer = BlockReducer(root)
-        result = reducer.reduce(lines, 1, final=True)
+        result = reducer.reduce_bytes(data, 1, final=True)
         reducer.flush_unfinished(result)
         # events travel as plain tuples: a NamedTuple pickles through a Python-level
         # __getnewargs__ and unpickles through its Python __new__, a plain tuple in C, about

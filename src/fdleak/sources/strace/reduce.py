@@ -79,6 +79,7 @@ _ACCEPTS = frozenset({"accept", "accept4"})
 _FREE_FD_COPIES = frozenset({"dup", "fcntl", "fcntl64"})
 # close_range over at most this many fds leaves them known free to the pid that called it
 _FREED_MAX = 64
+_SNIFF_LINES = 200  # where a block's prefix shape is looked for
 
 
 class RawPiece(NamedTuple):
@@ -207,16 +208,7 @@ class BlockReducer:
         self._compiled = load_compiled() if self._scan is not None else None
 
     def reduce(self, lines: list[str], first_seq: int = 1, final: bool = True) -> BlockResult:
-        result = BlockResult()
-        pending: dict[int, int] = {}  # fd number -> index in items of its unpaired create
-        self._free = {}
-        if not self._shape_known:
-            self._sniff(lines)
-        shape = self._shape
-        self._k = shape.fields if shape else -1
-        self._has_pid = shape.has_pid if shape else False
-        self._has_ts = shape.has_ts if shape else False
-        self._last_ts_text = None
+        result, pending = self._begin(lines)
         if self._scan is not None and self._k >= 0:
             # the compiled loop takes the fast-path lines itself and hands every other
             # line to self._line, so both loops leave the same state behind
@@ -227,16 +219,47 @@ class BlockReducer:
             for line in lines:
                 line_(line, seq, result, pending)
                 seq += 1
-        seq = first_seq + len(lines) - 1
+        return self._end(result, lines, len(lines), first_seq, final)
+
+    def reduce_bytes(self, data: bytes, first_seq: int = 1, final: bool = True) -> BlockResult:
+        """Whole lines as bytes, as read from a log: the compiled loop cuts them itself.
+
+        The same as ``reduce(lines_of(data))``, without a str for every line.
+        """
+        head = lines_of(data, _SNIFF_LINES)
+        if not self._shape_known:
+            self._sniff(head)
+        if self._compiled is None or self._shape is None:
+            return self.reduce(lines_of(data), first_seq, final)
+        result, pending = self._begin(head)
+        count = self._compiled.scan_bytes(self, data, first_seq, result, pending)
+        return self._end(result, head, count, first_seq, final)
+
+    def _begin(self, lines: list[str]) -> tuple[BlockResult, dict[int, int]]:
+        """A block's start: its result, and where its unpaired creates are (fd -> index in items)."""
+        self._free = {}
+        if not self._shape_known:
+            self._sniff(lines)
+        shape = self._shape
+        self._k = shape.fields if shape else -1
+        self._has_pid = shape.has_pid if shape else False
+        self._has_ts = shape.has_ts if shape else False
+        self._last_ts_text = None
+        return BlockResult(), {}
+
+    def _end(
+        self, result: BlockResult, head: list[str], count: int, first_seq: int, final: bool
+    ) -> BlockResult:
+        """A block's end, after its ``count`` lines, of which ``head`` are the first."""
         if final and self._carry:
             result.unparsed += 1
             self._carry = ""
-        result.lines = seq - first_seq + 1
+        result.lines = count
         if self._last_ts_text is not None:
             result.last_ts = parse_ts(self._last_ts_text)
         if not self.relative_ts:
             # the first line's time, whichever path read it (the fast path parses none)
-            result.first_ts = self._first_ts(lines) or result.first_ts
+            result.first_ts = self._first_ts(head) or result.first_ts
         self._settle(result)
         return result
 
@@ -396,7 +419,7 @@ class BlockReducer:
 
     def _sniff(self, lines: list[str]) -> None:
         """Learn the prefix shape from the first whole call; -r and [pid N] logs stay slow."""
-        for line in lines[:200]:
+        for line in lines[:_SNIFF_LINES]:
             m = LINE.match(line)
             if m is None or m.group("name") is None:
                 continue
@@ -767,6 +790,22 @@ class BlockReducer:
                 RawPiece(started.seq, None, pid, started.name, args, False, started.from_tid, started.applied)
             )
         self.assembler.pending.clear()
+
+
+def lines_of(data: bytes, most: int | None = None) -> list[str]:
+    """The lines of whole-line bytes (latin-1, newlines dropped), or only the first ``most``."""
+    if most is not None:
+        end = -1
+        for _ in range(most):
+            end = data.find(b"\n", end + 1)
+            if end < 0:
+                break
+        if end >= 0:
+            data = data[: end + 1]
+    lines = data.decode("latin-1").split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    return lines
 
 
 def _sign_compiled(compiled: ModuleType, key: tuple[str, str]) -> Signed:

@@ -1,5 +1,5 @@
-/* The compiled form of model/signature.py for the targets in-block pairs have most:
- * pipes, anonymous inodes and sockets (_signature.c). */
+/* The compiled form of model/signature.py (_signature.c), shared by the strace line
+ * loop (sources/strace/_scan.c) and model/_signature_module.c. */
 #ifndef FDLEAK_SIGNATURE_H
 #define FDLEAK_SIGNATURE_H
 
