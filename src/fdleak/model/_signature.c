@@ -148,7 +148,8 @@ is_word(char c) /* [a-z0-9_] */
  * there (0: none); a match becomes "*" and the scan goes on after it. */
 typedef Py_ssize_t (*Matcher)(const char *s, Py_ssize_t n, Py_ssize_t i);
 
-static Py_ssize_t
+/* inlined into each pass, so that its matcher is too */
+static inline __attribute__((always_inline)) Py_ssize_t
 starred(Matcher match, const char *s, Py_ssize_t n, char *out)
 {
     Py_ssize_t w = 0;
