@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from fdleak.lifecycle.engine import Engine
 from fdleak.pipeline.logs import analyze_logs
+from fdleak.sources.strace import drive
+from fdleak.sources.strace.inputs import resolve
 
 
 def report_of(tmp_path: Path, text: str, **kwargs: Any) -> dict[str, Any]:
@@ -192,7 +196,6 @@ def test_blocks_and_workers_agree_with_one_pass(
     tmp_path: Path, jobs: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # small blocks force pieces, pairs and forks across block boundaries
-    from fdleak.sources.strace import drive
 
     lines = []
     for i in range(400):
@@ -310,3 +313,33 @@ def test_window_starts_at_the_first_line(tmp_path: Path) -> None:
 """,
     )
     assert (r["window"]["start"], r["window"]["end"]) == (1716900000.0, 1716900005.0)
+
+
+_reduce_range = drive.reduce_range
+
+
+def _reduce_and_tell_priority(path: str, start: int, end: int, root: int = 0) -> Any:
+    result = _reduce_range(path, start, end, root)
+    result.unparsed_examples = [(0, f"nice {os.nice(0)}")]  # the worker's own priority, carried back
+    return result
+
+
+def test_parallel_workers_yield_the_cpu_to_the_engine(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The engine in this process is the one serial part: the workers are the nicer ones."""
+    lines = [
+        f'100 17955{i:05}.0 openat(AT_FDCWD, "/tmp/f{i}", O_RDONLY) = 3</tmp/f{i}>\n100 17955{i:05}.1 close(3) = 0'
+        for i in range(50)
+    ]
+    log = tmp_path / "trace.txt"
+    log.write_text("\n".join(lines) + "\n")
+    monkeypatch.setattr(drive, "BLOCK_BYTES", 300)
+    monkeypatch.setattr(drive, "PARALLEL_MIN_BYTES", 0)
+    monkeypatch.setattr(drive, "reduce_range", _reduce_and_tell_priority)
+    engine = Engine()
+    totals = drive.LogDriver(engine, jobs=2).run(resolve([str(log)]))
+    assert totals.lines == 100
+    assert totals.unparsed_examples and {text for _, text in totals.unparsed_examples} == {
+        f"nice {os.nice(0) + drive.WORKER_NICE}"
+    }

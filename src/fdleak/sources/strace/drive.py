@@ -28,6 +28,7 @@ BLOCK_BYTES = 4 << 20
 PARALLEL_MIN_BYTES = 16 << 20
 # allocations between young-generation collections while blocks stream (CPython's default: 700)
 GC_YOUNG = 50_000
+WORKER_NICE = 5  # how much less CPU priority the workers take than the engine
 Progress = Callable[[int], None]
 
 
@@ -112,7 +113,7 @@ class LogDriver:
 
     def _parallel(self, log: LogInput, root: int) -> None:
         ranges = _split(log.path, log.size, BLOCK_BYTES)
-        with ProcessPoolExecutor(max_workers=self.jobs) as pool:
+        with ProcessPoolExecutor(max_workers=self.jobs, initializer=_behind_the_engine) as pool:
             # bounded look-ahead: results are consumed in order, memory stays flat
             window = self.jobs * 3
             futures = [pool.submit(reduce_range, log.path, a, b, root) for a, b in ranges[:window]]
@@ -204,6 +205,16 @@ def reduce_range(path: str, start: int, end: int, root: int = 0) -> BlockResult:
         ]
         result.items = cast(list[Item], shipped)
     return result
+
+
+def _behind_the_engine() -> None:
+    """A worker yields the CPU to the main process, which applies the blocks in order.
+
+    The fd-table engine there is the one part that cannot be spread: three processes
+    on two cores shared them evenly, the engine got two thirds of a core, and the
+    workers, a window of blocks ahead, then waited for it (bench/analyze.py).
+    """
+    os.nice(WORKER_NICE)
 
 
 # tuple.__new__(FdEvent, fields): an FdEvent without the Python-level __new__ (fields in order)
