@@ -68,8 +68,9 @@ class Engine:
             ev = ev._replace(pid=self.root_pid)
         if ev.pid not in self.tables and not self._adopt(ev, offset):
             return
-        self._apply[ev.op](ev, ev.seq + offset)
-        self.last_seq = ev.seq + offset
+        seq = ev.seq + offset
+        self._apply[ev.op](ev, seq)
+        self.last_seq = seq
 
     def add_pairs(self, pairs: dict[tuple[int, FdKind, str], list[int]], offset: int) -> None:
         """Open/close pairs a block folded away: they count, but never touch a table."""
@@ -177,15 +178,21 @@ class Engine:
     # -- fd operations --------------------------------------------------------------------
 
     def _created(self, table: Table, record: Entry, seq: int) -> None:
-        replaced = table.take(record.fd)
-        if replaced is not None and not replaced.inherited:
-            # (an inherited fd may have been closed between its /proc read and the attach)
-            self.replaced_open += 1
-        table.put(record)
+        # Table.take and Table.put, inlined: this runs for every create and copy
+        fds, levels = table.fds, table.levels
+        replaced = fds.pop(record.fd, None)
+        if replaced is not None:
+            replaced_key = (replaced.kind, replaced.signature)
+            levels[replaced_key] = levels.get(replaced_key, 1) - 1
+            if not replaced.inherited:
+                # (an inherited fd may have been closed between its /proc read and the attach)
+                self.replaced_open += 1
+        key = (record.kind, record.signature)
+        record.level = levels[key] = levels.get(key, 0) + 1
+        fds[record.fd] = record
         process = self.processes.get(record.pid)
         if process is not None:
             process.opened += 1
-        key = (record.kind, record.signature)
         activity = self.activity.get(key)
         if activity is None:  # not setdefault: it would build an _Activity on every call
             activity = self.activity[key] = _Activity()
@@ -225,7 +232,12 @@ class Engine:
         self._created(table, record, seq)
 
     def _close(self, ev: FdEvent, seq: int) -> None:
-        self._released(self.tables[ev.pid], ev.fd)
+        table = self.tables[ev.pid]
+        record = table.fds.pop(ev.fd, None)  # Table.take, inlined: a close is the commonest event
+        if record is not None:
+            key = (record.kind, record.signature)
+            table.levels[key] = table.levels.get(key, 1) - 1
+            self._count_closed(record)
 
     def _dup(self, ev: FdEvent, seq: int) -> None:
         table = self.tables[ev.pid]
