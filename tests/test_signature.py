@@ -128,3 +128,13 @@ def test_the_memo_stays_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
     for n in range(50):
         assert signature.python_signature_of(FdKind.FILE, f"/srv/f{n}") == "/srv/f*"
         assert len(signature._MEMO) <= 8
+
+
+def test_compiled_signatures_remembered_are_the_computed_ones() -> None:
+    """Far more targets than the C memo's 4096 slots, twice over: collisions never mix them up."""
+    compute = compiled_signature()
+    targets = [f"/srv/job_{n}/tmp{n:08x}/part-{n % 7}.csv" for n in range(20_000)]
+    targets += [f"/srv/deadbeef{n}/x.log" for n in range(5_000)]
+    for _ in range(2):
+        for target in targets:
+            assert compute(FdKind.FILE, target, "") == signature._signature(FdKind.FILE, target, "")

@@ -5,7 +5,6 @@
  * answers DECODE_PYTHON for anything else: the pure-Python decoder stays the oracle,
  * and tests/test_compiled.py compares the two on hostile lines.
  */
-#define _GNU_SOURCE /* memmem */
 #include "_decode.h"
 
 #include <string.h>
@@ -28,7 +27,7 @@ static inline int
 has(const char *s, Py_ssize_t n, const char *word)
 {
     size_t m = strlen(word);
-    return m == 0 || ((size_t)n >= m && memmem(s, (size_t)n, word, m) != NULL);
+    return m == 0 || ((size_t)n >= m && short_search(s, (size_t)n, word, m) != NULL);
 }
 
 static inline const char *
@@ -194,7 +193,7 @@ sockaddr(const char *a, Py_ssize_t an)
     Text out = {NULL, 0};
     if (has(a, an, "AF_UNIX")) {
         /* sun_path=(@?)"((?:[^"\\]|\\.)*)": the first "sun_path=" must be it */
-        const char *at = memmem(a, (size_t)an, "sun_path=", 9);
+        const char *at = short_search(a, (size_t)an, "sun_path=", 9);
         if (at == NULL) {
             out.text = PyUnicode_FromString("");
             out.python = out.text == NULL ? -1 : 0;
@@ -663,7 +662,7 @@ de_recvmsg(Call *c)
     int count = 0;
     Py_ssize_t at = 0;
     while (at < c->an) {
-        const char *hit = memmem(c->a + at, (size_t)(c->an - at), cmsg, (size_t)cn);
+        const char *hit = short_search(c->a + at, (size_t)(c->an - at), cmsg, (size_t)cn);
         if (hit == NULL)
             break;
         Py_ssize_t start = hit - c->a + cn, end = bracketed(c->a, start, c->an);

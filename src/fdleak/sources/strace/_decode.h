@@ -10,6 +10,27 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
+#include <string.h>
+
+/* memmem for the short needles and lines of a log: memchr to each place the first
+ * character is, then memcmp (glibc's memmem set up its search on every call) */
+static inline const char *
+short_search(const char *s, size_t n, const char *needle, size_t m)
+{
+    if (m == 0)
+        return s;
+    const char *end = s + n;
+    while ((size_t)(end - s) >= m) {
+        const char *p = memchr(s, needle[0], (size_t)(end - s) - m + 1);
+        if (p == NULL)
+            return NULL;
+        if (memcmp(p + 1, needle + 1, m - 1) == 0)
+            return p;
+        s = p + 1;
+    }
+    return NULL;
+}
+
 #define DECODE_PYTHON (-1) /* not sure: Python must decode this call */
 #define DECODE_ERROR (-2)  /* a Python exception is set */
 

@@ -14,7 +14,6 @@
  * decoded and placed here too; the calls _decode.c is unsure of are decoded by
  * BlockReducer.complete, as before.
  */
-#define _GNU_SOURCE /* memmem */
 #include "_decode.h"
 #include "_signature.h"
 
@@ -115,8 +114,7 @@ find(const char *s, Py_ssize_t n, const char *needle)
     size_t m = strlen(needle);
     if ((size_t)n < m)
         return -1;
-    /* memchr is the faster search for the one-character needles most calls pass */
-    const char *p = m == 1 ? memchr(s, needle[0], (size_t)n) : memmem(s, (size_t)n, needle, m);
+    const char *p = short_search(s, (size_t)n, needle, m);
     return p ? (Py_ssize_t)(p - s) : -1;
 }
 
@@ -237,7 +235,7 @@ inert(PyObject *table, const char *name, Py_ssize_t nn, const char *text, Py_ssi
             return 0;
         const char *w = (const char *)PyUnicode_1BYTE_DATA(word);
         Py_ssize_t wn = PyUnicode_GET_LENGTH(word);
-        if (wn == 0 || (tn >= wn && memmem(text, (size_t)tn, w, (size_t)wn) != NULL))
+        if (wn == 0 || (tn >= wn && short_search(text, (size_t)tn, w, (size_t)wn) != NULL))
             return 0;
     }
     return 1;
