@@ -829,6 +829,51 @@ def test_grandchild_copies_the_childs_table(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
+    "mark", ["fcntl(3</srv/a.txt>, F_SETFD, FD_CLOEXEC) = 0", "ioctl(3</srv/a.txt>, FIOCLEX) = 0"]
+)
+def test_a_mark_the_parent_sets_after_the_fork_is_not_the_childs(tmp_path: Path, mark: str) -> None:
+    """The child's table is the parent's at the fork (fdleak copies it lazily, on first use)."""
+    report = analyze(
+        tmp_path,
+        f"""
+        4242 openat(AT_FDCWD</srv>, "/srv/a.txt", O_RDONLY) = 3</srv/a.txt>
+        4242 openat(AT_FDCWD</srv>, "/srv/b.txt", O_RDONLY|O_CLOEXEC) = 4</srv/b.txt>
+        4242 {FORK} = 4243
+        4242 {mark}
+        4242 fcntl(4</srv/b.txt>, F_SETFD, 0) = 0
+        4243 execve("/bin/true", ["true"], 0x7ffc /* 1 var */) = 0
+        4242 execve("/bin/true", ["true"], 0x7ffc /* 1 var */) = 0
+        """,
+    )
+    # the parent's marks changed its own fds only: the child's exec kept 3 and dropped 4
+    assert targets(report) == {(4242, 4): "/srv/b.txt", (4243, 3): "/srv/a.txt"}
+
+
+def test_a_fork_of_a_fork_copy_not_yet_used_copies_the_table_at_its_own_fork(tmp_path: Path) -> None:
+    report = analyze(
+        tmp_path,
+        f"""
+        4242 openat(AT_FDCWD</srv>, "/srv/a.txt", O_RDONLY) = 3</srv/a.txt>
+        4242 openat(AT_FDCWD</srv>, "/srv/b.txt", O_RDONLY) = 4</srv/b.txt>
+        4242 {FORK} = 4243
+        4242 close(3</srv/a.txt>) = 0
+        4242 fcntl(4</srv/b.txt>, F_SETFD, FD_CLOEXEC) = 0
+        4243 {FORK} = 4244
+        4243 close_range(3, 4294967295, 0) = 0
+        4244 dup2(4</srv/b.txt>, 5</srv/b.txt>) = 5</srv/b.txt>
+        4244 execve("/bin/true", ["true"], 0x7ffc /* 1 var */) = 0
+        """,
+    )
+    assert targets(report) == {
+        (4242, 4): "/srv/b.txt",
+        (4244, 3): "/srv/a.txt",
+        (4244, 4): "/srv/b.txt",  # not close-on-exec in the grandchild: the mark came later
+        (4244, 5): "/srv/b.txt",
+    }
+    assert [process(report, pid)["opened"] for pid in (4242, 4243, 4244)] == [2, 0, 1]
+
+
+@pytest.mark.parametrize(
     "call",
     [PTHREAD.replace("TID", "4243"), CLONE3_THREAD.replace("TID", "4243")],
     ids=["clone-thread", "clone3-thread"],

@@ -136,9 +136,9 @@ class Engine:
         table = self.tables.pop(0)
         table.holders.discard(0)
         table.holders.add(pid)
-        for entry in table.fds.values():
+        for entry in table.entries().values():
             if entry.pid == 0:
-                entry.pid = pid
+                entry.pid = pid  # (a fork copy that shares the entry takes its own pid)
         self.tables[pid] = table
         self.tgid[pid] = self.owner[pid] = pid
         self.tgid.pop(0, None)
@@ -181,6 +181,8 @@ class Engine:
         # Table.take and Table.put, inlined: this runs for every create and copy
         fds, levels = table.fds, table.levels
         replaced = fds.pop(record.fd, None)
+        if replaced is None and table.lent:
+            replaced = table.lent.pop(record.fd, None)  # a fork's copy: what it is will do
         if replaced is not None:
             replaced_key = (replaced.kind, replaced.signature)
             levels[replaced_key] = levels.get(replaced_key, 1) - 1
@@ -223,7 +225,7 @@ class Engine:
         target = ev.target
         if ev.fd2 >= 0 and " ->" in target:
             # accept(): our end is the listener's bound address
-            listener = table.fds.get(ev.fd2)
+            listener = table.peek(ev.fd2)
             if listener is not None and listener.target.startswith(target.split(" ", 1)[0] + " "):
                 target = listener.target.split("->", 1)[0] + target[target.index(" ->") + 1 :]
         kind, syscall = ev.kind, ev.syscall
@@ -238,11 +240,14 @@ class Engine:
             key = (record.kind, record.signature)
             table.levels[key] = table.levels.get(key, 1) - 1
             self._count_closed(record)
+        elif table.lent and (record := table.lent.pop(ev.fd, None)) is not None:
+            key = (record.kind, record.signature)  # a fork's copy, not made: its close counts nowhere
+            table.levels[key] = table.levels.get(key, 1) - 1
 
     def _dup(self, ev: FdEvent, seq: int) -> None:
         table = self.tables[ev.pid]
-        old = table.fds.get(ev.fd)
-        if ev.fd2 in table.fds:
+        old = table.peek(ev.fd)
+        if table.has(ev.fd2):
             self._released(table, ev.fd2)  # dup2/dup3 onto an open fd closes it first
         if old is not None:
             kind, target, signature = old.kind, old.target, old.signature
@@ -255,31 +260,35 @@ class Engine:
     def _close_range(self, ev: FdEvent, seq: int) -> None:
         table = self.tables[ev.pid]
         low, high = ev.fd, ev.fd2
-        if high - low < len(table.fds):
+        if high - low < table.count():
             # a narrow range in a big table (one full of leaked fds): look up its numbers
             # rather than walk the table; the order fds are released in changes no count
-            closing = [fd for fd in range(low, high + 1) if fd in table.fds]
+            closing = [fd for fd in range(low, high + 1) if table.has(fd)]
         else:
-            closing = [fd for fd in table.fds if low <= fd <= high]
+            closing = [fd for fd in table.numbers() if low <= fd <= high]
         if ev.cloexec:  # CLOSE_RANGE_CLOEXEC: only marked, closed at the next execve
             for fd in closing:
-                table.fds[fd].cloexec = True  # entries belong to one table: change in place
+                entry = table.own(fd)
+                if entry is not None:
+                    entry.cloexec = True
             return
         # a fork's child closing all it inherited: hundreds of copies, taken at once
-        for record in table.take_all(closing):
+        for record in table.take_countable(closing):
             if not (record.inherited or record.copied):
                 self._count_closed(record)
 
     def _set_cloexec(self, ev: FdEvent, seq: int) -> None:
         table = self.tables[ev.pid]
-        record = table.fds.get(ev.fd)
+        record = table.own(ev.fd)
         if record is not None:
             record.cloexec = ev.cloexec
 
     def _annotate(self, ev: FdEvent, seq: int) -> None:
         table = self.tables[ev.pid]
-        record = table.fds.get(ev.fd)
-        if record is None or record.kind is not FdKind.SOCKET:
+        if (peeked := table.peek(ev.fd)) is None or peeked.kind is not FdKind.SOCKET:
+            return
+        record = table.own(ev.fd)
+        if record is None:
             return
         target = with_socket_end(record.target, ev.syscall, ev.target)
         signature = signature_of(record.kind, target, record.syscall)
@@ -313,8 +322,7 @@ class Engine:
             process.threads.add(ev.child)
             table = parent_table if ev.shares_table else (snapshot or parent_table.copy_for(parent_pid))
             if not ev.shares_table:
-                for entry in table.fds.values():  # a fresh copy: its entries are its own
-                    entry.pid = parent_pid
+                table.set_pid(parent_pid)  # a fresh copy: its entries are its own
             self.tables[ev.child] = table
             self.tgid[ev.child] = parent_pid
             self.owner[ev.child] = parent_pid
@@ -323,8 +331,7 @@ class Engine:
             self._new_process(ev.child, parent_pid, seq, parent_table)
         else:
             table = snapshot or parent_table.copy_for(ev.child)
-            for entry in table.fds.values():  # a fresh copy: its entries are its own
-                entry.pid = ev.child
+            table.set_pid(ev.child)  # a fresh copy: its entries are its own
             self._new_process(ev.child, parent_pid, seq, table)
         self._replay(ev.child)
 
@@ -340,7 +347,7 @@ class Engine:
             table = _private_copy(table, pid)
             table.holders.add(ev.pid)
             self.tables[ev.pid] = table
-        for fd in [fd for fd, record in table.fds.items() if record.cloexec]:
+        for fd in table.cloexec_numbers():
             self._released(table, fd)
         if ev.target:
             process.command = ev.target
@@ -384,7 +391,7 @@ class Engine:
         if not table.holders:
             # the last task holding this table is gone: what was still open, leaked
             # until the exit
-            for record in table.fds.values():
+            for record in table.entries().values():
                 if not record.inherited:
                     self.at_exit.append(OpenFd(record.record(), at_exit=True))
 
@@ -410,7 +417,7 @@ class Engine:
                 continue
             seen.add(id(table))
             holders = {self.tgid[tid] for tid in table.holders}
-            for record in table.fds.values():
+            for record in table.entries().values():
                 for pid in sorted(holders):
                     if record.inherited:
                         inherited_open[pid] = inherited_open.get(pid, 0) + 1
@@ -444,5 +451,5 @@ class Engine:
 
 
 def _private_copy(table: Table, pid: int) -> Table:
-    fds = {fd: entry.copy(pid, entry.copied) for fd, entry in table.fds.items()}
+    fds = {fd: entry.copy(pid, entry.copied) for fd, entry in table.entries().items()}
     return Table(fds=fds, levels=dict(table.levels))

@@ -100,11 +100,64 @@ class Entry:
 
 @dataclass(eq=False)
 class Table:
-    """One kernel fd table. Threads (and CLONE_FILES children) hold the same one."""
+    """One kernel fd table. Threads (and CLONE_FILES children) hold the same one.
 
-    fds: dict[int, Entry] = field(default_factory=dict)
+    A fork's copy is made lazily. ``lent`` holds the parent's entries as they were at
+    the fork; one becomes this table's own copy (``Entry.copy``) only when something
+    needs its pid or its copied flag, or changes it. A vfork'd child that closes all
+    it inherited (close_range) and execs thus copies nothing: copying every fd of a
+    big table at each fork was a quarter of the engine's time on the bench log. A
+    table that has lent its entries changes none of them in place again (``own``).
+    """
+
+    fds: dict[int, Entry] = field(default_factory=dict)  # this table's own entries
     holders: set[int] = field(default_factory=set)  # task ids using this table
     levels: dict[GroupKey, int] = field(default_factory=dict)
+    lent: dict[int, Entry] = field(default_factory=dict)  # fd -> a parent's entry, not copied yet
+    lent_pid: int = 0  # whose copies the lent entries become
+    lending: bool = False  # a fork copy may share this table's entries
+
+    def peek(self, fd: int) -> Entry | None:
+        """The entry of an open fd, to read what the fd is (kind, target, signature, flags).
+
+        A lent fd's entry is the parent's: its pid and copied flag are not this table's.
+        """
+        entry = self.fds.get(fd)
+        if entry is None and self.lent:
+            return self.lent.get(fd)
+        return entry
+
+    def has(self, fd: int) -> bool:
+        return fd in self.fds or fd in self.lent
+
+    def count(self) -> int:
+        return len(self.fds) + len(self.lent)
+
+    def numbers(self) -> list[int]:
+        """Every open fd number, in no particular order (nothing is copied)."""
+        return [*self.fds, *self.lent] if self.lent else list(self.fds)
+
+    def cloexec_numbers(self) -> list[int]:
+        """The open fds marked close-on-exec (nothing is copied: a copy keeps the mark)."""
+        marked = [fd for fd, entry in self.fds.items() if entry.cloexec]
+        if self.lent:
+            marked += [fd for fd, entry in self.lent.items() if entry.cloexec]
+        return marked
+
+    def entries(self) -> dict[int, Entry]:
+        """Every open fd's entry, this table's own: the lent ones are copied now."""
+        for fd in list(self.lent):
+            self._copy_lent(fd)
+        return self.fds
+
+    def own(self, fd: int) -> Entry | None:
+        """The entry of an open fd, this table's alone, safe to change in place."""
+        entry = self.fds.get(fd)
+        if entry is None:
+            entry = self._copy_lent(fd) if self.lent else None
+        elif self.lending:
+            entry = self.fds[fd] = entry.copy(entry.pid, entry.copied)
+        return entry
 
     def put(self, entry: Entry) -> Entry:
         """Insert ``entry`` (new, owned by this table), stamping the level of its group after it arrived."""
@@ -113,29 +166,55 @@ class Table:
         self.levels[key] = level
         entry.level = level
         self.fds[entry.fd] = entry
+        if self.lent:
+            self.lent.pop(entry.fd, None)
         return entry
 
     def take(self, fd: int) -> Entry | None:
         entry = self.fds.pop(fd, None)
+        if entry is None and self.lent and self._copy_lent(fd) is not None:
+            entry = self.fds.pop(fd)
         if entry is not None:
             key = (entry.kind, entry.signature)
             self.levels[key] = self.levels.get(key, 1) - 1
         return entry
 
-    def take_all(self, fds: list[int]) -> list[Entry]:
-        """Take these open fds, in this order: what ``take`` does to each, in one call."""
-        table, levels = self.fds, self.levels
-        taken = [table.pop(fd) for fd in fds]
-        for entry in taken:
+    def take_countable(self, fds: list[int]) -> list[Entry]:
+        """Take these open fds, in this order, and return the entries a close may count.
+
+        Lent entries are dropped uncopied: their copies would be a fork's (copied, or
+        inherited), whose closes count nowhere. Levels change as ``take`` changes them.
+        """
+        table, levels, lent = self.fds, self.levels, self.lent
+        taken = []
+        for fd in fds:
+            entry = table.pop(fd, None)
+            if entry is None:
+                entry = lent.pop(fd)
+            else:
+                taken.append(entry)
             key = (entry.kind, entry.signature)
             levels[key] = levels.get(key, 1) - 1
         return taken
 
     def copy_for(self, pid: int) -> Table:
-        """fork(): a new table with the same fds, now the child's (pid) copies."""
-        copy = Table()
-        copy.fds = {fd: e.copy(pid, not e.inherited) for fd, e in self.fds.items()}
-        copy.levels = dict(self.levels)
+        """fork(): a new table with the same fds, to become the child's (pid) copies."""
+        self.lending = True
+        lent = {**self.lent, **self.fds} if self.lent else self.fds.copy()
+        return Table(levels=dict(self.levels), lent=lent, lent_pid=pid)
+
+    def set_pid(self, pid: int) -> None:
+        """A fork copy's entries are ``pid``'s."""
+        for entry in self.fds.values():
+            entry.pid = pid
+        self.lent_pid = pid
+
+    def _copy_lent(self, fd: int) -> Entry | None:
+        """The lent entry of fd made this table's own copy, as an eager fork copy would be."""
+        entry = self.lent.pop(fd, None)
+        if entry is None:
+            return None
+        copy = self.fds[fd] = entry.copy(self.lent_pid, not entry.inherited)
         return copy
 
 

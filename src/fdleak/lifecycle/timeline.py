@@ -69,14 +69,14 @@ class TimedEngine(Engine):
             if process is not None:
                 table = self.tables.get(tid)
                 # the task's exit took its table: the process holds none once its last task ended
-                count = len(table.fds) if table is not None else 0 if process.exited else -1
+                count = table.count() if table is not None else 0 if process.exited else -1
                 if count >= 0:
                     self._counts(process).add(ts, count)
         if ev.op is Op.FORK and ev.child > 0 and not ev.thread:
             child = self.processes.get(ev.child)
             table = self.tables.get(ev.child)
             if child is not None and table is not None:
-                self._counts(child).add(ts, len(table.fds))  # the fds it got from its parent
+                self._counts(child).add(ts, table.count())  # the fds it got from its parent
 
     def _counts(self, process: Process) -> _Counts:
         entry = self.counts.get(id(process))
