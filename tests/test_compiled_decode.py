@@ -316,3 +316,22 @@ def test_socket_signatures_as_python(body: str, made: tuple[str, str]) -> None:
         "4242  1795512173.5 close(7) = 0",
     ]
     assert_same(lines, blocks=(5,))
+
+
+HEADS = ["TCP", "tcp", "TCPv6", "UNIX", "unix", "UNIT", "UNI", "AF_INET", "AF", "NETLINKX", "XDP", "", "é"]
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.sampled_from(HEADS),
+    st.sampled_from(["", "-", ":", "-STREAM:", ":["]),
+    st.text(alphabet="TCPUNIXtcp6_-:[]0 é", max_size=8),
+)
+def test_link_kinds_as_python(head: str, sep: str, tail: str) -> None:
+    """What a decoration says an fd is (model.kinds.kind_of_link): TCP:[..], UNIX-STREAM:[..], ..."""
+    link = head + sep + tail
+    lines = [
+        f"4242  1795512173.1 dup(9<{link}>) = 6<{link}>",
+        f"4242  1795512173.2 fcntl(9<{link}>, F_DUPFD_CLOEXEC, 0) = 7<{link}>",
+    ]
+    assert_same(lines, blocks=(2,))

@@ -297,6 +297,31 @@ sockaddr(const char *a, Py_ssize_t an)
     return out;
 }
 
+/* kinds._is_socket_decoration(): -y's TCP:[...], UNIX-STREAM:[...], ... -- the text before
+ * any ":" and "-" starts, in capitals, with a protocol, and ":[" follows. 0 (Python then
+ * decides) for anything else, and for non-ASCII text, which str.upper() may change more. */
+static int
+socket_link(const char *s, Py_ssize_t n)
+{
+    static const char *const protocols[] = {"TCP",  "UDP",  "UNIX",  "NETLINK", "RAW",  "UDPLITE",
+                                            "SCTP", "PACKET", "ICMP", "DCCP",   "L2TP", "MPTCP",
+                                            "XDP",  "VSOCK", "TIPC", "BLUETOOTH", "AF_"};
+    Py_ssize_t head = 0;
+    while (head < n && s[head] != ':' && s[head] != '-')
+        head++;
+    if (short_search(s, (size_t)n, ":[", 2) == NULL)
+        return 0;
+    for (size_t i = 0; i < sizeof protocols / sizeof protocols[0]; i++) {
+        Py_ssize_t m = (Py_ssize_t)strlen(protocols[i]), k = 0;
+        while (k < m && k < head && (unsigned char)s[k] < 0x80
+               && (s[k] >= 'a' && s[k] <= 'z' ? s[k] - 'a' + 'A' : s[k]) == protocols[i][k])
+            k++;
+        if (k == m)
+            return 1;
+    }
+    return 0;
+}
+
 /* model.kinds.kind_of_link(): the usual link texts here, the rest in Python */
 static PyObject *
 kind_of_link(PyObject *target)
@@ -312,7 +337,7 @@ kind_of_link(PyObject *target)
     }
     if (starts(s, n, "pipe:"))
         return Py_NewRef(decode_types.kind_pipe);
-    if (starts(s, n, "socket:"))
+    if (starts(s, n, "socket:") || socket_link(s, n))
         return Py_NewRef(decode_types.kind_socket);
     return PyObject_CallOneArg(decode_types.kind_of_link, target);
 }
