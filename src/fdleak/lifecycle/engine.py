@@ -272,7 +272,7 @@ class Engine:
                 if entry is not None:
                     entry.cloexec = True
             return
-        # a fork's child closing all it inherited: hundreds of copies, taken at once
+        # a fork's child closing all it inherited: hundreds of fds, taken at once (lent ones uncopied)
         for record in table.take_countable(closing):
             if not (record.inherited or record.copied):
                 self._count_closed(record)

@@ -105,9 +105,10 @@ class Table:
     A fork's copy is made lazily. ``lent`` holds the parent's entries as they were at
     the fork; one becomes this table's own copy (``Entry.copy``) only when something
     needs its pid or its copied flag, or changes it. A vfork'd child that closes all
-    it inherited (close_range) and execs thus copies nothing: copying every fd of a
-    big table at each fork was a quarter of the engine's time on the bench log. A
-    table that has lent its entries changes none of them in place again (``own``).
+    it inherited (close_range) and execs thus copies nothing, where copying every fd
+    of a big table (a leaky process's) at each fork was the engine's largest single
+    cost in profiles of the bench log. A table that has lent its entries changes none
+    of them in place again (``own``).
     """
 
     fds: dict[int, Entry] = field(default_factory=dict)  # this table's own entries

@@ -80,8 +80,8 @@ def _socket_signature(target: str, syscall: str) -> str:
 def _compiled() -> Signer | None:
     """The same in C (_signature.c), if it was built and FDLEAK_PURE_PYTHON=1 does not refuse it.
 
-    It computes every printable-ASCII target directly, faster than the memo finds one,
-    and hands anything else to ``_signature``.
+    It computes every printable-ASCII target (remembering recent paths in a table of
+    its own) and hands anything else to ``_signature``.
     """
     if os.environ.get("FDLEAK_PURE_PYTHON", "") not in ("", "0"):
         return None

@@ -1,6 +1,7 @@
 /* The compiled form of BlockReducer._line's fast path (reduce.py).
  *
- * scan() walks a block's lines and takes the lines the Python fast path takes -- whole
+ * scan() walks a block's lines (scan_bytes() a block's bytes, cutting the lines itself)
+ * and takes the lines the Python fast path takes -- whole
  * open/openat/close calls, their "<unfinished ...>" / "<... resumed>" pieces, the pieces
  * of calls that touch no fd table, and whole calls that touch none -- updating the very
  * same Python objects (the block's items and pending fds, the assembler's calls in
@@ -1120,7 +1121,6 @@ whole_call(Ctx *c, const char *s, Py_ssize_t n, PyObject *seq)
     return rc;
 }
 
-/* 1 when taken, 0 when Python must take the line, -1 on error */
 /* One ASCII line s[:n]: 1 taken, 0 for Python, -1 with an exception. ``line`` is its
  * str, or NULL where the line is a slice of a buffer: it is made only if kept. */
 static int

@@ -219,7 +219,7 @@ class BlockReducer:
             for line in lines:
                 line_(line, seq, result, pending)
                 seq += 1
-        return self._end(result, lines, len(lines), first_seq, final)
+        return self._end(result, lines, len(lines), final)
 
     def reduce_bytes(self, data: bytes, first_seq: int = 1, final: bool = True) -> BlockResult:
         """Whole lines as bytes, as read from a log: the compiled loop cuts them itself.
@@ -233,7 +233,7 @@ class BlockReducer:
             return self.reduce(lines_of(data), first_seq, final)
         result, pending = self._begin(head)
         count = self._compiled.scan_bytes(self, data, first_seq, result, pending)
-        return self._end(result, head, count, first_seq, final)
+        return self._end(result, head, count, final)
 
     def _begin(self, lines: list[str]) -> tuple[BlockResult, dict[int, int]]:
         """A block's start: its result, and where its unpaired creates are (fd -> index in items)."""
@@ -247,9 +247,7 @@ class BlockReducer:
         self._last_ts_text = None
         return BlockResult(), {}
 
-    def _end(
-        self, result: BlockResult, head: list[str], count: int, first_seq: int, final: bool
-    ) -> BlockResult:
+    def _end(self, result: BlockResult, head: list[str], count: int, final: bool) -> BlockResult:
         """A block's end, after its ``count`` lines, of which ``head`` are the first."""
         if final and self._carry:
             result.unparsed += 1
