@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import random
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from fdleak.lifecycle.engine import Engine
+from fdleak.lifecycle.tables import Table
 from fdleak.pipeline.logs import analyze_logs
 from fdleak.sources.strace import drive
 from fdleak.sources.strace.inputs import resolve
@@ -343,3 +345,70 @@ def test_parallel_workers_yield_the_cpu_to_the_engine(
     assert totals.unparsed_examples and {text for _, text in totals.unparsed_examples} == {
         f"nice {os.nice(0) + drive.WORKER_NICE}"
     }
+
+
+def random_log(seed: int, lines: int = 250) -> str:
+    """Forks, threads, vforks, execs and exits among opens, closes, copies, close-on-exec
+    marks and close_ranges on a few fd numbers: every way a fork's copy is used."""
+    rnd = random.Random(seed)
+    pids, next_pid, t, out = [100], 101, 1795512173.0, []
+    clones = ["SIGCHLD", "CLONE_VM|CLONE_VFORK|SIGCHLD", "CLONE_VM|CLONE_FILES|CLONE_SIGHAND|CLONE_THREAD"]
+    for _ in range(lines):
+        t += 0.001
+        pid, fd, fd2, k = rnd.choice(pids), rnd.randint(3, 12), rnd.randint(3, 12), rnd.random()
+        head = f"{pid} {t:.6f} "
+        if k < 0.25:
+            flags = rnd.choice(["O_RDONLY", "O_RDONLY|O_CLOEXEC"])
+            out.append(f'{head}openat(AT_FDCWD, "/srv/f{fd}.txt", {flags}) = {fd}</srv/f{fd}.txt>')
+        elif k < 0.40:
+            out.append(f"{head}close({fd}) = 0")
+        elif k < 0.50:
+            out.append(f"{head}dup2({fd}, {fd2}) = {fd2}")
+        elif k < 0.60:
+            out.append(f"{head}fcntl({fd}, F_SETFD, {rnd.choice(['FD_CLOEXEC', '0'])}) = 0")
+        elif k < 0.65:
+            how = rnd.choice(["0", "CLOSE_RANGE_CLOEXEC"])
+            out.append(f"{head}close_range({fd}, {rnd.choice([fd + 2, 4294967295])}, {how}) = 0")
+        elif k < 0.72 and len(pids) < 8:
+            out.append(f"{head}clone(child_stack=NULL, flags={rnd.choice(clones)}) = {next_pid}")
+            pids.append(next_pid)
+            next_pid += 1
+        elif k < 0.77:
+            out.append(f'{head}execve("/bin/true", ["true"], 0x7ffc /* 1 var */) = 0')
+        elif k < 0.80 and pid != 100:
+            out += [f"{head}exit_group(0) = ?", f"{pid} {t:.6f} +++ exited with 0 +++"]
+            pids.remove(pid)
+        elif k < 0.88:
+            out.append(f"{head}socket(AF_INET, SOCK_STREAM, 0) = {fd}<TCP:[{rnd.randint(1, 99)}]>")
+            port = rnd.choice([6379, 5432])
+            out.append(
+                f'{head}connect({fd}, {{sa_family=AF_INET, sin_port=htons({port}), sin_addr=inet_addr("127.0.0.1")}}, 16) = 0'
+            )
+        else:
+            out.append(f"{head}fcntl({fd}, F_DUPFD_CLOEXEC, 0) = {fd2}")
+    return "\n".join(out) + "\n"
+
+
+def test_lazy_fork_copies_are_the_tables_copied_at_the_fork(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Table.copy_for lends the parent's entries; copying them all at once must report the same."""
+    logs = [random_log(seed) for seed in range(120)]
+    lazy = [report_of(tmp_path, log) for log in logs]
+    lend = Table.copy_for
+
+    def copy_now(self: Table, pid: int) -> Table:
+        copy = lend(self, pid)
+        copy.entries()  # every lent entry copied at the fork, as a kernel does
+        return copy
+
+    def set_pid(self: Table, pid: int) -> None:
+        for entry in self.fds.values():
+            entry.pid = pid
+
+    monkeypatch.setattr(Table, "copy_for", copy_now)
+    monkeypatch.setattr(Table, "set_pid", set_pid)
+    eager = [report_of(tmp_path, log) for log in logs]
+    assert sum(len(r["open_fds"]) for r in eager) > 1000  # the logs hold plenty to compare
+    for seed, (got, want) in enumerate(zip(lazy, eager, strict=True)):
+        assert got == want, f"log {seed}"

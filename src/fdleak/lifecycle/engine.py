@@ -234,15 +234,7 @@ class Engine:
         self._created(table, record, seq)
 
     def _close(self, ev: FdEvent, seq: int) -> None:
-        table = self.tables[ev.pid]
-        record = table.fds.pop(ev.fd, None)  # Table.take, inlined: a close is the commonest event
-        if record is not None:
-            key = (record.kind, record.signature)
-            table.levels[key] = table.levels.get(key, 1) - 1
-            self._count_closed(record)
-        elif table.lent and (record := table.lent.pop(ev.fd, None)) is not None:
-            key = (record.kind, record.signature)  # a fork's copy, not made: its close counts nowhere
-            table.levels[key] = table.levels.get(key, 1) - 1
+        self._released(self.tables[ev.pid], ev.fd)
 
     def _dup(self, ev: FdEvent, seq: int) -> None:
         table = self.tables[ev.pid]
@@ -273,7 +265,7 @@ class Engine:
                     entry.cloexec = True
             return
         # a fork's child closing all it inherited: hundreds of fds, taken at once (lent ones uncopied)
-        for record in table.take_countable(closing):
+        for record in table.take_all(closing):
             if not (record.inherited or record.copied):
                 self._count_closed(record)
 

@@ -161,31 +161,32 @@ class Table:
         return entry
 
     def put(self, entry: Entry) -> Entry:
-        """Insert ``entry`` (new, owned by this table), stamping the level of its group after it arrived."""
+        """Insert ``entry`` (new, owned, its fd not open here), stamped with its group's level after it."""
         key = (entry.kind, entry.signature)
         level = self.levels.get(key, 0) + 1
         self.levels[key] = level
         entry.level = level
         self.fds[entry.fd] = entry
-        if self.lent:
-            self.lent.pop(entry.fd, None)
         return entry
 
     def take(self, fd: int) -> Entry | None:
-        entry = self.fds.pop(fd, None)
-        if entry is None and self.lent and self._copy_lent(fd) is not None:
-            entry = self.fds.pop(fd)
-        if entry is not None:
-            key = (entry.kind, entry.signature)
-            self.levels[key] = self.levels.get(key, 1) - 1
-        return entry
+        """Take an open fd out: its entry if this table owned it, else None.
 
-    def take_countable(self, fds: list[int]) -> list[Entry]:
-        """Take these open fds, in this order, and return the entries a close may count.
-
-        Lent entries are dropped uncopied: their copies would be a fork's (copied, or
-        inherited), whose closes count nowhere. Levels change as ``take`` changes them.
+        A lent fd is dropped uncopied (None): its copy would be a fork's (copied, or
+        inherited), which nothing counts when it closes.
         """
+        entry = self.fds.pop(fd, None)
+        owned = entry is not None
+        if not owned and self.lent:
+            entry = self.lent.pop(fd, None)
+        if entry is None:
+            return None
+        key = (entry.kind, entry.signature)
+        self.levels[key] = self.levels.get(key, 1) - 1
+        return entry if owned else None
+
+    def take_all(self, fds: list[int]) -> list[Entry]:
+        """``take`` for each of these open fds, in this order, in one call: the owned entries."""
         table, levels, lent = self.fds, self.levels, self.lent
         taken = []
         for fd in fds:
