@@ -51,7 +51,7 @@ def run_command(
         launch(strace, command, keep_trace, KEEP_LIMIT, seccomp, env) as trace,
         stop_on(trace.stop, duration),
     ):
-        totals = driver.run_lines(trace.lines())
+        totals = driver.run_blocks(trace.blocks())
     if totals.lines == 0:
         raise NothingToAnalyze("strace wrote nothing", "is the command allowed to be traced here?")
     source = SourceInfo(mode="strace", command=tuple(command))

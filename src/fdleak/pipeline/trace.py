@@ -75,7 +75,7 @@ def trace_processes(
             target=_start, args=(trace, targets, wanted, duration, on_start, failed), daemon=True
         )
         starter.start()
-        totals = driver.run_lines(trace.lines())
+        totals = driver.run_blocks(trace.blocks())
     starter.join(timeout=5)
     if failed:
         raise failed[0]

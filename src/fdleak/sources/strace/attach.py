@@ -34,7 +34,9 @@ _MAX_MESSAGES = 20
 class AttachedTrace(LiveTrace):
     """A running ``strace -p``; knows which processes it attached and which it could not."""
 
-    def __init__(self, process: subprocess.Popen[bytes], output: int, keep: IO[str] | None, keep_limit: int):
+    def __init__(
+        self, process: subprocess.Popen[bytes], output: int, keep: IO[bytes] | None, keep_limit: int
+    ):
         super().__init__(process, output, keep, keep_limit)
         self.attached: set[int] = set()
         self.refused: dict[int, str] = {}  # pid -> strace's reason

@@ -19,7 +19,7 @@ from typing import Protocol, cast
 
 from fdleak.model.events import FdEvent
 from fdleak.model.kinds import FdKind
-from fdleak.sources.strace.inputs import LogInput, read_lines
+from fdleak.sources.strace.inputs import LogInput, read_blocks, read_lines
 from fdleak.sources.strace.lines import PREFIX, parse_ts
 from fdleak.sources.strace.reduce import BlockReducer, BlockResult, Item, RawPiece
 
@@ -71,16 +71,17 @@ class LogDriver:
     def run(self, inputs: list[LogInput]) -> Totals:
         with rare_collections():
             if len(inputs) > 1 and all(i.pid is not None for i in inputs):
-                self._sequential(_merge_split_files(inputs), BlockReducer(), inputs)
+                self._sequential(_joined(_merge_split_files(inputs, self.totals)), BlockReducer())
             else:
                 for log in inputs:
                     self._one(log)
         return self.totals
 
-    def run_lines(self, lines: Iterable[str]) -> Totals:
-        """A live strace's output (prefixed with pids: -f and -o), read as it comes."""
+    def run_blocks(self, blocks: Iterable[bytes]) -> Totals:
+        """A live strace's output (prefixed with pids: -f and -o) in blocks of whole lines,
+        read as it comes."""
         with rare_collections():
-            self._sequential(lines, BlockReducer(), [])
+            self._sequential(blocks, BlockReducer())
         return self.totals
 
     def _one(self, log: LogInput) -> None:
@@ -96,23 +97,20 @@ class LogDriver:
         ):
             self._parallel(log, root)
         else:
-            self._sequential(read_lines(log), BlockReducer(root, relative), [log])
+            self._sequential(read_blocks(log), BlockReducer(root, relative))
 
-    def _sequential(self, lines: Iterable[str], reducer: BlockReducer, logs: list[LogInput]) -> None:
-        iterator = iter(lines)
+    def _sequential(self, blocks: Iterable[bytes], reducer: BlockReducer) -> None:
+        """Blocks of whole lines, in order, through one reducer; a last line without its
+        newline (a log cut off mid-line) comes as a block of its own."""
         done_bytes = 0
-        last_line = ""
-        while True:
-            block = list(islice(iterator, BLOCK_LINES))
-            if not block:
-                break
-            last_line = block[-1]
-            result = reducer.reduce(block, self.totals.lines + 1, final=False)
+        for block in blocks:
+            result = reducer.reduce_bytes(block, self.totals.lines + 1, final=False)
             self._take(result, 0)
-            done_bytes += sum(map(len, block))
+            done_bytes += len(block)
             if self.progress:
                 self.progress(done_bytes)
-        self.totals.truncated = self.totals.truncated or (bool(last_line) and not last_line.endswith("\n"))
+            if not block.endswith(b"\n"):
+                self.totals.truncated = True
 
     def _parallel(self, log: LogInput, root: int) -> None:
         ranges = _split(log.path, log.size, BLOCK_BYTES)
@@ -305,13 +303,15 @@ def _attached_first(log: LogInput) -> int:
     return 0
 
 
-def _merge_split_files(inputs: list[LogInput]) -> Iterator[str]:
+def _merge_split_files(inputs: list[LogInput], totals: Totals) -> Iterator[str]:
     """-ff files merged into one stream by timestamp, each line given its pid."""
-    streams = [_tagged(log) for log in inputs]
+    streams = [_tagged(log, totals) for log in inputs]
     yield from (line for _, _, line in heapq.merge(*streams))
 
 
-def _tagged(log: LogInput) -> Iterator[tuple[float, int, str]]:
+def _tagged(log: LogInput, totals: Totals) -> Iterator[tuple[float, int, str]]:
+    """``log``'s lines with their pid, time and place, each ending with a newline (one
+    cut off at the file's end is noted in ``totals``)."""
     pid = log.pid or 0
     last = 0.0
     for n, line in enumerate(read_lines(log)):
@@ -319,5 +319,15 @@ def _tagged(log: LogInput) -> Iterator[tuple[float, int, str]]:
         ts = parse_ts(m.group("ts")) if m else None
         if ts is not None:
             last = ts
+        if not line.endswith("\n"):
+            totals.truncated = True
+            line += "\n"
         # no timestamps: order within a file is all we know; files follow one another
         yield (last if ts is not None or last else float(pid), n, f"{pid} {line}")
+
+
+def _joined(lines: Iterable[str]) -> Iterator[bytes]:
+    """Lines (each ending with a newline) in blocks of whole lines, as bytes."""
+    iterator = iter(lines)
+    while block := list(islice(iterator, BLOCK_LINES)):
+        yield "".join(block).encode("latin-1")

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import IO
 
 from fdleak.errors import InputError
+from fdleak.sources.strace.blocks import read_chunks, whole_lines
 
 _FF_SUFFIX = re.compile(r"\.(\d+)(?:\.gz)?$")
 _SNIFF = 64 * 1024
@@ -33,18 +34,17 @@ class LogInput:
 
     def open_text(self) -> IO[str]:
         """Text lines, whatever the bytes: strace escapes non-ASCII, so latin-1 never fails."""
-        if self.path == "-":
-            raw: IO[bytes] = sys.stdin.buffer
-            if self.gzipped:
-                raw = gzip.GzipFile(fileobj=raw)  # type: ignore[assignment]
-            return _text(raw)
-        if self.gzipped:
-            return _text(gzip.open(self.path, "rb"))  # type: ignore[arg-type]
+        if self.path == "-" or self.gzipped:
+            return io.TextIOWrapper(self.open_bytes(), encoding="latin-1", newline="\n")
         return open(self.path, encoding="latin-1", newline="\n")
 
-
-def _text(raw: IO[bytes]) -> IO[str]:
-    return io.TextIOWrapper(raw, encoding="latin-1", newline="\n")
+    def open_bytes(self) -> IO[bytes]:
+        """The log's bytes, ungzipped."""
+        if self.path != "-":
+            return gzip.open(self.path, "rb") if self.gzipped else open(self.path, "rb")  # type: ignore[return-value]
+        if self.gzipped:
+            return gzip.GzipFile(fileobj=sys.stdin.buffer)  # type: ignore[return-value]
+        return sys.stdin.buffer
 
 
 def resolve(paths: list[str]) -> list[LogInput]:
@@ -121,3 +121,9 @@ def _as_split_set(inputs: list[LogInput]) -> list[LogInput]:
 def read_lines(log: LogInput) -> Iterator[str]:
     with log.open_text() as handle:
         yield from handle
+
+
+def read_blocks(log: LogInput) -> Iterator[bytes]:
+    """The log in blocks of whole lines (a last line without a newline comes alone)."""
+    with log.open_bytes() as handle:
+        yield from whole_lines(read_chunks(handle))

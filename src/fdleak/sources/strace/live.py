@@ -42,9 +42,11 @@ GUARD = os.path.join(os.path.dirname(os.path.abspath(__file__)), "guard.py")
 
 
 class LiveTrace:
-    """A running strace; ``lines()`` yields its output until it exits."""
+    """A running strace; ``blocks()`` yields its output until it exits."""
 
-    def __init__(self, process: subprocess.Popen[bytes], output: int, keep: IO[str] | None, keep_limit: int):
+    def __init__(
+        self, process: subprocess.Popen[bytes], output: int, keep: IO[bytes] | None, keep_limit: int
+    ):
         self.process = process
         self.spool = Spool(output)
         self._keep = keep
@@ -52,21 +54,24 @@ class LiveTrace:
         self.keep_truncated = False
         self.stopped_early = False
 
-    def lines(self) -> Iterator[str]:
-        for line in self.spool.lines():
+    def blocks(self) -> Iterator[bytes]:
+        """strace's output in blocks of whole lines, as it comes, until strace exits."""
+        for block in self.spool.blocks():
             if self._keep is not None:
-                self._save(line)
-            yield line
+                self._save(block)
+            yield block
 
-    def _save(self, line: str) -> None:
+    def _save(self, block: bytes) -> None:
         assert self._keep is not None
-        if self._keep_left < len(line):
+        if self._keep_left < len(block):
+            # whole lines only, up to the bound
+            self._keep.write(block[: block.rfind(b"\n", 0, self._keep_left) + 1])
             self.keep_truncated = True
             self._keep.close()
             self._keep = None
             return
-        self._keep_left -= len(line)
-        self._keep.write(line)
+        self._keep_left -= len(block)
+        self._keep.write(block)
 
     def stop_after(self, seconds: float) -> None:
         """``stop()`` once ``seconds`` have passed (a daemon timer: it never holds fdleak up)."""
@@ -105,13 +110,13 @@ def command_tz(env: Mapping[str, str] | None = None) -> list[str]:
     return ["-E", "TZ" if own is None else f"TZ={own}"]
 
 
-def open_keep(path: str | None) -> IO[str] | None:
+def open_keep(path: str | None) -> IO[bytes] | None:
     """The --keep-trace file, or None."""
     if path is None:
         return None
     try:
         # closed by the caller, or by LiveTrace when the size bound is hit
-        return open(path, "w", encoding="latin-1", newline="\n")
+        return open(path, "wb")
     except OSError as error:
         raise InputError(f"cannot write {path}: {error.strerror}") from None
 
@@ -121,7 +126,7 @@ class GuardedTrace(LiveTrace):
     process group, which the command and all its children inherit."""
 
     def __init__(
-        self, guard: subprocess.Popen[bytes], group: int, output: int, keep: IO[str] | None, keep_limit: int
+        self, guard: subprocess.Popen[bytes], group: int, output: int, keep: IO[bytes] | None, keep_limit: int
     ):
         super().__init__(guard, output, keep, keep_limit)
         self.group = group

@@ -4,7 +4,7 @@ Parsing a line costs fdleak microseconds; if it read strace's pipe only as fast 
 parses, a busy target would fill the pipe, strace would block writing, and every traced
 system call of the target would wait on fdleak's parser. So a reader thread empties the
 pipe into memory (up to a bound, then strace waits after all), and the parser takes
-lines from there, at a lower CPU priority than the target and strace.
+blocks of lines from there, at a lower CPU priority than the target and strace.
 """
 
 from __future__ import annotations
@@ -16,14 +16,17 @@ import threading
 from collections import deque
 from collections.abc import Iterator
 
+from fdleak.sources.strace.blocks import whole_lines
+
 SPOOL_LIMIT = 256 << 20  # bytes held in memory before strace has to wait
 _CHUNK = 1 << 20
+_BLOCK = 8 << 20  # most bytes handed to the parser at once: more opens fold with their closes
 _F_SETPIPE_SZ = 1031
 PARSER_NICENESS = 10
 
 
 class Spool:
-    """Reads ``fd`` (a pipe or FIFO) in a thread; ``lines()`` yields its text, line by line."""
+    """Reads ``fd`` (a pipe or FIFO) in a thread; ``blocks()`` yields what it read."""
 
     def __init__(self, fd: int, limit: int = SPOOL_LIMIT) -> None:
         self._fd = fd
@@ -58,30 +61,26 @@ class Spool:
                 self._changed.notify_all()
 
     def _take(self) -> bytes | None:
+        """Everything held (up to ``_BLOCK`` bytes), once there is something; None at the end."""
         with self._changed:
             while not self._chunks and not self._ended:
                 self._changed.wait()
             if not self._chunks:
                 return None
-            chunk = self._chunks.popleft()
-            self._held -= len(chunk)
+            taken = [self._chunks.popleft()]
+            size = len(taken[0])
+            while self._chunks and size + len(self._chunks[0]) <= _BLOCK:
+                taken.append(self._chunks.popleft())
+                size += len(taken[-1])
+            self._held -= size
             self._changed.notify_all()
-            return chunk
+        return taken[0] if len(taken) == 1 else b"".join(taken)
 
-    def lines(self) -> Iterator[str]:
-        """Every line, with its newline; a last line without one comes as it is."""
+    def blocks(self) -> Iterator[bytes]:
+        """Everything read, in blocks of whole lines; a last line without its newline comes
+        alone at the end."""
         lower_priority()
-        rest = ""
-        while (chunk := self._take()) is not None:
-            text = rest + chunk.decode("latin-1")
-            cut = text.rfind("\n")
-            rest = text[cut + 1 :]
-            if cut >= 0:
-                # only "\n" ends a line (str.splitlines would also cut at \r, \x85...)
-                for line in text[:cut].split("\n"):
-                    yield line + "\n"
-        if rest:
-            yield rest
+        yield from whole_lines(iter(self._take, None))
 
     def discard(self) -> None:
         """Nobody will read on: drop what is held and all that comes, so strace never
