@@ -5,19 +5,22 @@ four threads, four forked children) and for a real Celery worker's task throughp
 (2,000 tiny tasks through a real Redis), each of:
   untraced
   plain strace -f -e trace=<fdleak's set> -o FILE            (the seed article's way)
-  plain strace -f --seccomp-bpf -e trace=<same> -o FILE
-  fdleak run -- CMD
+  plain strace -f --seccomp-bpf -e trace=<same> -o FILE, then with -ttt, then with
+      fdleak's options (-ttt -y -s 256)
+  fdleak run -- CMD, with --no-python, and with --no-python --no-fd-paths (no -y)
   plain strace -f -p PID ... (attached)                       (workload only)
   fdleak trace -p PID (attached)
   fdleak run --backend ebpf -- CMD
   fdleak trace -p PID --backend ebpf (attached)
 and, apart, how long the ebpf backend takes to start (until attached) and to end.
-Targets (issue 4): fdleak run adds at most 10% to plain strace --seccomp-bpf; Celery
-throughput under fdleak run at least half of untraced. (issue 7): the ebpf attach slows
-the workload by at most 1.5x (its start-up apart) and costs Celery under 5% of its
+Targets (issue 4): fdleak run adds at most 10% to plain strace --seccomp-bpf: the
+workload's median time under fdleak run --no-python against strace with the same options
+(-y included), and under fdleak run --no-python --no-fd-paths against plain strace;
+Celery throughput under fdleak run at least half of untraced. (issue 7): the ebpf attach
+slows the workload by at most 1.5x (its start-up apart) and costs Celery under 5% of its
 throughput, with strace attach's figures beside them.
 
-    python3 bench/overhead.py [--pairs 50000] [--tasks 2000] [--skip-celery]
+    python3 bench/overhead.py [--pairs 50000] [--tasks 2000] [--rounds 3] [--skip-celery]
 """
 
 from __future__ import annotations
@@ -29,12 +32,13 @@ import re
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from procs import die_with_parent
@@ -51,6 +55,9 @@ TIMESTAMPS = "strace -f -ttt --seccomp-bpf"
 # fdleak run starts its Python tracker in a Python command (the workload is one): without
 # it, what fdleak adds to strace alone
 NO_PYTHON = "fdleak run --no-python"
+# and without -y, strace's own largest cost after its stops: against plain strace's options
+NO_PATHS = "fdleak run --no-python --no-fd-paths"
+PLAIN = "strace -f --seccomp-bpf"
 
 
 @dataclass(frozen=True)
@@ -60,6 +67,7 @@ class Result:
     wall: float  # the whole command, tracer start-up and report included
     start: float = 0.0  # attached rows: seconds until the tracer was attached
     end: float = 0.0  # attached rows: seconds from the workload's end to the tracer's
+    median: float = 0.0  # the median of the rounds' ``inside``
 
 
 EBPF_RUN = "fdleak run --backend ebpf"
@@ -177,11 +185,14 @@ def workload_rows(variant: str, pairs: int, scratch: str, rounds: int) -> list[R
     measures: list[Callable[[], Result]] = [
         lambda: launched("untraced", [], variant, pairs),
         lambda: launched("strace -f (seed article)", strace_launch(log, seccomp=False), variant, pairs),
-        lambda: launched("strace -f --seccomp-bpf", strace_launch(log, seccomp=True), variant, pairs),
+        lambda: launched(PLAIN, strace_launch(log, seccomp=True), variant, pairs),
         lambda: launched(TIMESTAMPS, strace_launch(log, seccomp=True, timestamps=True), variant, pairs),
         lambda: launched(REFERENCE, strace_launch(log, seccomp=True, fdleaks_options=True), variant, pairs),
         lambda: launched("fdleak run", [*fdleak(), "run", "-q", "--"], variant, pairs),
         lambda: launched(NO_PYTHON, [*fdleak(), "run", "-q", "--no-python", "--"], variant, pairs),
+        lambda: launched(
+            NO_PATHS, [*fdleak(), "run", "-q", "--no-python", "--no-fd-paths", "--"], variant, pairs
+        ),
         lambda: attached(
             "strace -f -p (attached)",
             lambda pid: [*strace_launch(log, seccomp=False), "-p", str(pid)],
@@ -208,7 +219,10 @@ def workload_rows(variant: str, pairs: int, scratch: str, rounds: int) -> list[R
     # round after round of every row, not each row's rounds in a row: a noisy minute on this
     # shared machine then slows one run of every row, and the best of each still compares
     runs = [[measure() for measure in measures] for _ in range(rounds)]
-    rows = [min(column, key=lambda r: r.inside) for column in zip(*runs, strict=True)]
+    rows = [
+        replace(min(column, key=lambda r: r.inside), median=statistics.median(r.inside for r in column))
+        for column in zip(*runs, strict=True)
+    ]
     with contextlib.suppress(FileNotFoundError):
         os.unlink(log)
     return rows
@@ -216,23 +230,24 @@ def workload_rows(variant: str, pairs: int, scratch: str, rounds: int) -> list[R
 
 def print_workload(variant: str, pairs: int, rows: list[Result]) -> None:
     base = rows[0].inside
-    seccomp = next(r for r in rows if r.label == REFERENCE)
     work = f"{pairs:,} open/close pairs + {4 * pairs:,} stat calls"
-    print(f"\n## syscall-heavy workload, {variant}: {work} (the best of each row's runs)")
-    print("| | workload's own time | x untraced | whole command |")
-    print("|---|---:|---:|---:|")
+    print(f"\n## syscall-heavy workload, {variant}: {work} (the best and the median of each row's runs)")
+    print("| | workload's own time, best | median | x untraced (best) | whole command |")
+    print("|---|---:|---:|---:|---:|")
     for row in rows:
-        print(f"| {row.label} | {row.inside:.2f} s | {row.inside / base:.1f}x | {row.wall:.2f} s |")
-    run = next(r for r in rows if r.label == NO_PYTHON)
-    plain = next(r for r in rows if r.label == "strace -f --seccomp-bpf")
-    stamped = next(r for r in rows if r.label == TIMESTAMPS)
-    added = run.inside / plain.inside - 1
-    verdict = "met" if added <= 0.10 else "MISSED"
-    print(f"{NO_PYTHON} vs strace -f --seccomp-bpf: {added:+.0%} (target at most +10%: {verdict})")
+        print(
+            f"| {row.label} | {row.inside:.2f} s | {row.median:.2f} s | {row.inside / base:.1f}x | "
+            f"{row.wall:.2f} s |"
+        )
+    by_label = {row.label: row.median for row in rows}
+    # medians: with several rounds, one slow or lucky run moves them least on this machine
+    for run, reference in ((NO_PYTHON, REFERENCE), (NO_PATHS, PLAIN)):
+        added = by_label[run] / by_label[reference] - 1
+        verdict = "met" if added <= 0.10 else "MISSED"
+        print(f"{run} vs {reference}: {added:+.0%} (medians; target at most +10%: {verdict})")
     print(
-        f"  of which strace's own: {TIMESTAMPS} {stamped.inside / plain.inside - 1:+.0%}, "
-        f"{REFERENCE} {seccomp.inside / plain.inside - 1:+.0%}; "
-        f"fdleak's reading and parsing: {run.inside / seccomp.inside - 1:+.0%} on top of the latter"
+        f"  strace's own costs, over {PLAIN}: -ttt {by_label[TIMESTAMPS] / by_label[PLAIN] - 1:+.0%}, "
+        f"-ttt -y -s 256 {by_label[REFERENCE] / by_label[PLAIN] - 1:+.0%} (medians)"
     )
     ebpf = next(r for r in rows if r.label == EBPF_TRACE)
     strace = next(r for r in rows if r.label == STRACE_TRACE)
@@ -364,7 +379,7 @@ def celery_rows(tasks: int, scratch: str, rounds: int) -> list[tuple[str, float,
         launches = [
             ("untraced", []),
             ("strace -f (seed article)", strace_launch(log, seccomp=False)),
-            ("strace -f --seccomp-bpf", strace_launch(log, seccomp=True)),
+            (PLAIN, strace_launch(log, seccomp=True)),
             (REFERENCE, strace_launch(log, seccomp=True, fdleaks_options=True)),
             ("fdleak run", [*fdleak(), "run", "-q", "--json", os.devnull, "--"]),
             (EBPF_RUN, [*fdleak(), "run", "-q", "--backend", "ebpf", "--json", os.devnull, "--"]),
@@ -433,7 +448,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tasks", type=int, default=2_000)
     parser.add_argument("--skip-celery", action="store_true")
     parser.add_argument("--variants", default="plain,threads,fork", help="workload variants to run")
-    parser.add_argument("--rounds", type=int, default=3, help="runs of each workload row; the best counts")
+    parser.add_argument("--rounds", type=int, default=3, help="runs of each workload row (best and median)")
     args = parser.parse_args(argv)
     strace = subprocess.run(["strace", "-V"], capture_output=True, text=True, check=True).stdout.splitlines()[
         0

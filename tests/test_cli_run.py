@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import os
 import signal
@@ -115,6 +116,51 @@ def test_keep_trace_saves_the_log_analyze_agrees(tmp_path: Path) -> None:
     found = [(leak["signature"], leak["count"]) for leak in report["leaks"]]
     assert found == [(leak["signature"], leak["count"]) for leak in live["leaks"]]
     assert report["window"]["lines"] == live["window"]["lines"]
+
+
+RELATIVE_AND_PIPES = """
+import os
+os.chdir({dir!r})
+keep = []
+for i in range(30):
+    keep.append(open(f"kept_{{i}}.txt", "w"))
+    keep.append(os.pipe())
+os._exit(0)
+"""
+
+
+@pytest.mark.parametrize("fd_paths", [True, False])
+def test_no_fd_paths_runs_strace_without_y(tmp_path: Path, fd_paths: bool) -> None:
+    """Without -y the leaks are still found; what strace no longer resolves is missing."""
+    need_tool("strace")
+    program = script(tmp_path, RELATIVE_AND_PIPES, dir=str(tmp_path))
+    out, kept = tmp_path / "report.json", tmp_path / "trace.txt"
+    option = [] if fd_paths else ["--no-fd-paths"]
+    proc = run_fdleak(
+        "run",
+        *option,
+        "--no-python",
+        "--keep-trace",
+        str(kept),
+        "--json",
+        str(out),
+        "--",
+        sys.executable,
+        program,
+    )
+    assert proc.returncode == 1, proc.stderr
+    found = {leak["signature"]: leak["count"] for leak in json.loads(out.read_text())["leaks"]}
+    if fd_paths:
+        # the directory, as a signature: a glob that its numbered parts are starred in
+        (directory,) = [
+            signature[: -len("/kept_*.txt")] for signature in found if signature.endswith("/kept_*.txt")
+        ]
+        assert fnmatch.fnmatchcase(str(tmp_path), directory)
+        assert found == {f"{directory}/kept_*.txt": 30, "pipe:[*]": 60}
+        assert "AT_FDCWD</" in kept.read_text()
+    else:
+        assert found == {"kept_*.txt": 30, "pipe": 60}
+        assert "AT_FDCWD</" not in kept.read_text() and "AT_FDCWD," in kept.read_text()
 
 
 def test_duration_ends_the_trace_and_the_command(tmp_path: Path) -> None:

@@ -363,6 +363,13 @@ def test_keep_trace_is_for_strace() -> None:
     assert proc.stderr == "fdleak: --keep-trace saves strace's output; drop it, or use --backend strace\n"
 
 
+def test_no_fd_paths_is_for_strace() -> None:
+    need_ebpf()
+    proc = run_fdleak("run", "--backend", "ebpf", "--no-fd-paths", "--", "true")
+    assert proc.returncode == 2
+    assert proc.stderr == "fdleak: --no-fd-paths is an option of strace's; drop it, or use --backend strace\n"
+
+
 def test_missing_bpftrace_is_one_line(tmp_path: Path) -> None:
     need(os.geteuid() == 0, "root: the permission check comes first")
     env = dict(os.environ, PATH=str(tmp_path))

@@ -28,8 +28,9 @@ if TYPE_CHECKING:
 HELP = "run a command under strace and report the fds it opened and never closed"
 DESCRIPTION = """\
 Launch COMMAND under strace (-f -ttt -y, fdleak's fd system calls, --seccomp-bpf so only
-those calls stop it), analyse strace's output as it streams (no temporary log on disk),
-and print the report when the command exits, --duration passes, or on Ctrl-C.
+those calls stop it; --no-fd-paths drops -y), analyse strace's output as it streams (no
+temporary log on disk), and print the report when the command exits, --duration passes,
+or on Ctrl-C.
 
 The command and every process it starts end with their tracer, even if fdleak is killed:
 none is ever left running untraced or with failing system calls. strace 6.6+ does that
@@ -65,6 +66,13 @@ def add_parser(sub: Any, name: str) -> None:
         "where seccomp-bpf filters fail)",
     )
     parser.add_argument(
+        "--no-fd-paths",
+        action="store_true",
+        help="run strace without -y: cheaper on fd-heavy code (strace reads no /proc link per fd), "
+        "but a file opened by a relative path shows without its directory, and pipes and "
+        "sockets without their inode",
+    )
+    parser.add_argument(
         "--no-python",
         action="store_true",
         help="do not start fdleak's Python tracker in a Python command (it finds the line that "
@@ -90,6 +98,8 @@ def run(args: argparse.Namespace) -> int:
     backend = choose_backend(args.backend)
     if backend.name == "ebpf" and args.keep_trace:
         raise InputError("--keep-trace saves strace's output", "drop it, or use --backend strace")
+    if backend.name == "ebpf" and args.no_fd_paths:
+        raise InputError("--no-fd-paths is an option of strace's", "drop it, or use --backend strace")
     errors = Console(stderr=True, highlight=False, soft_wrap=True)
     if backend.why and not args.quiet:
         errors.print(f"fdleak: --backend auto chose {backend.name}: {backend.why}")
@@ -116,6 +126,7 @@ def run(args: argparse.Namespace) -> int:
                 seccomp=not args.no_seccomp,
                 on_start=None if args.quiet else lambda strace, seccomp: _announce(strace, seccomp, errors),
                 env=env,
+                fd_paths=not args.no_fd_paths,
             )
         report = join(report)
     out = Console(file=sys.stdout, highlight=False, soft_wrap=not sys.stdout.isatty())

@@ -32,11 +32,13 @@ def run_command(
     seccomp: bool = True,
     on_start: Callable[[Strace, bool], None] | None = None,
     env: dict[str, str] | None = None,
+    fd_paths: bool = True,
 ) -> Report:
     """Trace ``command`` until it exits, ``duration`` passes or Ctrl-C; then report.
 
     ``seccomp``: use --seccomp-bpf where strace has it; ``on_start`` hears the strace
-    found and whether seccomp-bpf is used, before the command starts."""
+    found and whether seccomp-bpf is used, before the command starts; ``fd_paths``:
+    strace resolves every fd it prints (-y)."""
     if not command:
         raise InputError("no command given", "put it after --: fdleak run -- python app.py")
     if shutil.which(command[0]) is None:
@@ -48,7 +50,7 @@ def run_command(
     engine = TimedEngine()
     driver = LogDriver(engine, jobs=1)
     with (
-        launch(strace, command, keep_trace, KEEP_LIMIT, seccomp, env) as trace,
+        launch(strace, command, keep_trace, KEEP_LIMIT, seccomp, env, fd_paths) as trace,
         stop_on(trace.stop, duration),
     ):
         totals = driver.run_blocks(trace.blocks())

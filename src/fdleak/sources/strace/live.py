@@ -86,12 +86,15 @@ class LiveTrace:
             self.process.send_signal(signal.SIGHUP)
 
 
-def strace_argv(strace: Strace, output: str, seccomp: bool) -> list[str]:
+def strace_argv(strace: Strace, output: str, seccomp: bool, fd_paths: bool = True) -> list[str]:
     """strace's options for fdleak: follow forks, epoch times, fd paths, fdleak's fd calls.
 
     -I2: SIGHUP ends strace (it detaches first); with -I3, its default with -o and a
-    command, it would be blocked for the whole run."""
-    argv = [strace.path, "-f", "-ttt", "-y", "-s", str(STRING_LIMIT), "-I2", "-e", f"trace={FD_SYSCALLS}"]
+    command, it would be blocked for the whole run. ``fd_paths`` False drops -y: strace
+    then reads no /proc/PID/fd link for each fd it prints (its largest cost after the
+    stops themselves), and relative paths and pipe and socket inodes go unresolved."""
+    paths = ["-y"] if fd_paths else []
+    argv = [strace.path, "-f", "-ttt", *paths, "-s", str(STRING_LIMIT), "-I2", "-e", f"trace={FD_SYSCALLS}"]
     if seccomp:
         argv.append("--seccomp-bpf")
     if strace.kills_on_exit:
@@ -161,15 +164,22 @@ def launch(
     keep_limit: int = 0,
     seccomp: bool = False,
     env: dict[str, str] | None = None,
+    fd_paths: bool = True,
 ) -> Iterator[LiveTrace]:
-    """``command`` under strace (with ``env``, default fdleak's); it never outlives strace
-    (see the module's docstring)."""
+    """``command`` under strace (with ``env``, default fdleak's; ``fd_paths``: -y); it never
+    outlives strace (see the module's docstring)."""
     setpriv = find_setpriv()
     wrapper = [setpriv, "--pdeathsig", "KILL", "--"] if setpriv else []
     with tempfile.TemporaryDirectory(prefix="fdleak-") as scratch:
         fifo_path = os.path.join(scratch, "trace")
         os.mkfifo(fifo_path, 0o600)
-        argv = [*strace_argv(strace, fifo_path, seccomp), *command_tz(env), "--", *wrapper, *command]
+        argv = [
+            *strace_argv(strace, fifo_path, seccomp, fd_paths),
+            *command_tz(env),
+            "--",
+            *wrapper,
+            *command,
+        ]
         env = strace_environment(env)
         reader = os.open(fifo_path, os.O_RDONLY | os.O_NONBLOCK)  # before strace opens it
         try:
