@@ -2,8 +2,9 @@
 
 In one process: each loop runs untracked, then fdleak.python.tracker is installed and the
 same loops run again; best of --rounds, --count iterations a round. Then a real Celery
-worker's task throughput (Redis broker) untracked and under `fdleak celery`. The loops call from a
-few frames deep, as application code does, so the stack capture does some walking.
+worker's task throughput (Redis broker) untracked and under `fdleak celery`: fresh workers
+timed in turn, then an untracked and a tracked worker running side by side. The loops call
+from a few frames deep, as application code does, so the stack capture does some walking.
 Also the cost of a checkpoint (baseline + diff of /proc/self/fd) at the end.
 
     PYTHONPATH=src python bench/python_tracker.py [--count 20000] [--rounds 5]
@@ -14,6 +15,7 @@ from __future__ import annotations
 import argparse
 import os
 import socket
+import subprocess
 import sys
 import tempfile
 import time
@@ -106,6 +108,7 @@ def main() -> int:
     print(f"target: open/close loop at most {TARGET:.0f}x slower: {verdict} ({ratio:.2f}x)")
     if args.tasks:
         celery_throughput(args.tasks, min(args.rounds, 3))
+        side_by_side(args.tasks, args.rounds)
     return 0 if ratio <= TARGET else 1
 
 
@@ -158,6 +161,62 @@ def celery_throughput(tasks: int, rounds: int, batches: int = 3) -> None:
         f"the tracker adds {added:+.1%} CPU per task to the worker "
         f"({(per_task['fdleak celery'] - per_task['untracked']) * 1e6:+.0f} µs)"
     )
+
+
+def side_by_side(tasks: int, rounds: int, window: float = 3.0) -> None:
+    """An untracked and a tracked worker running at once, each on its own Redis database
+    and sent more tasks than it can run in ``window`` seconds: tasks each finished over the
+    same seconds. Whatever else loads the machine then slows both alike, which timing them
+    one after the other cannot promise on two shared cores; the two compete for the cores,
+    so the ratio is that of the work each needs a task."""
+    import statistics
+
+    from overhead import CELERY_APP, CeleryRun, fdleak, redis
+
+    ratios: list[float] = []
+    with tempfile.TemporaryDirectory(prefix="fdleak-tracker-") as scratch, redis(scratch) as broker:
+        server = broker.rsplit("/", 1)[0]
+        for round_ in range(rounds):
+            reports = os.path.join(scratch, f"side-{round_}")
+            kinds = [("untracked", []), ("fdleak celery", [*fdleak(), "celery", "-q", "--json", os.devnull,
+                                                           "--report-dir", reports, "--"])]  # fmt: skip
+            if round_ % 2:
+                kinds.reverse()  # which one starts first, and sends first, alternates
+            workers: dict[str, CeleryRun] = {}
+            try:
+                for db, (label, prefix) in enumerate(kinds, start=1):
+                    workers[label] = CeleryRun(f"{server}/{db}", scratch, prefix, f"side{round_}{db}")
+                    workers[label].throughput(300)  # warm
+                before = {label: worker.done() for label, worker in workers.items()}
+                senders = [
+                    subprocess.Popen([sys.executable, "-c", f"from celery_tasks import send; send({tasks})"],
+                                     cwd=CELERY_APP, env=worker.env)
+                    for worker in workers.values()
+                ]  # fmt: skip
+                # both busy before the window opens
+                while any(worker.done() - before[label] < 100 for label, worker in workers.items()):
+                    time.sleep(0.02)
+                opened = {label: worker.done() for label, worker in workers.items()}
+                time.sleep(window)
+                closed = {label: worker.done() for label, worker in workers.items()}
+                if any(closed[label] - before[label] >= tasks for label in workers):
+                    raise SystemExit("a worker ran out of tasks inside the window: send more (--tasks)")
+                for sender in senders:
+                    sender.wait()
+                for label, worker in workers.items():
+                    worker.wait_for(
+                        lambda w=worker, b=before[label]: w.done() - b >= tasks, 600, "every task"
+                    )
+                done = {label: closed[label] - opened[label] for label in workers}
+                ratios.append(done["fdleak celery"] / done["untracked"])
+                print(f"  side by side, round {round_ + 1}: untracked {done['untracked']}, tracked "
+                      f"{done['fdleak celery']} tasks in {window:.0f} s: {ratios[-1]:.0%}")  # fmt: skip
+            finally:
+                for worker in workers.values():
+                    worker.stop()
+    middle = statistics.median(ratios)
+    print(f"side by side, tracked/untracked tasks done in the same seconds: median {middle:.0%} "
+          f"(target at least 95%: {'met' if middle >= 0.95 else 'MISSED'})")  # fmt: skip
 
 
 if __name__ == "__main__":

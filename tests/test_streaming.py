@@ -12,6 +12,8 @@ import io
 import os
 import random
 import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -23,6 +25,7 @@ from fdleak.sources.strace.drive import LogDriver, Totals
 from fdleak.sources.strace.inputs import resolve
 from fdleak.sources.strace.live import LiveTrace
 from fdleak.sources.strace.reduce import BlockReducer
+from fdleak.sources.strace.spool import READ_PAUSE, Spool
 
 PAIRS = 2_000
 LEAKED = 7  # opens never closed, at the end of each log
@@ -168,3 +171,29 @@ def test_live_output_kept_whole_when_under_the_bound(tmp_path: Path) -> None:
     assert not blocks[-1].endswith(b"\n")
     assert (tmp_path / "keep").read_bytes() == text
     assert not trace.keep_truncated
+
+
+TRICKLE = """
+import os, time
+for n in range(200):
+    os.write(1, b"4242  1795512173.0 close(3</t/f%d>) = 0\\n" % n)
+    time.sleep(0.001)
+"""
+
+
+def test_a_trickle_of_writes_is_read_a_pause_at_a_time() -> None:
+    """strace writes each line on its own: the reader, pausing when little came, must take
+    many lines a read rather than wake (and make strace wake it) for every one."""
+    read_end, write_end = os.pipe()
+    spool = Spool(read_end)
+    started = time.monotonic()
+    writer = subprocess.Popen([sys.executable, "-c", TRICKLE], stdout=write_end)  # no GIL shared
+    os.close(write_end)
+    blocks = list(spool.blocks())
+    elapsed = time.monotonic() - started
+    writer.wait()
+    spool.close()
+    assert b"".join(blocks).count(b"\n") == 200
+    # one read per pause at most (two more: the first read, and the one that finds the end)
+    assert len(blocks) <= elapsed / READ_PAUSE + 2
+    assert len(blocks) < 60
