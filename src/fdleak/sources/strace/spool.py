@@ -28,9 +28,11 @@ _F_SETPIPE_SZ = 1031
 _F_GETPIPE_SZ = 1032
 # after a read that found the pipe less than a quarter full, the reader waits this long:
 # strace writes every line with a write() of its own, and one that finds a reader waiting
-# must wake it, a context switch per line; filling the pipe meanwhile wakes nobody. On a
-# Celery worker under fdleak run: 366 tasks/s without the wait, 451 with it; on the
-# syscall-heavy bench, a quarter less CPU for the whole tree (bench/overhead.py)
+# must wake it, a context switch per line; filling the pipe meanwhile wakes nobody. A
+# Celery worker under fdleak run: 283 tasks/s without the wait, 391 with it (407
+# untraced); the syscall-heavy bench's traced tree: a quarter less CPU. The price: a
+# single-threaded tracee no longer gains from fdleak keeping idle CPUs awake
+# (docs/benchmarks.md)
 READ_PAUSE = 0.02
 PARSER_NICENESS = 10
 
