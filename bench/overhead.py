@@ -348,13 +348,19 @@ class CeleryRun:
         """Send ``tasks`` tiny tasks; (tasks per second until the last one succeeded, lost)."""
         before = self.done()
         started = time.perf_counter()
-        subprocess.run(
-            [sys.executable, "-c", f"from celery_tasks import send; send({tasks})"],
-            cwd=CELERY_APP, env=self.env, check=True,
-        )  # fmt: skip
+        if self.send(tasks).wait() != 0:
+            raise SystemExit("sending the tasks failed")
         self.wait_for(lambda: self.done() - before >= tasks, 600, f"{tasks} tasks")
         seconds = time.perf_counter() - started
         return tasks / seconds, tasks - (self.done() - before)
+
+    def send(self, tasks: int) -> subprocess.Popen[bytes]:
+        """A producer sending ``tasks`` tiny tasks to this worker's broker, running."""
+        return subprocess.Popen(
+            [sys.executable, "-c", f"from celery_tasks import send; send({tasks})"],
+            cwd=CELERY_APP,
+            env=self.env,
+        )
 
     def cpu_seconds(self) -> float:
         """User and system CPU so far of every process in the worker's session (it was

@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import os
 import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -171,7 +170,7 @@ def side_by_side(tasks: int, rounds: int, window: float = 3.0) -> None:
     so the ratio is that of the work each needs a task."""
     import statistics
 
-    from overhead import CELERY_APP, CeleryRun, fdleak, redis
+    from overhead import CeleryRun, fdleak, redis
 
     ratios: list[float] = []
     with tempfile.TemporaryDirectory(prefix="fdleak-tracker-") as scratch, redis(scratch) as broker:
@@ -188,11 +187,7 @@ def side_by_side(tasks: int, rounds: int, window: float = 3.0) -> None:
                     workers[label] = CeleryRun(f"{server}/{db}", scratch, prefix, f"side{round_}{db}")
                     workers[label].throughput(300)  # warm
                 before = {label: worker.done() for label, worker in workers.items()}
-                senders = [
-                    subprocess.Popen([sys.executable, "-c", f"from celery_tasks import send; send({tasks})"],
-                                     cwd=CELERY_APP, env=worker.env)
-                    for worker in workers.values()
-                ]  # fmt: skip
+                senders = [worker.send(tasks) for worker in workers.values()]
                 # both busy before the window opens
                 while any(worker.done() - before[label] < 100 for label, worker in workers.items()):
                     time.sleep(0.02)

@@ -160,6 +160,7 @@ def test_no_fd_paths_runs_strace_without_y(tmp_path: Path, fd_paths: bool) -> No
         assert "AT_FDCWD</" in kept.read_text()
     else:
         assert found == {"kept_*.txt": 30, "pipe": 60}
+        assert "no -y: relative paths show without their directory" in proc.stderr
         assert "AT_FDCWD</" not in kept.read_text() and "AT_FDCWD," in kept.read_text()
 
 

@@ -124,7 +124,9 @@ def run(args: argparse.Namespace) -> int:
                 keep_trace=args.keep_trace,
                 min_count=args.min_count,
                 seccomp=not args.no_seccomp,
-                on_start=None if args.quiet else lambda strace, seccomp: _announce(strace, seccomp, errors),
+                on_start=None
+                if args.quiet
+                else lambda strace, seccomp: _announce(strace, seccomp, not args.no_fd_paths, errors),
                 env=env,
                 fd_paths=not args.no_fd_paths,
             )
@@ -188,7 +190,7 @@ def is_python(path: str | None) -> bool:
     return first.startswith(b"#!") and b"python" in first
 
 
-def _announce(strace: Strace, seccomp: bool, errors: Console) -> None:
+def _announce(strace: Strace, seccomp: bool, fd_paths: bool, errors: Console) -> None:
     version = ".".join(map(str, strace.version))
     cost = (
         "seccomp-bpf: only fd system calls stop the command"
@@ -196,6 +198,8 @@ def _announce(strace: Strace, seccomp: bool, errors: Console) -> None:
         else "no seccomp-bpf: every system call of the command stops it, syscall-heavy code runs "
         "several times slower (docs/benchmarks.md)"
     )
+    if not fd_paths:
+        cost += "; no -y: relative paths show without their directory, pipes and sockets without their inode"
     ending = (
         "--kill-on-exit ends the command with strace"
         if strace.kills_on_exit

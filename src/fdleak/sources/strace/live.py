@@ -91,8 +91,8 @@ def strace_argv(strace: Strace, output: str, seccomp: bool, fd_paths: bool = Tru
 
     -I2: SIGHUP ends strace (it detaches first); with -I3, its default with -o and a
     command, it would be blocked for the whole run. ``fd_paths`` False drops -y: strace
-    then reads no /proc/PID/fd link for each fd it prints (its largest cost after the
-    stops themselves), and relative paths and pipe and socket inodes go unresolved."""
+    then reads no /proc/PID/fd link for each fd it prints (up to a quarter of its time on
+    fd-heavy code), and relative paths and pipe and socket inodes go unresolved."""
     paths = ["-y"] if fd_paths else []
     argv = [strace.path, "-f", "-ttt", *paths, "-s", str(STRING_LIMIT), "-I2", "-e", f"trace={FD_SYSCALLS}"]
     if seccomp:
