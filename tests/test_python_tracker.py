@@ -466,3 +466,90 @@ def test_a_thread_pool_task_is_not_blamed_for_an_fd_another_task_made_while_it_w
     finally:
         os.close(made[0])
     assert tracking.tasks["c"].leaked == 1
+
+
+def test_task_windows_that_change_nothing_cost_no_listing(
+    track: tracker.Tracker, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A Celery task's start and end: once a listing is known, a window whose fd count comes
+    out even, with every fd Python made in it closed again, reads no /proc/self/fd listing;
+    any other window still finds what it opened, Python's or C's."""
+    from fdleak.python.celery import CeleryTracking
+
+    listings: list[str] = []
+    real_listdir = os.listdir
+
+    def counted(path: str) -> list[str]:
+        listings.append(path)
+        return real_listdir(path)
+
+    tracking = CeleryTracking(track, report_dir=None)
+    path = tmp_path / "tiny.txt"
+    tracking.before(task_id="first", task=_Task("clean"))  # no quick baseline yet: a listing
+    tracking.after(task_id="first", task=_Task("clean"))
+    monkeypatch.setattr(os, "listdir", counted)
+    for n in range(20):
+        tracking.before(task_id=str(n), task=_Task("clean"))
+        with open(path, "w") as handle:  # open() and close(): counts even, nothing kept
+            handle.write("x")
+        os.close(os.eventfd(0))
+        left, right = socket.socketpair()
+        left.close()
+        right.close()
+        tracking.after(task_id=str(n), task=_Task("clean"))
+    assert listings == [] and tracking.tasks["clean"].leaked == 0
+    kept: list[int] = []
+    try:
+        tracking.before(task_id="py", task=_Task("leaky"))
+        kept.append(os.open(path, os.O_RDONLY))  # <- kept by a task
+        tracking.after(task_id="py", task=_Task("leaky"))
+        tracking.before(task_id="c", task=_Task("c-leaky"))  # the count moved: listed again
+        kept.append(libc.open(str(path).encode(), os.O_RDONLY))
+        tracking.after(task_id="c", task=_Task("c-leaky"))
+        (python_fd,) = tracking.tasks["leaky"].kept
+        (c_fd,) = tracking.tasks["c-leaky"].kept
+        assert python_fd[1].fd == kept[0] and python_fd[1].origin_frame(root=str(HERE)) == at(
+            "kept by a task", "test_task_windows_that_change_nothing_cost_no_listing"
+        )
+        assert c_fd[1].fd == kept[1] and c_fd[1].call is None
+        # a task that closes a kept fd and opens another (the count even) is diffed in full
+        tracking.before(task_id="swap", task=_Task("swap"))
+        os.close(kept.pop())
+        kept.append(os.eventfd(0))
+        tracking.after(task_id="swap", task=_Task("swap"))
+        assert [fd.kind.value for _, fd in tracking.tasks["swap"].kept] == ["eventfd"]
+    finally:
+        for fd in kept:
+            os.close(fd)
+    assert len(listings) >= 2
+
+
+FORKED_BASELINE = """
+import ctypes, os, sys
+from fdleak.python import tracker
+
+libc = ctypes.CDLL(None)
+track = tracker.install()
+spare = os.open(os.devnull, os.O_RDONLY)
+track.quick_baseline()  # the parent's, with spare open
+pid = os.fork()
+if pid == 0:
+    # the child frees spare and C code makes another fd on a far number: the count is the
+    # parent's again, the numbers are not
+    libc.close(spare)
+    far = libc.fcntl(2, 0, 600)  # F_DUPFD
+    base = track.quick_baseline()
+    mine = os.open(os.devnull, os.O_RDONLY)
+    found = sorted(item.fd for item in track.opened_since(base))
+    os._exit(0 if found == [mine] else 1)
+_, status = os.waitpid(pid, 0)
+sys.exit(os.waitstatus_to_exitcode(status))
+"""
+
+
+def test_a_forked_child_lists_its_own_fds_for_a_quick_baseline(tmp_path: Path) -> None:
+    script = tmp_path / "forked.py"
+    script.write_text(FORKED_BASELINE)
+    env = dict(os.environ, PYTHONPATH=str(Path(tracker.__file__).parents[2]))
+    proc = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=60)
+    assert (proc.returncode, proc.stderr) == (0, "")

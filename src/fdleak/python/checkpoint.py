@@ -36,12 +36,15 @@ class Baseline:
     # numbers only, no links (take_quick_baseline): an fd that C code closed and made again
     # under the same number inside the window goes unseen; Python's are still told apart
     quick: bool = False
+    # how many fds were open (-1: unknown); with it, a window whose count came out even and
+    # left no fd Python made open is known to have opened nothing, without a listing
+    count: int = -1
 
     def including(self, fds: Iterable[OpenedFd], seq: int) -> Baseline:
         """This baseline plus ``fds`` (opened since, but owned by someone else: a session
         fixture, a connection pool), as known at registry seq ``seq``."""
         more = {item.fd: (item.link, seq) for item in fds}
-        return Baseline({**self.fds, **more}, self.seq, self.ts, self.quick)
+        return Baseline({**self.fds, **more}, self.seq, self.ts, self.quick)  # count unknown
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,9 +96,26 @@ def take_baseline(registry: Registry) -> Baseline:
     return Baseline({fd: (link, seq) for fd, link in links.items()}, seq, time.time())
 
 
-def take_quick_baseline(registry: Registry) -> Baseline:
+def take_quick_baseline(registry: Registry, previous: Baseline | None = None) -> Baseline:
     """A baseline of fd numbers alone: one directory listing, no readlink (a Celery task's
-    start: the per-task cost must stay small)."""
+    start: the per-task cost must stay small). With ``previous`` (this process's last quick
+    baseline), not even the listing when the fd count is the same and no fd Python made
+    since is still open: the numbers are the same (unless, in between, C code or an
+    unhooked close freed one while C code made another)."""
+    # seq before the count: a record racing with them is then either in the count (which
+    # no longer matches) or found at the diff, newer than the baseline
+    seq = registry.last
+    count = fd_count()
+    if (
+        previous is not None
+        and previous.quick
+        and count >= 0
+        and count == previous.count
+        and not registry.live_since(previous.seq)
+    ):
+        # the same numbers, each still known open since ``previous``: records made since
+        # are then checked against the objects open now, and none of them is
+        return Baseline(previous.fds, seq, time.time(), quick=True, count=count)
     # the listing lists the directory fd it reads through, at the lowest free number: find
     # that number first (F_DUPFD, which the tracker does not hook) so it is left out
     try:
@@ -107,7 +127,20 @@ def take_quick_baseline(registry: Registry) -> Baseline:
     seq = registry.last
     if lowest >= 0 and _is_open(lowest):
         lowest = -1  # another thread took that number before the listing: the fd is its, not ours
-    return Baseline({int(n): ("", seq) for n in names if int(n) != lowest}, seq, time.time(), quick=True)
+    fds = {int(n): ("", seq) for n in names if int(n) != lowest}
+    # the count goes with the listing only if nothing changed between the two
+    same = count >= 0 and count == len(fds) and fd_count() == count
+    return Baseline(fds, seq, time.time(), quick=True, count=count if same else -1)
+
+
+def fd_count() -> int:
+    """How many fds this process has open: one stat() on Linux 6.2+, -1 on older kernels
+    (where /proc/self/fd's size is 0)."""
+    try:
+        size = os.stat(_SELF_FD).st_size
+    except OSError:
+        return -1
+    return size if size > 0 else -1
 
 
 def _is_open(fd: int) -> bool:
@@ -120,6 +153,10 @@ def _is_open(fd: int) -> bool:
 
 def opened_since(registry: Registry, baseline: Baseline) -> tuple[OpenedFd, ...]:
     """The fds open now that were not open at ``baseline``, in fd order."""
+    if baseline.count >= 0 and fd_count() == baseline.count and not registry.live_since(baseline.seq):
+        # as many fds as at the baseline and none of Python's from the window left: nothing
+        # new, unless C code (or an unhooked close) freed a baseline fd and C code made one
+        return ()
     pid = os.getpid()
     found: list[tuple[int, str, os.stat_result]] = []
     for fd, link in _links(pid, registry, baseline):

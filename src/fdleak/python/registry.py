@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import time
 import weakref
+from collections.abc import Iterator
 from itertools import count
 from threading import get_ident
 from types import FrameType
@@ -61,6 +62,8 @@ class Registry:
         except (OSError, TypeError):
             return  # closed already by another thread, or not an fd: nothing to blame
         self.last = seq = next(self._seq)
+        # removed first so that the dict stays in seq order (live_since reads it newest first)
+        self.records.pop(fd, None)
         # tuple.__new__: the named tuple's generated __new__ costs a Python call per fd
         self.records[fd] = _new(
             Created,
@@ -96,6 +99,25 @@ class Registry:
         """``fd`` is being closed by os.close."""
         self.records.pop(fd, None)
 
+    def live_since(self, seq: int) -> bool:
+        """Whether an fd recorded after ``seq`` may still be open: its number holds the same
+        object and its owner has not closed it (an anonymous inode counts as open: its
+        identity is shared)."""
+        if self.last <= seq:
+            return False
+        try:
+            newest_first = list(_until(reversed(self.records.items()), seq))
+        except RuntimeError:  # another thread recorded meanwhile: assume the worst
+            return True
+        for fd, known in newest_first:
+            try:
+                st = _fstat(fd)
+            except OSError:
+                continue
+            if (st.st_dev, st.st_ino) == (known.dev, known.ino) and _alive(known, fd):
+                return True
+        return False
+
     def current(self, fd: int, st: os.stat_result, link: str, after: int) -> Created | None:
         """The record of ``fd`` if it describes the object open there now (``st``, ``link``)
         and was made after seq ``after``; a record from before that, or of another object, is
@@ -106,6 +128,13 @@ class Registry:
         if _ANON_LINKS.get(known.call, link) != link or not _alive(known, fd):
             return None
         return known
+
+
+def _until(items: Iterator[tuple[int, Created]], seq: int) -> Iterator[tuple[int, Created]]:
+    for item in items:
+        if item[1].seq <= seq:
+            return
+        yield item
 
 
 def _alive(known: Created, fd: int, pending: bool = False) -> bool:

@@ -48,6 +48,7 @@ class Tracker:
         self.config = config
         self.registry = Registry(config.depth)
         self._patches: list[_Patch] = []
+        self._last_quick: tuple[int, Baseline] | None = None  # (pid, the last quick baseline)
 
     @property
     def installed(self) -> bool:
@@ -58,9 +59,17 @@ class Tracker:
         return take_baseline(self.registry)
 
     def quick_baseline(self) -> Baseline:
-        """The fd numbers open now (one listing, no readlink): for a task's start, where the
-        cost counts. Blind only to an fd C code closed and re-made under the same number."""
-        return take_quick_baseline(self.registry)
+        """The fd numbers open now, and their count: for a task's start, where the cost
+        counts. One stat() when the count and Python's fds show no change since the last
+        one, else one listing (no readlink). Diffed by ``opened_since``, it is blind only to
+        C code replacing an fd inside the window: re-made under the same number, or freed
+        one and made another while no fd Python made in the window stays open."""
+        pid = os.getpid()
+        last = self._last_quick
+        # not one a forked child inherited: its table has been its own since the fork
+        baseline = take_quick_baseline(self.registry, last[1] if last and last[0] == pid else None)
+        self._last_quick = (pid, baseline)
+        return baseline
 
     def opened_since(self, baseline: Baseline) -> tuple[OpenedFd, ...]:
         """The fds open now that were not at ``baseline``, each with the stack that made it
