@@ -3,9 +3,10 @@
 In one process: each loop runs untracked, then fdleak.python.tracker is installed and the
 same loops run again; best of --rounds, --count iterations a round. Then a real Celery
 worker's task throughput (Redis broker) untracked and under `fdleak celery`: fresh workers
-timed in turn, then an untracked and a tracked worker running side by side. The loops call
-from a few frames deep, as application code does, so the stack capture does some walking.
-Also the cost of a checkpoint (baseline + diff of /proc/self/fd) at the end.
+timed in turn, then an untracked and a tracked worker running side by side (and, as a
+control, two untracked ones). The loops call from a few frames deep, as application code
+does, so the stack capture does some walking. Also the cost of a checkpoint (baseline +
+diff of /proc/self/fd) at the end, and of a Celery task's own accounting.
 
     PYTHONPATH=src python bench/python_tracker.py [--count 20000] [--rounds 5]
 """
@@ -20,6 +21,10 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from fdleak.python.tracker import Tracker
 
 TARGET = 3.0  # tracked / untracked on the open/close loop
 
@@ -93,6 +98,7 @@ def main() -> int:
             track.opened_since(track.baseline())
         checkpoint = (time.perf_counter() - start) / 100
         assert track.opened_since(base) == ()
+        accounting, held = task_accounting(track, scratch.name, args.rounds)
 
     version = sys.version.split()[0]
     print(f"python {version}, {args.count} iterations, best of {args.rounds} rounds, 9 frames deep")
@@ -102,6 +108,8 @@ def main() -> int:
         print(f"{name:<22} {off[name] * 1e6:8.2f} µs {on[name] * 1e6:8.2f} µs {ratio:5.2f}x")
     fds = len(os.listdir("/proc/self/fd"))
     print(f"checkpoint (baseline + diff, {fds} fds open): {checkpoint * 1e6:.0f} µs")
+    print(f"a Celery task's accounting (its start and end, {held} fds open, the task opening and "
+          f"closing a file): {accounting * 1e6:.1f} µs")  # fmt: skip
     ratio = on["open()/close()"] / off["open()/close()"]
     verdict = "met" if ratio <= TARGET else "MISSED"
     print(f"target: open/close loop at most {TARGET:.0f}x slower: {verdict} ({ratio:.2f}x)")
@@ -109,6 +117,39 @@ def main() -> int:
         celery_throughput(args.tasks, min(args.rounds, 3))
         side_by_side(args.tasks, args.rounds)
     return 0 if ratio <= TARGET else 1
+
+
+def task_accounting(track: Tracker, path: str, rounds: int, count: int = 5000) -> tuple[float, int]:
+    """What fdleak celery adds to each task in a pool process: the task_prerun and
+    task_postrun handlers around a task that opens and closes a file, with as many fds
+    open as a prefork child has (about 40); best of ``rounds``. (seconds a task, fds open)"""
+    from fdleak.python.celery import CeleryTracking
+
+    class Task:
+        name = "bench.tiny"
+
+    def tasks(accounted: bool) -> float:
+        start = time.perf_counter()
+        for n in range(count):
+            if accounted:
+                tracking.before(task_id=str(n), task=Task)
+            with open(path, "w"):
+                pass
+            if accounted:
+                tracking.after(task_id=str(n), task=Task)
+        return (time.perf_counter() - start) / count
+
+    held = [socket.socketpair() for _ in range(16)]  # a child's broker, pool and log fds
+    try:
+        tracking = CeleryTracking(track, report_dir=None)
+        with_it = min(tasks(True) for _ in range(rounds))
+        without = min(tasks(False) for _ in range(rounds))
+        open_now = len(os.listdir("/proc/self/fd")) - 1  # less the listing's own
+    finally:
+        for left, right in held:
+            left.close()
+            right.close()
+    return with_it - without, open_now
 
 
 def celery_throughput(tasks: int, rounds: int, batches: int = 3) -> None:
@@ -167,51 +208,64 @@ def side_by_side(tasks: int, rounds: int, window: float = 3.0) -> None:
     and sent more tasks than it can run in ``window`` seconds: tasks each finished over the
     same seconds. Whatever else loads the machine then slows both alike, which timing them
     one after the other cannot promise on two shared cores; the two compete for the cores,
-    so the ratio is that of the work each needs a task."""
+    so the ratio is that of the work each needs a task. Each round also runs two untracked
+    workers the same way (the control): how far apart two identical workers come out is
+    the resolution of the measurement."""
     import statistics
 
-    from overhead import CeleryRun, fdleak, redis
+    from overhead import fdleak, redis
 
-    ratios: list[float] = []
+    ratios: dict[str, list[float]] = {"tracked": [], "control": []}
     with tempfile.TemporaryDirectory(prefix="fdleak-tracker-") as scratch, redis(scratch) as broker:
         server = broker.rsplit("/", 1)[0]
         for round_ in range(rounds):
             reports = os.path.join(scratch, f"side-{round_}")
-            kinds = [("untracked", []), ("fdleak celery", [*fdleak(), "celery", "-q", "--json", os.devnull,
-                                                           "--report-dir", reports, "--"])]  # fmt: skip
-            if round_ % 2:
-                kinds.reverse()  # which one starts first, and sends first, alternates
-            workers: dict[str, CeleryRun] = {}
-            try:
-                for db, (label, prefix) in enumerate(kinds, start=1):
-                    workers[label] = CeleryRun(f"{server}/{db}", scratch, prefix, f"side{round_}{db}")
-                    workers[label].throughput(300)  # warm
-                before = {label: worker.done() for label, worker in workers.items()}
-                senders = [worker.send(tasks) for worker in workers.values()]
-                # both busy before the window opens
-                while any(worker.done() - before[label] < 100 for label, worker in workers.items()):
-                    time.sleep(0.02)
-                opened = {label: worker.done() for label, worker in workers.items()}
-                time.sleep(window)
-                closed = {label: worker.done() for label, worker in workers.items()}
-                if any(closed[label] - before[label] >= tasks for label in workers):
-                    raise SystemExit("a worker ran out of tasks inside the window: send more (--tasks)")
-                for sender in senders:
-                    sender.wait()
-                for label, worker in workers.items():
-                    worker.wait_for(
-                        lambda w=worker, b=before[label]: w.done() - b >= tasks, 600, "every task"
-                    )
-                done = {label: closed[label] - opened[label] for label in workers}
-                ratios.append(done["fdleak celery"] / done["untracked"])
-                print(f"  side by side, round {round_ + 1}: untracked {done['untracked']}, tracked "
-                      f"{done['fdleak celery']} tasks in {window:.0f} s: {ratios[-1]:.0%}")  # fmt: skip
-            finally:
-                for worker in workers.values():
-                    worker.stop()
-    middle = statistics.median(ratios)
-    print(f"side by side, tracked/untracked tasks done in the same seconds: median {middle:.0%} "
-          f"(target at least 95%: {'met' if middle >= 0.95 else 'MISSED'})")  # fmt: skip
+            tracked = [*fdleak(), "celery", "-q", "--json", os.devnull, "--report-dir", reports, "--"]
+            for kind, prefix in (("tracked", tracked), ("control", [])):
+                done = _race(server, scratch, [], prefix, tasks, window, f"{kind}{round_}", first=round_ % 2)
+                ratios[kind].append(done[1] / done[0])
+                print(f"  side by side, round {round_ + 1}, {kind}: untracked {done[0]}, "
+                      f"{'tracked' if kind == 'tracked' else 'untracked too'} {done[1]} tasks "
+                      f"in {window:.0f} s: {ratios[kind][-1]:.0%}")  # fmt: skip
+    middle = {kind: statistics.median(values) for kind, values in ratios.items()}
+    print(f"side by side, tasks done in the same seconds: tracked/untracked median {middle['tracked']:.0%} "
+          f"(target at least 95%: {'met' if middle['tracked'] >= 0.95 else 'MISSED'}); "
+          f"control, untracked/untracked: median {middle['control']:.0%} "
+          f"({min(ratios['control']):.0%}-{max(ratios['control']):.0%})")  # fmt: skip
+
+
+def _race(
+    server: str, scratch: str, a: list[str], b: list[str], tasks: int, window: float, tag: str, first: int
+) -> tuple[int, int]:
+    """Workers started under prefixes ``a`` and ``b`` (the ``first`` of them started and
+    fed first), on Redis databases of their own: (tasks a did, tasks b did) in the same
+    ``window`` seconds, both busy throughout."""
+    from overhead import CeleryRun
+
+    order = [0, 1] if first == 0 else [1, 0]
+    workers: dict[int, CeleryRun] = {}
+    try:
+        for db, index in enumerate(order, start=1):
+            workers[index] = CeleryRun(f"{server}/{db}", scratch, (a, b)[index], f"side{tag}{db}")
+            workers[index].throughput(300)  # warm
+        before = {index: worker.done() for index, worker in workers.items()}
+        senders = [workers[index].send(tasks) for index in order]
+        # both busy before the window opens
+        while any(worker.done() - before[index] < 100 for index, worker in workers.items()):
+            time.sleep(0.02)
+        opened = {index: worker.done() for index, worker in workers.items()}
+        time.sleep(window)
+        closed = {index: worker.done() for index, worker in workers.items()}
+        if any(closed[index] - before[index] >= tasks for index in workers):
+            raise SystemExit("a worker ran out of tasks inside the window: send more (--tasks)")
+        for sender in senders:
+            sender.wait()
+        for index, worker in workers.items():
+            worker.wait_for(lambda w=worker, b=before[index]: w.done() - b >= tasks, 600, "every task")
+        return closed[0] - opened[0], closed[1] - opened[1]
+    finally:
+        for worker in workers.values():
+            worker.stop()
 
 
 if __name__ == "__main__":
