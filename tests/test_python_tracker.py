@@ -529,6 +529,16 @@ import ctypes, os, sys
 from fdleak.python import tracker
 
 libc = ctypes.CDLL(None)
+
+def links():
+    found = []
+    for name in os.listdir("/proc/self/fd"):
+        try:
+            found.append(os.readlink(f"/proc/self/fd/{name}"))
+        except FileNotFoundError:
+            pass  # the listing's own
+    return found
+
 track = tracker.install()
 spare = os.open(os.devnull, os.O_RDONLY)
 track.quick_baseline()  # the parent's, with spare open
@@ -541,9 +551,12 @@ if pid == 0:
     base = track.quick_baseline()
     mine = os.open(os.devnull, os.O_RDONLY)
     found = sorted(item.fd for item in track.opened_since(base))
-    os._exit(0 if found == [mine] else 1)
+    # fdleak's own fd (on /proc/PID/fd, for the count): the child's, not the parent's
+    own = sorted(links().count(f"/proc/{p}/fd") for p in (os.getpid(), os.getppid()))
+    os._exit(0 if found == [mine] and own == [0, 1] else 1)
 _, status = os.waitpid(pid, 0)
-sys.exit(os.waitstatus_to_exitcode(status))
+tracker.uninstall()  # and the parent's own fd is closed with the tracker
+sys.exit(os.waitstatus_to_exitcode(status) or links().count(f"/proc/{os.getpid()}/fd"))
 """
 
 

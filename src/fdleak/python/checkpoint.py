@@ -96,7 +96,7 @@ def take_baseline(registry: Registry) -> Baseline:
     return Baseline({fd: (link, seq) for fd, link in links.items()}, seq, time.time())
 
 
-def take_quick_baseline(registry: Registry, previous: Baseline | None = None) -> Baseline:
+def take_quick_baseline(registry: Registry, counter: FdCounter, previous: Baseline | None = None) -> Baseline:
     """A baseline of fd numbers alone: one directory listing, no readlink (a Celery task's
     start: the per-task cost must stay small). With ``previous`` (this process's last quick
     baseline), not even the listing when the fd count is the same and no fd Python made
@@ -105,7 +105,7 @@ def take_quick_baseline(registry: Registry, previous: Baseline | None = None) ->
     # seq before the count: a record racing with them is then either in the count (which
     # no longer matches) or found at the diff, newer than the baseline
     seq = registry.last
-    count = fd_count()
+    count = counter.count()
     if (
         previous is not None
         and previous.quick
@@ -129,18 +129,80 @@ def take_quick_baseline(registry: Registry, previous: Baseline | None = None) ->
         lowest = -1  # another thread took that number before the listing: the fd is its, not ours
     fds = {int(n): ("", seq) for n in names if int(n) != lowest}
     # the count goes with the listing only if nothing changed between the two
-    same = count >= 0 and count == len(fds) and fd_count() == count
+    same = count >= 0 and count == len(fds) and counter.count() == count
     return Baseline(fds, seq, time.time(), quick=True, count=count if same else -1)
 
 
-def fd_count() -> int:
-    """How many fds this process has open: one stat() on Linux 6.2+, -1 on older kernels
-    (where /proc/self/fd's size is 0)."""
-    try:
-        size = os.stat(_SELF_FD).st_size
-    except OSError:
-        return -1
-    return size if size > 0 else -1
+def unchanged(registry: Registry, counter: FdCounter, baseline: Baseline) -> Baseline | None:
+    """When the window since ``baseline`` opened nothing that is still open, as far as the
+    count tells (as many fds as then, and none of those Python made since still open):
+    the same baseline, as of now. None when it must be diffed."""
+    if baseline.count < 0:
+        return None
+    seq = registry.last  # before the count, as in take_quick_baseline
+    count = counter.count()
+    if count != baseline.count or registry.live_since(baseline.seq):
+        return None
+    # nothing new, unless C code (or an unhooked close) freed a baseline fd and C code
+    # made another one
+    return Baseline(baseline.fds, seq, time.time(), quick=True, count=count)
+
+
+_open, _close = os.open, os.close  # the unhooked ones: fdleak's own fd is nobody's to record
+
+
+class FdCounter:
+    """How many fds this process has open, for a task's start and end: fstat() of a
+    directory fd on /proc/self/fd, held open (the count, Linux 6.2+; a stat() by path
+    costs two to three times as much, in a busy worker about 11 µs). The fd is fdleak's
+    own: reopened in a forked child (the one it inherited is its parent's), close-on-exec,
+    and never reported (a listing leaves out a link to its own /proc/PID/fd)."""
+
+    def __init__(self) -> None:
+        self._pid = 0
+        self._fd = -1
+        self._works = True
+
+    def count(self) -> int:
+        """The count, or -1 where the kernel does not give it (older than 6.2)."""
+        if self._pid != os.getpid():
+            self._reopen()
+        if self._fd < 0:
+            return -1
+        try:
+            return os.fstat(self._fd).st_size
+        except OSError:
+            return -1
+
+    def close(self) -> None:
+        if self._fd >= 0 and self._pid == os.getpid():
+            _close(self._fd)
+        self._fd = -1
+
+    def _reopen(self) -> None:
+        if self._fd >= 0 and self._points_at(self._pid):
+            _close(self._fd)  # inherited from the parent, and still the parent's directory
+        self._fd, self._pid = -1, os.getpid()
+        if not self._works:
+            return
+        try:
+            fd = _open(_SELF_FD, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        except OSError:
+            self._works = False
+            return
+        if os.fstat(fd).st_size <= 0:  # a kernel that does not count: no fd held for nothing
+            _close(fd)
+            self._works = False
+            return
+        self._fd = fd
+
+    def _points_at(self, pid: int) -> bool:
+        """Whether our fd still is the directory of ``pid``'s fds (a child may have closed
+        it, and the number may now be another's)."""
+        try:
+            return os.readlink(f"{_SELF_FD}/{self._fd}") == f"/proc/{pid}/fd"
+        except OSError:
+            return False
 
 
 def _is_open(fd: int) -> bool:
@@ -153,10 +215,6 @@ def _is_open(fd: int) -> bool:
 
 def opened_since(registry: Registry, baseline: Baseline) -> tuple[OpenedFd, ...]:
     """The fds open now that were not open at ``baseline``, in fd order."""
-    if baseline.count >= 0 and fd_count() == baseline.count and not registry.live_since(baseline.seq):
-        # as many fds as at the baseline and none of Python's from the window left: nothing
-        # new, unless C code (or an unhooked close) freed a baseline fd and C code made one
-        return ()
     pid = os.getpid()
     found: list[tuple[int, str, os.stat_result]] = []
     for fd, link in _links(pid, registry, baseline):

@@ -16,7 +16,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from fdleak.python.checkpoint import Baseline, OpenedFd, opened_since, take_baseline, take_quick_baseline
+from fdleak.python.checkpoint import (
+    Baseline,
+    FdCounter,
+    OpenedFd,
+    opened_since,
+    take_baseline,
+    take_quick_baseline,
+    unchanged,
+)
 from fdleak.python.registry import Created, Registry
 
 if TYPE_CHECKING:
@@ -49,6 +57,7 @@ class Tracker:
         self.registry = Registry(config.depth)
         self._patches: list[_Patch] = []
         self._last_quick: tuple[int, Baseline] | None = None  # (pid, the last quick baseline)
+        self._counter = FdCounter()
 
     @property
     def installed(self) -> bool:
@@ -60,20 +69,26 @@ class Tracker:
 
     def quick_baseline(self) -> Baseline:
         """The fd numbers open now, and their count: for a task's start, where the cost
-        counts. One stat() when the count and Python's fds show no change since the last
+        counts. One fstat() when the count and Python's fds show no change since the last
         one, else one listing (no readlink). Diffed by ``opened_since``, it is blind only to
         C code replacing an fd inside the window: re-made under the same number, or freed
         one and made another while no fd Python made in the window stays open."""
         pid = os.getpid()
         last = self._last_quick
         # not one a forked child inherited: its table has been its own since the fork
-        baseline = take_quick_baseline(self.registry, last[1] if last and last[0] == pid else None)
+        previous = last[1] if last and last[0] == pid else None
+        baseline = take_quick_baseline(self.registry, self._counter, previous)
         self._last_quick = (pid, baseline)
         return baseline
 
     def opened_since(self, baseline: Baseline) -> tuple[OpenedFd, ...]:
         """The fds open now that were not at ``baseline``, each with the stack that made it
         when Python did; fds made by C code are listed too, with no stack."""
+        same = unchanged(self.registry, self._counter, baseline)
+        if same is not None:
+            # nothing new: and the next quick baseline starts from this one, as of now
+            self._last_quick = (os.getpid(), same)
+            return ()
         return opened_since(self.registry, baseline)
 
     def absorb(self, baseline: Baseline, fds: tuple[OpenedFd, ...]) -> Baseline:
@@ -111,6 +126,7 @@ def uninstall() -> None:
     for patch in reversed(_current._patches):
         patch.undo()
     _current._patches = []
+    _current._counter.close()
     _current = None
 
 
