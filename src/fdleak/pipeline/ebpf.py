@@ -68,6 +68,7 @@ def trace_ebpf(
         trace.stop_after(duration)
         for event in reader.events(trace.lines()):
             engine.apply(event)
+    engine.add_pairs(reader.pairs, 0)  # counted in the kernel, read from its maps at the end
     reader.counts.lost += trace.lost
     source = SourceInfo(mode="ebpf", pids=tuple(wanted))
     observation = with_limits(_observe(engine, reader.counts, source), targets)
@@ -109,6 +110,7 @@ def run_ebpf(
             with stop_on(alive.end, duration):
                 for event in reader.events(trace.lines()):
                     engine.apply(event)
+        engine.add_pairs(reader.pairs, 0)
         reader.counts.lost += trace.lost
     source = SourceInfo(mode="ebpf", command=tuple(command))
     report = _with_loss(

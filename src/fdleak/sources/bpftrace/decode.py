@@ -21,6 +21,8 @@ class Paths(Protocol):
 
     def path(self, tgid: int, text: str) -> str: ...
 
+    def name(self, number: int) -> str: ...
+
     def forget_cwd(self, tgid: int) -> None: ...
 
 
@@ -102,7 +104,7 @@ def decode(
 ) -> tuple[FdEvent, ...]:
     if name in ("open", "openat", "openat2", "creat"):
         ret, flags = int(f[0]), _int(f[1])
-        path = reader.path(tgid, f[2] if len(f) > 2 else "")
+        path = reader.path(tgid, reader.name(int(f[2])) if len(f) > 2 else "")
         kind = (
             FdKind.DIRECTORY
             if flags & _O_DIRECTORY

@@ -11,9 +11,25 @@ probe prints it); at exit one line per call: ``NSECS TID TGID NAME FIELDS...``, 
 field always last (a path may hold spaces). A close's NSECS is its entry's, not its exit's:
 the number is free from some moment inside the call, and another thread of the process
 may take it and return before the close does; what was freed at entry sorts first.
-User memory behind a pointer is read at exit:
-the kernel has just read it, so it is resident. Socket addresses go out as raw numbers
-that records.py formats. Syscall numbers are x86_64's.
+User memory behind a pointer is read at exit: the kernel has just read it, so it is
+resident. Socket addresses go out as raw numbers that records.py formats. An opened
+path goes out as a 64-bit hash of its text, the text itself in a ``name`` line the
+first time that hash is met. Syscall numbers are x86_64's.
+
+Printing is most of what tracing costs the traced program (bpftrace formats each record
+and writes it out), and most fds are closed soon after they are made. So in a process
+with one thread, its latest create (an open, socket, pipe, socketpair, eventfd or epoll)
+is held in maps keyed by its pid rather than printed. Closing every fd it made before
+the process does anything else to its table counts one pair in @pairs, keyed by what
+tells the pair's group apart (call, flags or family and type, path hash), and prints
+nothing. Anything else first prints the held create as a ``held`` line: another fd
+call, a clone or an exec, the process's exit. When bpftrace exits it prints its maps:
+the pairs, and the creates still held. A held line comes later than the create
+happened, but with the create's own time and before anything else the process did to
+its table. Only one thread: the slots are not written atomically, so two threads
+holding and printing at once could mix them; a process with more prints every call.
+Not seen: another process sharing the table (clone with CLONE_FILES alone) closing a
+held fd.
 """
 
 from __future__ import annotations
@@ -28,6 +44,11 @@ _PREFIX_ARGS = "nsecs, tid, pid"
 # the exit probes: each prints one group of calls (a string each, or only numbers); one
 # probe for all would put several strings on the 512-byte BPF stack at once
 _OPEN, _MEMFD, _ADDRESS, _NUMBERS = 1, 2, 3, 4
+# the calls whose creates are held, and close, which pairs with them (a probe of their own:
+# holding takes stack the other number calls' printing leaves no room for)
+_PAIRED = 5
+_TABLE = 6  # dups, fcntl, ioctl, recvmsg, close_range, unshare: the rest of the numbers
+_BOUND = 7  # connect and bind: sockaddrs as _ADDRESS's accepts, in a probe of their own
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,41 +62,88 @@ class Call:
     values: tuple[str, ...]  # printf values: $r is the result, $a0..$a3 the arguments
     when: str = "$r >= 0"  # condition on the result for a line to be printed
     enter_if: str = ""  # condition on the arguments ($e0..) for the call to be kept
+    hold: Hold | None = None  # a create the kernel may hold back (see Hold)
+
+
+@dataclass(frozen=True, slots=True)
+class Hold:
+    """How a create is held back in the kernel until its process does anything else: its
+    numbers as the call's own line prints them, how many fds it made (the first one or
+    two numbers), and what tells its pairs apart (the key of @pairs: never an fd number
+    or an inode, which every create has its own)."""
+
+    numbers: tuple[str, ...]
+    ends: int = 1
+    key: tuple[str, str] = ("0", "0")  # of the held numbers, $v0 to $v3
 
 
 _PIPE_ENDS = ("*(int32*)uptr($a0)", "*(int32*)uptr($a0 + 4)")
 
 CALLS: tuple[Call, ...] = (
-    Call("open", 2, _OPEN, "%d %d %s", ("$r", "$a1", "str(uptr($a0))")),
-    Call("openat", 257, _OPEN, "%d %d %s", ("$r", "$a2", "str(uptr($a1))")),
-    Call("creat", 85, _OPEN, "%d 0 %s", ("$r", "str(uptr($a0))")),
-    Call("openat2", 437, _OPEN, "%d %lu %s", ("$r", "*(uint64*)uptr($a2)", "str(uptr($a1))")),
+    # a path goes out as its hash ($h, see _path_hash), its text once per distinct path
+    Call(
+        "open", 2, _OPEN, "%d %d %lu", ("$r", "$a1", "$h"), hold=Hold(("$r", "$a1", "$h"), key=("$v1", "$v2"))
+    ),
+    Call(
+        "openat",
+        257,
+        _OPEN,
+        "%d %d %lu",
+        ("$r", "$a2", "$h"),
+        hold=Hold(("$r", "$a2", "$h"), key=("$v1", "$v2")),
+    ),
+    Call("creat", 85, _OPEN, "%d 0 %lu", ("$r", "$h"), hold=Hold(("$r", "0", "$h"), key=("0", "$v2"))),
+    Call("openat2", 437, _OPEN, "%d %lu %lu", ("$r", "*(uint64*)uptr($a2)", "$h")),
     Call("memfd_create", 319, _MEMFD, "%d %d %s", ("$r", "$a1", "str(uptr($a0))")),
     Call("accept", 43, _ADDRESS, "%d %d 0", ("$r", "$a0")),
     Call("accept4", 288, _ADDRESS, "%d %d %d", ("$r", "$a0", "$a3")),
     # a non-blocking connect says EINPROGRESS (-115) but has its peer already
-    Call("connect", 42, _ADDRESS, "%d", ("$a0",), when="$r == 0 || $r == -115"),
-    Call("bind", 49, _ADDRESS, "%d", ("$a0",), when="$r == 0"),
+    Call("connect", 42, _BOUND, "%d", ("$a0",), when="$r == 0 || $r == -115"),
+    Call("bind", 49, _BOUND, "%d", ("$a0",), when="$r == 0"),
     Call("open_by_handle_at", 304, _NUMBERS, "%d %d", ("$r", "$a2")),
-    Call("socket", 41, _NUMBERS, "%d %d %d", ("$r", "$a0", "$a1")),
+    Call(
+        "socket",
+        41,
+        _PAIRED,
+        "%d %d %d",
+        ("$r", "$a0", "$a1"),
+        hold=Hold(("$r", "$a0", "$a1"), key=("$v1", "$v2")),
+    ),
     Call(
         "socketpair",
         53,
-        _NUMBERS,
+        _PAIRED,
         "%d %d %d %d",
         ("*(int32*)uptr($a3)", "*(int32*)uptr($a3 + 4)", "$a0", "$a1"),
         when="$r == 0",
+        hold=Hold(("*(int32*)uptr($a3)", "*(int32*)uptr($a3 + 4)", "$a0", "$a1"), ends=2, key=("$v2", "$v3")),
     ),
-    Call("pipe", 22, _NUMBERS, "%d %d 0 %lu", (*_PIPE_ENDS, "$ino"), when="$r == 0"),
-    Call("pipe2", 293, _NUMBERS, "%d %d %d %lu", (*_PIPE_ENDS, "$a1", "$ino"), when="$r == 0"),
-    Call("dup", 32, _NUMBERS, "%d %d 0", ("$a0", "$r")),
-    Call("dup2", 33, _NUMBERS, "%d %d 0", ("$a0", "$r")),
-    Call("dup3", 292, _NUMBERS, "%d %d %d", ("$a0", "$r", "$a2")),
+    Call(
+        "pipe",
+        22,
+        _PAIRED,
+        "%d %d 0 %lu",
+        (*_PIPE_ENDS, "$ino"),
+        when="$r == 0",
+        hold=Hold((*_PIPE_ENDS, "0", "$ino"), ends=2, key=("$v3 != 0", "0")),
+    ),
+    Call(
+        "pipe2",
+        293,
+        _PAIRED,
+        "%d %d %d %lu",
+        (*_PIPE_ENDS, "$a1", "$ino"),
+        when="$r == 0",
+        hold=Hold((*_PIPE_ENDS, "$a1", "$ino"), ends=2, key=("$v3 != 0", "0")),
+    ),
+    Call("dup", 32, _TABLE, "%d %d 0", ("$a0", "$r")),
+    Call("dup2", 33, _TABLE, "%d %d 0", ("$a0", "$r")),
+    Call("dup3", 292, _TABLE, "%d %d %d", ("$a0", "$r", "$a2")),
     # F_DUPFD (0), F_DUPFD_CLOEXEC (1030), F_SETFD (2): the others change no fd table
     Call(
         "fcntl",
         72,
-        _NUMBERS,
+        _TABLE,
         "%d %d %d %d",
         ("$a0", "$a1", "$a2", "$r"),
         enter_if="$e1 == 0 || $e1 == 1030 || $e1 == 2",
@@ -84,16 +152,16 @@ CALLS: tuple[Call, ...] = (
     Call(
         "ioctl",
         16,
-        _NUMBERS,
+        _TABLE,
         "%d %d",
         ("$a0", "$a1"),
         when="$r == 0",
         enter_if="$e1 == 0x5450 || $e1 == 0x5451",
     ),
-    Call("eventfd", 284, _NUMBERS, "%d 0", ("$r",)),
-    Call("eventfd2", 290, _NUMBERS, "%d %d", ("$r", "$a1")),
-    Call("epoll_create", 213, _NUMBERS, "%d 0", ("$r",)),
-    Call("epoll_create1", 291, _NUMBERS, "%d %d", ("$r", "$a0")),
+    Call("eventfd", 284, _PAIRED, "%d 0", ("$r",), hold=Hold(("$r", "0"))),
+    Call("eventfd2", 290, _PAIRED, "%d %d", ("$r", "$a1"), hold=Hold(("$r", "$a1"))),
+    Call("epoll_create", 213, _PAIRED, "%d 0", ("$r",), hold=Hold(("$r", "0"))),
+    Call("epoll_create1", 291, _PAIRED, "%d %d", ("$r", "$a0"), hold=Hold(("$r", "$a0"))),
     Call("timerfd_create", 283, _NUMBERS, "%d %d", ("$r", "$a1")),
     # an existing signalfd (ufd != -1) only has its mask changed
     Call("signalfd", 282, _NUMBERS, "%d 0", ("$r",), when="$r >= 0 && (int32)$a0 == -1"),
@@ -113,7 +181,7 @@ CALLS: tuple[Call, ...] = (
     Call(
         "recvmsg",
         47,
-        _NUMBERS,
+        _TABLE,
         "%d %d %d %d %d %d",
         (
             "$n",
@@ -125,10 +193,10 @@ CALLS: tuple[Call, ...] = (
         ),
         when="$n > 0",
     ),
-    Call("close", 3, _NUMBERS, "%d %d", ("$a0", "$r"), when="$r != -9"),
-    Call("close_range", 436, _NUMBERS, "%d %lu %d", ("$a0", "$a1", "$a2"), when="$r == 0"),
+    Call("close", 3, _PAIRED, "%d %d", ("$a0", "$r"), when="$r != -9"),
+    Call("close_range", 436, _TABLE, "%d %lu %d", ("$a0", "$a1", "$a2"), when="$r == 0"),
     # unshare(CLONE_FILES): a private copy of the table
-    Call("unshare", 272, _NUMBERS, "%d", ("$a0",), when="$r == 0"),
+    Call("unshare", 272, _TABLE, "%d", ("$a0",), when="$r == 0"),
 )
 
 # the clone flags at entry, read by sched_process_fork (which runs in the parent, inside
@@ -140,9 +208,18 @@ _CLONES = (
     (58, "0x4111"),  # vfork: CLONE_VM | CLONE_VFORK | SIGCHLD
 )
 _CLONE_THREAD = 0x10000
-_SLOTS = ("in", "nr", "a0", "a1", "a2", "a3", "cf", "t0")
+_SLOTS = ("in", "ar", "nr", "a0", "a1", "a2", "a3", "cf", "pc")
 # the calls that free fd numbers: timed at their entry (see the module's docstring)
 _FREEING = ("close", "close_range")
+# a process's held create: @pn its call (while one is held), @hv when, by which thread
+# and its numbers, @pm which of its fds are still open (bits), @pct when and by which
+# thread its first end was closed (a pipe whose other end is still open), @pg a count of
+# holds (a close marked at its entry pairs only with the create held then)
+HELD_SLOTS = ("pn", "hv", "pm", "pct")
+# besides the fd calls, the ones a held create must be printed before: clone, clone3,
+# fork, vfork (the child copies the table), execve, execveat (close-on-exec)
+_FLUSHED_BY = (56, 435, 57, 58, 59, 322)
+_CLOSE = 3
 
 
 def build(pids: list[int], group_dead: bool, btf: bool) -> str:
@@ -152,7 +229,8 @@ def build(pids: list[int], group_dead: bool, btf: bool) -> str:
     traced = "(@traced[pid]" + "".join(f" || pid == {pid}" for pid in pids) + ")"
     out: list[str] = []
     out.append(_enter(traced))
-    for group in (_OPEN, _MEMFD, _ADDRESS, _NUMBERS):
+    out.append(_enter_held())
+    for group in (_OPEN, _MEMFD, _ADDRESS, _NUMBERS, _PAIRED, _TABLE, _BOUND):
         out.append(_exit(group, btf))
     out.append(
         f"tracepoint:sched:sched_process_fork /{traced}/ {{\n"
@@ -168,12 +246,22 @@ def build(pids: list[int], group_dead: bool, btf: bool) -> str:
     # exit_code: (status << 8) for exit(status), the signal's number when killed
     code = "curtask->exit_code" if btf else "-1"
     dead = "args->group_dead" if group_dead else "0"
+    # its fds close with it: what it held is printed first (a probe of its own, as in
+    # _enter_held: the reader orders lines by time, and the held one is older)
+    out.append(f"tracepoint:sched:sched_process_exit /@pn[pid] != 0/ {{\n{_flush('  ')}\n}}")
     out.append(
         f"tracepoint:sched:sched_process_exit /{traced}/ {{\n"
         f'  printf({_HEAD}exit %d %d\\n", {_PREFIX_ARGS}, {code}, {dead});\n'
         # (a target that ends stays in the predicate: its pid could be reused within the
         # window by another process, traced then too)
-        + ("  if (args->group_dead) { delete(@traced[pid]); }\n" if group_dead else "")
+        + (
+            "  if (args->group_dead) {\n"
+            "    delete(@traced[pid]);\n"
+            "    delete(@hv[pid]); delete(@pm[pid]); delete(@pg[pid]); delete(@pct[pid]);\n"
+            "  }\n"
+            if group_dead
+            else ""
+        )
         # a task killed inside a call never reaches its exit probe: drop what it kept
         + "".join(f"  delete(@{slot}[tid]);\n" for slot in _SLOTS)
         + "}"
@@ -188,31 +276,73 @@ def _enter(traced: str) -> str:
     ]
     for nr, flags in _CLONES:
         lines.append(f"  if ($id == {nr}) {{ @cf[tid] = (uint64)({flags}); }}")
-    freeing = " || ".join(f"$id == {call.nr}" for call in CALLS if call.name in _FREEING)
-    lines.append(f"  if ({freeing}) {{ @t0[tid] = nsecs; }}")
     for call in CALLS:
         test = f"$id == {call.nr}" + (f" && ({call.enter_if})" if call.enter_if else "")
         lines.append(f"  if ({test}) {{ $g = {call.group}; }}")
     lines.append(
+        # one tuple, not a map per argument: map updates are most of what a probe costs
         "  if ($g != 0) {\n"
-        "    @in[tid] = $g; @nr[tid] = $id;\n"
-        "    @a0[tid] = $e0; @a1[tid] = $e1; @a2[tid] = args->args[2]; @a3[tid] = args->args[3];\n"
+        "    @in[tid] = $g;\n"
+        # (a sockaddr's printing leaves no stack for the tuple: a map per argument there)
+        f"    if ($g == {_ADDRESS} || $g == {_BOUND}) {{\n"
+        "      @nr[tid] = $id; @a0[tid] = $e0; @a1[tid] = $e1;\n"
+        "      @a2[tid] = args->args[2]; @a3[tid] = args->args[3];\n"
+        "    } else { @ar[tid] = ($id, $e0, $e1, args->args[2], args->args[3], nsecs); }\n"
         "  }"
     )
     lines.append("}")
     return "\n".join(lines)
 
 
+def _enter_held() -> str:
+    """The calls of a process holding a create: a close of a fd it made may complete a pair
+    (marked, and held on); any other fd call, clone or exec prints it first. A probe of its
+    own: with the printing of a string, in _enter, the 512-byte BPF stack would overflow."""
+    tests = {f"$id == {call.nr}" + (f" && ({call.enter_if})" if call.enter_if else "") for call in CALLS}
+    # (an ioctl or fcntl that changes no fd table, such as isatty()'s, does not count)
+    calls = " || ".join((*sorted(tests), *(f"$id == {nr}" for nr in _FLUSHED_BY)))
+    return "\n".join(
+        (
+            "tracepoint:raw_syscalls:sys_enter /@pn[pid] != 0/ {",
+            "  $id = args->id; $e0 = args->args[0]; $e1 = args->args[1]; $k = 0;",
+            f"  if ($id == {_CLOSE}) {{",
+            "    $hv = @hv[pid]; $m = @pm[pid];",
+            "    if (($m & 1) && $e0 == $hv.2) { $k = 1; }",
+            "    if (($m & 2) && $e0 == $hv.3) { $k = 2; }",
+            "  }",
+            "  if ($k != 0) { @pc[tid] = ($k, @pg[pid]); }",
+            f"  else {{ if ({calls}) {{\n{_flush('    ')}\n  }} }}",
+            "}",
+        )
+    )
+
+
 def _exit(group: int, btf: bool) -> str:
     lines = [
         f"tracepoint:raw_syscalls:sys_exit /@in[tid] == {group}/ {{",
-        "  $r = args->ret; $id = @nr[tid];",
-        "  $a0 = @a0[tid]; $a1 = @a1[tid]; $a2 = @a2[tid]; $a3 = @a3[tid];",
+        "  $r = args->ret;",
     ]
-    if group == _ADDRESS:
+    if group in (_ADDRESS, _BOUND):
+        lines.append("  $id = @nr[tid]; $a0 = @a0[tid]; $a1 = @a1[tid]; $a2 = @a2[tid]; $a3 = @a3[tid];")
+    else:
+        lines.append("  $t = @ar[tid]; $id = $t.0; $a0 = $t.1; $a1 = $t.2; $a2 = $t.3; $a3 = $t.4;")
+    if group in (_ADDRESS, _BOUND):
         lines.append("  $fam = $a1 != 0 ? *(uint16*)uptr($a1) : 0;")
-    if group == _NUMBERS:
-        lines.append("  $ino = (uint64)0; $c = (uint64)0; $n = 0;")
+    if group == _TABLE:
+        lines.append("  $c = (uint64)0; $n = 0;")
+    if group == _PAIRED:
+        lines.append("  $ino = (uint64)0;")
+    if group == _OPEN:
+        lines.append(_path_hash())
+    holding = btf and any(call.hold is not None for call in CALLS if call.group == group)
+    if holding:
+        # held while the process holds nothing else and has no other thread: the slots are
+        # then only ever read and written by that thread, one call at a time (a clone
+        # prints them first)
+        lines.append(
+            "  $free = @pn[pid] == 0 && curtask->signal->nr_threads == 1; $hold = 0; $two = 0;\n"
+            "  $v0 = (uint64)0; $v1 = (uint64)0; $v2 = (uint64)0; $v3 = (uint64)0;"
+        )
     branches = []
     for call in CALLS:
         if call.group != group:
@@ -230,18 +360,131 @@ def _exit(group: int, btf: bool) -> str:
                 "&& *(int32*)uptr($c + 12) == 1) { $n = (int32)((*(uint64*)uptr($c) - 16) / 4); } }"
             )
         values = ", ".join(call.values)
-        if group == _ADDRESS:
+        if group in (_ADDRESS, _BOUND):
             body.append(_address_branches(call, values))
         else:
-            prefix = _PREFIX_ARGS.replace("nsecs", "@t0[tid]") if call.name in _FREEING else _PREFIX_ARGS
+            prefix = _PREFIX_ARGS.replace("nsecs", "$t.5") if call.name in _FREEING else _PREFIX_ARGS
             line = f'printf({_HEAD}{call.name} {call.fmt}\\n", {prefix}, {values});'
+            if call.hold is not None and btf:
+                line = f"if ($free) {{ {_hold(call.hold)} }} else {{ {line} }}"
+            if call.nr == _CLOSE:
+                line = _close_of_held(line)
             body.append(f"if ({call.when}) {{ {line} }}")
         branches.append(f"if ($id == {call.nr}) {{\n    " + "\n    ".join(body) + "\n  }")
     lines.append("  " + " else ".join(branches))
-    kept = ("in", "nr", "a0", "a1", "a2", "a3", *(("t0",) if group == _NUMBERS else ()))
-    lines.append("  " + " ".join(f"delete(@{slot}[tid]);" for slot in kept))
+    if holding:
+        # one place that writes the slots: a tuple built in each branch would take stack
+        lines.append(
+            "  if ($hold) {\n"
+            "    @pn[pid] = $id; @hv[pid] = ((uint64)nsecs, (uint64)tid, $v0, $v1, $v2, $v3);\n"
+            "    @pm[pid] = $two ? 3 : 1; @pg[pid] = @pg[pid] + 1;\n"
+            "  }"
+        )
+    # (@ar is left: the next call's entry overwrites it, a delete would cost as much)
+    lines.append("  delete(@in[tid]);" + (" delete(@pc[tid]);" if group == _PAIRED else ""))
     lines.append("}")
     return "\n".join(lines)
+
+
+# FNV-1a's offset basis and prime, over the path's 8-byte words
+_FNV_BASIS, _FNV_PRIME = 0xCBF29CE484222325, 0x100000001B3
+_WORDS = STRLEN // 8  # a path is hashed as far as its text is printed
+
+
+def _path_hash() -> str:
+    """$h: a hash of the opened path, read 8 bytes at a time up to its NUL; and, the first
+    time a hash is met (@names), a ``name`` line with the path's text. A record then
+    carries the number, not the text: a held create keeps no string in the 512-byte stack
+    it would share with the printing of one."""
+    zeros = "(($w - 0x0101010101010101) & ~$w & 0x8080808080808080)"
+    return "\n".join(
+        (
+            "  $p = ($id == 257 || $id == 437) ? $a1 : $a0;",
+            f"  $h = (uint64){_FNV_BASIS:#x}; $i = 0;",
+            "  if ($r >= 0) {",
+            f"    while ($i < {_WORDS}) {{",
+            "      $w = *(uint64*)uptr($p + $i * 8);",
+            f"      $z = {zeros};",
+            # the word holding the NUL: only its bytes before it (the lowest zero byte's
+            # high bit is the lowest bit set in $z; little-endian)
+            "      if ($z != 0) { $w = $w & ((($z & (~$z + 1)) >> 7) - 1); }",
+            f"      $h = ($h ^ $w) * {_FNV_PRIME:#x};",
+            f"      $i = $z != 0 ? {_WORDS} : $i + 1;",
+            "    }",
+            "    if (@names[$h] == 0) {",
+            "      @names[$h] = 1;",
+            f'      printf({_HEAD}name %lu %s\\n", {_PREFIX_ARGS}, $h, str(uptr($p)));',
+            "    }",
+            "  }",
+        )
+    )
+
+
+def _hold(hold: Hold) -> str:
+    """Mark a create to be held (its numbers in $v0 to $v3) instead of printed."""
+    numbers = (*hold.numbers, *("0",) * (4 - len(hold.numbers)))
+    values = " ".join(f"$v{i} = (uint64)({value});" for i, value in enumerate(numbers))
+    return f"$hold = 1; $two = {int(hold.ends == 2)}; {values}"
+
+
+_TWO_ENDS = " || ".join(f"$n == {call.nr}" for call in CALLS if call.hold is not None and call.hold.ends == 2)
+
+
+def _close_of_held(printed: str) -> str:
+    """A close: of a held fd (marked at its entry, and nothing printed the create since),
+    it pairs: a pair is counted in @pairs (bpftrace prints the map at its exit) once every
+    fd the create made is closed; of anything else, ``printed``."""
+    keys = " else ".join(
+        f"if ($hn == {call.nr}) {{ $k1 = (uint64)({call.hold.key[0]}); $k2 = (uint64)({call.hold.key[1]}); }}"
+        for call in CALLS
+        if call.hold is not None
+    )
+    return (
+        "$hc = @pc[tid]; $hn = @pn[pid];\n"
+        "    if ($hc.0 != 0 && $hn != 0 && @pg[pid] == $hc.1) {\n"
+        "      $m = @pm[pid] & (3 - $hc.0); @pm[pid] = $m;\n"
+        "      if ($m == 0) {\n"
+        "        $hv = @hv[pid]; $v0 = $hv.2; $v1 = $hv.3; $v2 = $hv.4; $v3 = $hv.5;\n"
+        "        $k1 = (uint64)0; $k2 = (uint64)0;\n"
+        f"        {keys}\n"
+        "        @pairs[pid, $hn, $k1, $k2] = @pairs[pid, $hn, $k1, $k2] + 1;\n"
+        "        delete(@pn[pid]);\n"
+        # a full @pairs (bpftrace's 4,096 keys: paths of their own, such as report_N.csv)
+        # takes no more: print what the pair was, as if nothing had been held
+        "        if (@pairs[pid, $hn, $k1, $k2] == 0) {\n"
+        f'          printf({_HEAD}held %d %lu %lu %lu %lu\\n", $hv.0, $hv.1, pid, $hn, $v0, $v1, $v2, $v3);\n'
+        f"          if ({_TWO_ENDS.replace('$n', '$hn')}) {{\n"
+        "            $ct = @pct[pid];\n"
+        f'            printf({_HEAD}close %d 0\\n", $ct.0, $ct.1, pid, $hc.0 == 1 ? $v1 : $v0);\n'
+        "          }\n"
+        f"          {printed}\n"
+        "        }\n"
+        "      } else { @pct[pid] = ($t.5, (uint64)tid); }\n"
+        f"    }} else {{ {printed} }}"
+    )
+
+
+def _flush(indent: str) -> str:
+    """Print the process's held create as a ``held`` line (and the close of a pipe's or
+    socketpair's end already closed), and forget it."""
+    closed = f'printf({_HEAD}close %d 0\\n", $ct.0, $ct.1, pid, '
+    return "\n".join(
+        indent + line
+        for line in (
+            "$n = @pn[pid];",
+            "if ($n != 0) {",
+            "  $hv = @hv[pid];",
+            f'  printf({_HEAD}held %d %lu %lu %lu %lu\\n", $hv.0, $hv.1, pid, $n,',
+            "    $hv.2, $hv.3, $hv.4, $hv.5);",
+            f"  if ({_TWO_ENDS}) {{",
+            "    $m = @pm[pid]; $ct = @pct[pid];",
+            f"    if ($m == 2) {{ {closed}$hv.2); }}",
+            f"    if ($m == 1) {{ {closed}$hv.3); }}",
+            "  }",
+            "  delete(@pn[pid]);",
+            "}",
+        )
+    )
 
 
 def _address_branches(call: Call, values: str) -> str:
@@ -264,3 +507,32 @@ def _address_branches(call: Call, values: str) -> str:
         "      }\n"
         "    }"
     )
+
+
+HELD_CALLS = {call.nr: call for call in CALLS if call.hold is not None}
+
+
+def held_fields(nr: int, numbers: list[str]) -> tuple[str, list[str]]:
+    """A ``held`` line's call and fields, as the call's own line would have printed them."""
+    hold = HELD_CALLS[nr].hold
+    assert hold is not None
+    return HELD_CALLS[nr].name, numbers[: len(hold.numbers)]
+
+
+def pair_fields(nr: int, key1: int, key2: int) -> tuple[str, list[str]]:
+    """The fields of one create counted under this @pairs key: made-up fd numbers, the
+    numbers the key kept, 0 for the others (what group the pair is in depends on those)."""
+    hold = HELD_CALLS[nr].hold
+    assert hold is not None
+    numbers = []
+    for at in range(len(hold.numbers)):
+        held = f"$v{at}"
+        if at < hold.ends:
+            numbers.append(str(at))
+        elif hold.key[0] in (held, f"{held} != 0"):
+            numbers.append(str(key1))  # (a pipe's inode: only whether it was known)
+        elif hold.key[1] == held:
+            numbers.append(str(key2))
+        else:
+            numbers.append("0")
+    return held_fields(nr, numbers)

@@ -4,6 +4,11 @@ bpftrace prints each CPU's perf buffer in turn, so lines of different CPUs arriv
 of order (a thread that moved CPU between its close and its next open could be read
 open-first). Records are held in a heap by their kernel timestamp and released once a
 line REORDER_NS younger has been read, or at the end.
+
+What the kernel held back comes two ways (program.py): a ``held`` line, printed when its
+process did something else, and, at bpftrace's exit, its maps: the creates still held
+(the @p*/@h* slots, per process) and the open/close pairs counted in @pairs, which become
+``pairs`` for the engine (counted, never in a table).
 """
 
 from __future__ import annotations
@@ -14,15 +19,20 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-from fdleak.model.events import FdEvent
+from fdleak.model.events import FdEvent, Op
+from fdleak.model.kinds import FdKind
+from fdleak.model.signature import signature_of
 from fdleak.procfs.process import cwd_of
 from fdleak.sources.bpftrace.decode import decode
-from fdleak.sources.bpftrace.program import STRLEN
+from fdleak.sources.bpftrace.program import HELD_SLOTS, STRLEN, held_fields, pair_fields
 
 # a CPU's buffer can be read this much later than another's when the machine is loaded (a
 # close read after the reopen of its number would close the new fd): a second, not 250 ms
 REORDER_NS = 1_000_000_000
 _LOST = re.compile(r"^Lost (\d+) events")
+_U64 = (1 << 64) - 1
+_MAP_LINE = re.compile(r"^@(\w+)\[(.*)\]: (.*)$")
+_HELD_SLOTS = frozenset(HELD_SLOTS)
 _CLONE_THREAD = 0x10000
 
 
@@ -65,6 +75,10 @@ class Reader:
         self._read = 0
         self._seq = 0
         self._cwd: dict[int, str] = {}
+        # open/close pairs the kernel counted: (pid, kind, signature) -> [count, first seq]
+        self.pairs: dict[tuple[int, FdKind, str], list[int]] = {}
+        self._held_at_exit: dict[int, dict[str, str]] = {}  # pid -> its held slots
+        self.names: dict[int, str] = {}  # a path's hash -> its text (the "name" lines)
 
     def events(self, lines: Iterator[str]) -> Iterator[FdEvent]:
         """Every event of ``lines`` in kernel time order."""
@@ -84,6 +98,16 @@ class Reader:
             yield from self._decode(heapq.heappop(self._heap))
 
     def flush(self) -> Iterator[FdEvent]:
+        for pid, slots in self._held_at_exit.items():
+            try:
+                lines = _held_lines(pid, slots)
+            except ValueError:
+                self._unparsed(f"held at exit by {pid}: {slots}")
+                continue
+            for line in lines:
+                if (raw := self._parse(line)) is not None:
+                    heapq.heappush(self._heap, raw)
+        self._held_at_exit.clear()
         while self._heap:
             yield from self._decode(heapq.heappop(self._heap))
 
@@ -95,8 +119,9 @@ class Reader:
         if not head.isdigit():
             if (match := _LOST.match(line)) is not None:
                 self.counts.lost += int(match.group(1))
-            # "@traced[123]: 1": bpftrace's maps at its exit; "Attaching 8 probes..."
-            elif not line.startswith(("@", "Attaching ")):
+            elif (match := _MAP_LINE.match(line)) is not None:
+                self._map_entry(*match.groups())  # bpftrace's maps, at its exit
+            elif not line.startswith(("@", "Attaching ")):  # "Attaching 8 probes..."
                 self._unparsed(line)
             return None
         parts = line.split(" ", 4)
@@ -110,6 +135,14 @@ class Reader:
             return None
         name = parts[3]
         rest = parts[4] if len(parts) > 4 else ""
+        if name == "name":  # a path's text, the first time its hash is printed
+            number, _, text = rest.partition(" ")
+            self.names[int(number)] = text
+            return None
+        if name == "held":  # a create the kernel held back: as its own line would be
+            nr, *numbers = rest.split(" ")
+            name, fields = held_fields(int(nr), numbers)
+            rest = " ".join(fields)
         self.counts.lines += 1
         self._read += 1
         fields = rest.split(" ", _STRING_AT.get(name, 8))
@@ -123,6 +156,30 @@ class Reader:
             ):
                 self.on_process("exit", tgid, 1)
         return (ns, self._read, tid, tgid, name, fields)
+
+    def _map_entry(self, name: str, key: str, value: str) -> None:
+        """One entry of a map bpftrace printed at its exit: a held slot, or a pair count
+        (the rest, such as @traced, tell nothing more)."""
+        try:
+            if name in _HELD_SLOTS:
+                self._held_at_exit.setdefault(int(key), {})[name] = value
+            elif name == "pairs":
+                # bpftrace prints a map's numbers signed; a path's hash was printed unsigned
+                pid, nr, key1, key2 = (int(part) & _U64 for part in key.split(", "))
+                self._count_pairs(pid, nr, key1, key2, int(value))
+        except (ValueError, KeyError):
+            self._unparsed(f"@{name}[{key}]: {value}")
+
+    def _count_pairs(self, pid: int, nr: int, key1: int, key2: int, count: int) -> None:
+        name, fields = pair_fields(nr, key1, key2)
+        # no line of its own (seq is the line number the analysis spaces events by): the
+        # pairs count as of the newest line read
+        for event in decode(self, self._seq, 0.0, pid, pid, name, fields):
+            if event.op is Op.CREATE and count > 0:
+                key = (pid, event.kind, signature_of(event.kind, event.target, event.syscall))
+                counted = self.pairs.setdefault(key, [0, self._seq])
+                counted[0] += count
+                self.counts.events += 2 * count  # its create and its close
 
     def _unparsed(self, line: str) -> None:
         self.counts.unparsed += 1
@@ -161,16 +218,36 @@ class Reader:
             self._cwd[tgid] = cwd
         return os.path.normpath(os.path.join(cwd, text))
 
+    def name(self, number: int) -> str:
+        """The text of the path whose hash is ``number`` (printed once, before its first use)."""
+        return self.names.get(number, "")
+
     def forget_cwd(self, tgid: int) -> None:
         self._cwd.pop(tgid, None)
 
 
+def _held_lines(pid: int, slots: dict[str, str]) -> list[str]:
+    """The lines the kernel would have printed for a create still held at bpftrace's exit
+    (its ``held`` line, and the close of an end already closed). A tuple slot is printed
+    as ``(a, b, ...)``, its numbers signed."""
+    nr = int(slots.get("pn", "0"))
+    if nr == 0:
+        return []
+    at, tid, *numbers = _numbers(slots["hv"])
+    lines = [f"{at} {tid} {pid} held {nr} {' '.join(map(str, numbers))}"]
+    still = int(slots.get("pm", "0"))
+    if "pct" in slots and still in (1, 2):  # one end of a pipe or socketpair was closed
+        closed_at, closer = _numbers(slots["pct"])
+        lines.append(f"{closed_at} {closer} {pid} close {numbers[0] if still == 2 else numbers[1]} 0")
+    return lines
+
+
+def _numbers(text: str) -> list[int]:
+    return [int(part) & _U64 for part in text.strip("()").split(", ")]
+
+
 # how many spaces to split a record's fields on: a string field comes last, whole
 _STRING_AT = {
-    "open": 2,
-    "openat": 2,
-    "openat2": 2,
-    "creat": 2,
     "memfd_create": 2,
     "exec": 1,
     "connect": 5,
