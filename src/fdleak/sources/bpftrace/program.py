@@ -297,7 +297,7 @@ def _enter(traced: str) -> str:
 def _enter_held() -> str:
     """The calls of a process holding a create: a close of a fd it made may complete a pair
     (marked, and held on); any other fd call, clone or exec prints it first. A probe of its
-    own: with the printing of a string, in _enter, the 512-byte BPF stack would overflow."""
+    own: it runs only while a create is held, and its tuples stay off _enter's stack."""
     tests = {f"$id == {call.nr}" + (f" && ({call.enter_if})" if call.enter_if else "") for call in CALLS}
     # (an ioctl or fcntl that changes no fd table, such as isatty()'s, does not count)
     calls = " || ".join((*sorted(tests), *(f"$id == {nr}" for nr in _FLUSHED_BY)))
