@@ -97,19 +97,26 @@ def children_of(pid: int) -> list[int]:
     return found
 
 
+def run_both(tmp_path: Path, program: str, said: str, *options: str) -> list[dict[str, Any]]:
+    """The reports of ``fdleak run [options] -- python program`` with the ebpf backend, then
+    strace: each found a leak, the program printed "done", fdleak said ``said``."""
+    reports = []
+    for backend in ("ebpf", "strace"):
+        out = tmp_path / f"{backend}.json"
+        proc = run_fdleak(
+            "run", "--backend", backend, *options, "--json", str(out), "--", sys.executable, program
+        )
+        assert proc.returncode == 1 and "done" in proc.stdout and said in proc.stderr, proc.stderr
+        reports.append(json.loads(out.read_text()))
+        validate_report(reports[-1])
+    return reports
+
+
 def test_run_ebpf_agrees_with_strace_on_a_leaky_forking_threaded_program(tmp_path: Path) -> None:
     need_ebpf()
     need_tool("strace")
     program = script(tmp_path, "leaky.py", LEAKY)
-    reports = {}
-    for backend in ("ebpf", "strace"):
-        out = tmp_path / f"{backend}.json"
-        proc = run_fdleak("run", "--backend", backend, "--json", str(out), "--", sys.executable, program)
-        assert proc.returncode == 1, proc.stderr
-        assert "done" in proc.stdout and "exited with status 3" in proc.stderr
-        reports[backend] = json.loads(out.read_text())
-        validate_report(reports[backend])
-    ebpf, strace = reports["ebpf"], reports["strace"]
+    ebpf, strace = run_both(tmp_path, program, "exited with status 3")
     assert ebpf["source"]["mode"] == "ebpf" and ebpf["source"]["command"] == [sys.executable, program]
     assert leaks_of(ebpf) == leaks_of(strace)
     signatures = {signature.rpartition("/")[2]: count for _, signature, count, _ in leaks_of(ebpf)}
@@ -159,20 +166,9 @@ def test_pairs_closed_at_once_are_counted_in_the_kernel_not_printed(tmp_path: Pa
     need_ebpf()
     need_tool("strace")
     program = script(tmp_path, "churn.py", CHURN)
-    reports = {}
-    for backend in ("ebpf", "strace"):
-        out = tmp_path / f"{backend}.json"
-        proc = run_fdleak(
-            "run", "--backend", backend, "--no-python", "--json", str(out), "--", sys.executable, program
-        )
-        assert proc.returncode == 1 and "done" in proc.stdout, proc.stderr
-        reports[backend] = json.loads(out.read_text())
-    ebpf, strace = reports["ebpf"], reports["strace"]
-    kept = {
-        backend: [(leak["count"], leak["opened"], leak["closed"]) for leak in report["leaks"]]
-        for backend, report in reports.items()
-    }
-    assert kept["ebpf"] == kept["strace"] == [(15, 30, 15)]  # open() and close() pair too
+    ebpf, strace = run_both(tmp_path, program, "", "--no-python")
+    kept = [[(leak["count"], leak["opened"], leak["closed"]) for leak in r["leaks"]] for r in (ebpf, strace)]
+    assert kept == [[(15, 30, 15)]] * 2  # open() and close() pair too
     # fds left open at the exit, process by process: the same (strace's first process is
     # fdleak's setpriv wrapper, which execs the command)
     assert [p["opened"] - p["closed"] for p in ebpf["processes"]] == [
