@@ -557,6 +557,7 @@ def test_reader_orders_by_kernel_time_counts_loss_and_cut_paths() -> None:
 # socketpair (53) made fds 5 and 6 at 3000 in thread 12; 6 is still open (bit 2), 5 was
 # closed at 3500 by thread 12
 HELD_SOCKETPAIR = {"pn": "53", "hv": "(3000, 12, 5, 6, 1, 1)", "pm": "2", "pct": "(3500, 12)"}
+HELD_OPENAT = {"pn": "257", "hv": "(4000, 20, 7, 0, 77, 0)", "pm": "1", "pct": "(100, 20)"}
 
 
 def test_reader_turns_what_the_kernel_held_into_events_and_pairs() -> None:
@@ -578,6 +579,10 @@ def test_reader_turns_what_the_kernel_held_into_events_and_pairs() -> None:
         # the socketpair still held at the exit: fds 5 and 6, 5 closed at 3500
         *(f"@{slot}[10]: {value}\n" for slot, value in HELD_SOCKETPAIR.items()),
         "@pairs[10, 999, 0, 0]: 1\n",  # a call the program never holds: unparsed, not fatal
+        "5000 11 10 held 999 1 2 3 4\n",  # the same in a held line
+        "5000 11 10 name x77 /etc/hostname\n",  # a hash that is not a number
+        # process 20 still holds an openat of fd 7; its @pct is left from an earlier pipe
+        *(f"@{slot}[20]: {value}\n" for slot, value in HELD_OPENAT.items()),
     ]
     reader = Reader(0.0)
     events = list(reader.events(iter(lines)))
@@ -588,6 +593,7 @@ def test_reader_turns_what_the_kernel_held_into_events_and_pairs() -> None:
         (3000, 12, "create", 5, "UNIX socketpair"),
         (3000, 12, "create", 6, "UNIX socketpair"),
         (3500, 12, "close", 5, ""),
+        (4000, 20, "create", 7, "/etc/hostname"),  # and no close from the stale @pct
     ]
     assert events[0].cloexec and not events[1].cloexec
     assert {key: count for key, (count, _) in reader.pairs.items()} == {
@@ -595,8 +601,8 @@ def test_reader_turns_what_the_kernel_held_into_events_and_pairs() -> None:
         (10, FdKind.PIPE, "pipe:[*]"): 4,  # two pipes: four fds, each opened and closed
         (10, FdKind.FILE, "/tmp/x.csv"): 3,
     }
-    # lines: the three printed and the two the held slots stand for
-    assert (reader.counts.unparsed, reader.counts.lines, reader.counts.events) == (1, 5, 6 + 2 * 12)
+    # lines: the three printed and the three the held slots stand for
+    assert (reader.counts.unparsed, reader.counts.lines, reader.counts.events) == (3, 6, 7 + 2 * 12)
 
 
 def test_lost_events_lower_confidence_and_show_in_the_report() -> None:

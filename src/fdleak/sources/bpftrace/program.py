@@ -519,6 +519,12 @@ def held_fields(nr: int, numbers: list[str]) -> tuple[str, list[str]]:
     return HELD_CALLS[nr].name, numbers[: len(hold.numbers)]
 
 
+def two_ends(nr: int) -> bool:
+    """Whether the held call ``nr`` made two fds (a pipe, a socketpair)."""
+    hold = HELD_CALLS[nr].hold
+    return hold is not None and hold.ends == 2
+
+
 def pair_fields(nr: int, key1: int, key2: int) -> tuple[str, list[str]]:
     """The fields of one create counted under this @pairs key: made-up fd numbers, the
     numbers the key kept, 0 for the others (what group the pair is in depends on those)."""

@@ -7,7 +7,7 @@ line REORDER_NS younger has been read, or at the end.
 
 What the kernel held back comes two ways (program.py): a ``held`` line, printed when its
 process did something else, and, at bpftrace's exit, its maps: the creates still held
-(the @p*/@h* slots, per process) and the open/close pairs counted in @pairs, which become
+(@pn, @hv, @pm and @pct, per process) and the open/close pairs counted in @pairs, which become
 ``pairs`` for the engine (counted, never in a table).
 """
 
@@ -24,7 +24,7 @@ from fdleak.model.kinds import FdKind
 from fdleak.model.signature import signature_of
 from fdleak.procfs.process import cwd_of
 from fdleak.sources.bpftrace.decode import decode
-from fdleak.sources.bpftrace.program import HELD_SLOTS, STRLEN, held_fields, pair_fields
+from fdleak.sources.bpftrace.program import HELD_SLOTS, STRLEN, held_fields, pair_fields, two_ends
 
 # a CPU's buffer can be read this much later than another's when the machine is loaded (a
 # close read after the reopen of its number would close the new fd): a second, not 250 ms
@@ -101,7 +101,7 @@ class Reader:
         for pid, slots in self._held_at_exit.items():
             try:
                 lines = _held_lines(pid, slots)
-            except ValueError:
+            except (ValueError, KeyError):
                 self._unparsed(f"held at exit by {pid}: {slots}")
                 continue
             for line in lines:
@@ -135,14 +135,18 @@ class Reader:
             return None
         name = parts[3]
         rest = parts[4] if len(parts) > 4 else ""
-        if name == "name":  # a path's text, the first time its hash is printed
-            number, _, text = rest.partition(" ")
-            self.names[int(number)] = text
+        try:
+            if name == "name":  # a path's text, the first time its hash is printed
+                number, _, text = rest.partition(" ")
+                self.names[int(number)] = text
+                return None
+            if name == "held":  # a create the kernel held back: as its own line would be
+                nr, *numbers = rest.split(" ")
+                name, fields = held_fields(int(nr), numbers)
+                rest = " ".join(fields)
+        except (ValueError, KeyError):
+            self._unparsed(line)
             return None
-        if name == "held":  # a create the kernel held back: as its own line would be
-            nr, *numbers = rest.split(" ")
-            name, fields = held_fields(int(nr), numbers)
-            rest = " ".join(fields)
         self.counts.lines += 1
         self._read += 1
         fields = rest.split(" ", _STRING_AT.get(name, 8))
@@ -236,7 +240,7 @@ def _held_lines(pid: int, slots: dict[str, str]) -> list[str]:
     at, tid, *numbers = _numbers(slots["hv"])
     lines = [f"{at} {tid} {pid} held {nr} {' '.join(map(str, numbers))}"]
     still = int(slots.get("pm", "0"))
-    if "pct" in slots and still in (1, 2):  # one end of a pipe or socketpair was closed
+    if two_ends(nr) and still in (1, 2):  # one end of a pipe or socketpair was closed
         closed_at, closer = _numbers(slots["pct"])
         lines.append(f"{closed_at} {closer} {pid} close {numbers[0] if still == 2 else numbers[1]} 0")
     return lines
