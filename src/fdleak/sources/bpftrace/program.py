@@ -427,7 +427,9 @@ def _hold(hold: Hold) -> str:
     return f"$hold = 1; $two = {int(hold.ends == 2)}; {values}"
 
 
-_TWO_ENDS = " || ".join(f"$n == {call.nr}" for call in CALLS if call.hold is not None and call.hold.ends == 2)
+def _two_ends(variable: str) -> str:
+    """The test that the held call in ``variable`` made two fds (a pipe, a socketpair)."""
+    return " || ".join(f"{variable} == {nr}" for nr in HELD_CALLS if two_ends(nr))
 
 
 def _close_of_held(printed: str) -> str:
@@ -453,7 +455,7 @@ def _close_of_held(printed: str) -> str:
         # takes no more: print what the pair was, as if nothing had been held
         "        if (@pairs[pid, $hn, $k1, $k2] == 0) {\n"
         f'          printf({_HEAD}held %d %lu %lu %lu %lu\\n", $hv.0, $hv.1, pid, $hn, $v0, $v1, $v2, $v3);\n'
-        f"          if ({_TWO_ENDS.replace('$n', '$hn')}) {{\n"
+        f"          if ({_two_ends('$hn')}) {{\n"
         "            $ct = @pct[pid];\n"
         f'            printf({_HEAD}close %d 0\\n", $ct.0, $ct.1, pid, $hc.0 == 1 ? $v1 : $v0);\n'
         "          }\n"
@@ -476,7 +478,7 @@ def _flush(indent: str) -> str:
             "  $hv = @hv[pid];",
             f'  printf({_HEAD}held %d %lu %lu %lu %lu\\n", $hv.0, $hv.1, pid, $n,',
             "    $hv.2, $hv.3, $hv.4, $hv.5);",
-            f"  if ({_TWO_ENDS}) {{",
+            f"  if ({_two_ends('$n')}) {{",
             "    $m = @pm[pid]; $ct = @pct[pid];",
             f"    if ($m == 2) {{ {closed}$hv.2); }}",
             f"    if ($m == 1) {{ {closed}$hv.3); }}",
