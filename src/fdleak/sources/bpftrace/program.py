@@ -1,13 +1,13 @@
 """The bpftrace program: fd syscalls and fork/exec/exit of a process tree, as compact lines.
 
-A handful of probes, not one per syscall: bpftrace's start-up and exit each take about
-50 ms per probe here (attaching, then detaching at exit), so 80 per-syscall tracepoints
-cost 5 s at each end, the two raw_syscalls tracepoints and three sched ones well under
-one. Every probe is filtered on the targets' pids and ``@traced[pid]`` (pid is the
+A handful of probes, not one per syscall: bpftrace's exit takes about 70 ms per probe
+here (detaching), so 88 per-syscall tracepoints cost 6 s, one raw_syscalls probe at entry,
+three at exit and four sched ones well under one. The raw_syscalls probes test the
+syscall's number first, then the targets' pids and ``@traced[pid]`` (pid is the
 thread-group id, so every thread of a traced process passes), which forks extend.
 
-At entry a traced fd call keeps its first four arguments per thread (and which exit
-probe prints it); at exit one line per call: ``NSECS TID TGID NAME FIELDS...``, a string
+At entry a traced fd call keeps its first four arguments per thread (and which group of
+calls it is, for its exit); at exit one line per call: ``NSECS TID TGID NAME FIELDS...``, a string
 field always last (a path may hold spaces). A close's NSECS is its entry's, not its exit's:
 the number is free from some moment inside the call, and another thread of the process
 may take it and return before the close does; what was freed at entry sorts first.
@@ -34,6 +34,7 @@ held fd.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 # bpftrace 0.17 keeps strings on the 512-byte BPF stack: 200 bytes is its maximum
@@ -41,14 +42,18 @@ STRLEN = 200
 
 _HEAD = '"%lu %d %d '
 _PREFIX_ARGS = "nsecs, tid, pid"
-# the exit probes: each prints one group of calls (a string each, or only numbers); one
-# probe for all would put several strings on the 512-byte BPF stack at once
+# the groups of calls whose exits are printed alike (@in[tid] says which at the exit)
 _OPEN, _MEMFD, _ADDRESS, _NUMBERS = 1, 2, 3, 4
-# the calls whose creates are held, and close, which pairs with them (a probe of their own:
-# holding takes stack the other number calls' printing leaves no room for)
-_PAIRED = 5
+_PAIRED = 5  # the calls whose creates are held, and close, which pairs with them
 _TABLE = 6  # dups, fcntl, ioctl, recvmsg, close_range, unshare: the rest of the numbers
-_BOUND = 7  # connect and bind: sockaddrs as _ADDRESS's accepts, in a probe of their own
+_BOUND = 7  # connect and bind: sockaddrs as _ADDRESS's accepts
+# the exit probes, each for some groups. As few as fit: every raw_syscalls probe runs on
+# every system call of every process, and on one CPU (the first, here) each also costs the
+# kernel a perf sample, as bpftrace 0.17's programs return 1: about 0.2 us per call here,
+# where a program of empty raw_syscalls probes took the workload of bench/overhead.py from
+# 1.04x to 1.08x on the second CPU and from 1.4x to 2.1x on the first, one probe to nine. More groups in one would not fit the 512-byte BPF stack:
+# bpftrace gives every printf's arguments, strings included, their own room.
+_EXIT_PROBES = ((_OPEN, _NUMBERS, _TABLE), (_PAIRED,), (_MEMFD, _ADDRESS, _BOUND))
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,18 +225,29 @@ HELD_SLOTS = ("pn", "hv", "pm", "pct")
 # fork, vfork (the child copies the table), execve, execveat (close-on-exec)
 _FLUSHED_BY = (56, 435, 57, 58, 59, 322)
 _CLOSE = 3
+# every call the enter probes look at
+_FD_CALLS = (*(call.nr for call in CALLS), *_FLUSHED_BY)
 
 
 def build(pids: list[int], group_dead: bool, btf: bool) -> str:
     """The program's text for the trees of ``pids``."""
     # the targets are in the predicate, not put in the map by a BEGIN probe: BEGIN is a
     # uprobe on bpftrace's own binary, and it did not always fire here
-    traced = "(@traced[pid]" + "".join(f" || pid == {pid}" for pid in pids) + ")"
+    # the targets first, then the map of the pids their forks added
+    traced = "(" + "".join(f"pid == {pid} || " for pid in pids) + "@traced[pid])"
     out: list[str] = []
-    out.append(_enter(traced))
-    out.append(_enter_held())
-    for group in (_OPEN, _MEMFD, _ADDRESS, _NUMBERS, _PAIRED, _TABLE, _BOUND):
-        out.append(_exit(group, btf))
+    out.append(
+        _probe(
+            "tracepoint:raw_syscalls:sys_enter",
+            _FD_CALLS,
+            [f"  if {traced} {{", *_enter(), "  }", "  if (@pn[pid] != 0) {", *_enter_held(), "  }"],
+        )
+    )
+    for groups in _EXIT_PROBES:
+        numbers = [call.nr for call in CALLS if call.group in groups]
+        branches = [f"if ($g == {group}) {{\n" + "\n".join(_exit(group, btf)) + "\n  }" for group in groups]
+        body = ["  $g = @in[tid];", "  " + " else ".join(branches)]
+        out.append(_probe("tracepoint:raw_syscalls:sys_exit", numbers, body))
     out.append(
         f"tracepoint:sched:sched_process_fork /{traced}/ {{\n"
         f'  printf({_HEAD}fork %d %lu\\n", {_PREFIX_ARGS}, args->child_pid, @cf[tid]);\n'
@@ -269,11 +285,9 @@ def build(pids: list[int], group_dead: bool, btf: bool) -> str:
     return "\n".join(out) + "\n"
 
 
-def _enter(traced: str) -> str:
-    lines = [
-        f"tracepoint:raw_syscalls:sys_enter /{traced}/ {{",
-        "  $id = args->id; $e0 = args->args[0]; $e1 = args->args[1]; $g = 0;",
-    ]
+def _enter() -> list[str]:
+    """At entry, a traced fd call keeps its arguments for its exit."""
+    lines = ["  $e0 = args->args[0]; $e1 = args->args[1]; $g = 0;"]
     for nr, flags in _CLONES:
         lines.append(f"  if ($id == {nr}) {{ @cf[tid] = (uint64)({flags}); }}")
     for call in CALLS:
@@ -290,38 +304,29 @@ def _enter(traced: str) -> str:
         "    } else { @ar[tid] = ($id, $e0, $e1, args->args[2], args->args[3], nsecs); }\n"
         "  }"
     )
-    lines.append("}")
-    return "\n".join(lines)
+    return lines
 
 
-def _enter_held() -> str:
+def _enter_held() -> list[str]:
     """The calls of a process holding a create: a close of a fd it made may complete a pair
-    (marked, and held on); any other fd call, clone or exec prints it first. A probe of its
-    own: it runs only while a create is held, and its tuples stay off _enter's stack."""
+    (marked, and held on); any other fd call, clone or exec prints it first."""
     tests = {f"$id == {call.nr}" + (f" && ({call.enter_if})" if call.enter_if else "") for call in CALLS}
     # (an ioctl or fcntl that changes no fd table, such as isatty()'s, does not count)
     calls = " || ".join((*sorted(tests), *(f"$id == {nr}" for nr in _FLUSHED_BY)))
-    return "\n".join(
-        (
-            "tracepoint:raw_syscalls:sys_enter /@pn[pid] != 0/ {",
-            "  $id = args->id; $e0 = args->args[0]; $e1 = args->args[1]; $k = 0;",
-            f"  if ($id == {_CLOSE}) {{",
-            "    $hv = @hv[pid]; $m = @pm[pid];",
-            "    if (($m & 1) && $e0 == $hv.2) { $k = 1; }",
-            "    if (($m & 2) && $e0 == $hv.3) { $k = 2; }",
-            "  }",
-            "  if ($k != 0) { @pc[tid] = ($k, @pg[pid]); }",
-            f"  else {{ if ({calls}) {{\n{_flush('    ')}\n  }} }}",
-            "}",
-        )
-    )
-
-
-def _exit(group: int, btf: bool) -> str:
-    lines = [
-        f"tracepoint:raw_syscalls:sys_exit /@in[tid] == {group}/ {{",
-        "  $r = args->ret;",
+    return [
+        "  $e0 = args->args[0]; $e1 = args->args[1]; $k = 0;",
+        f"  if ($id == {_CLOSE}) {{",
+        "    $hv = @hv[pid]; $m = @pm[pid];",
+        "    if (($m & 1) && $e0 == $hv.2) { $k = 1; }",
+        "    if (($m & 2) && $e0 == $hv.3) { $k = 2; }",
+        "  }",
+        "  if ($k != 0) { @pc[tid] = ($k, @pg[pid]); }",
+        f"  else {{ if ({calls}) {{\n{_flush('    ')}\n  }} }}",
     ]
+
+
+def _exit(group: int, btf: bool) -> list[str]:
+    lines = ["  $r = args->ret;"]
     if group in (_ADDRESS, _BOUND):
         lines.append("  $id = @nr[tid]; $a0 = @a0[tid]; $a1 = @a1[tid]; $a2 = @a2[tid]; $a3 = @a3[tid];")
     else:
@@ -382,8 +387,16 @@ def _exit(group: int, btf: bool) -> str:
         )
     # (@ar is left: the next call's entry overwrites it, a delete would cost as much)
     lines.append("  delete(@in[tid]);" + (" delete(@pc[tid]);" if group == _PAIRED else ""))
-    lines.append("}")
-    return "\n".join(lines)
+    return lines
+
+
+def _probe(probe: str, numbers: Iterable[int], body: list[str]) -> str:
+    """``probe`` running ``body`` for the calls ``numbers`` alone. The number is tested
+    before any map is read: the raw_syscalls probes run on every system call of every
+    process, and most are none of these. (In the body, not the predicate: bpftrace 0.17
+    makes a program the verifier refuses of several ``args->id`` tests there.)"""
+    tests = " || ".join(f"$id == {nr}" for nr in sorted(set(numbers)))
+    return "\n".join((f"{probe} {{", "  $id = args->id;", f"  if ({tests}) {{", *body, "  }", "}"))
 
 
 # FNV-1a's offset basis and prime, over the path's 8-byte words
