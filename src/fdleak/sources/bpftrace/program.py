@@ -310,9 +310,9 @@ def _enter() -> list[str]:
 def _enter_held() -> list[str]:
     """The calls of a process holding a create: a close of a fd it made may complete a pair
     (marked, and held on); any other fd call, clone or exec prints it first."""
-    tests = {f"$id == {call.nr}" + (f" && ({call.enter_if})" if call.enter_if else "") for call in CALLS}
-    # (an ioctl or fcntl that changes no fd table, such as isatty()'s, does not count)
-    calls = " || ".join((*sorted(tests), *(f"$id == {nr}" for nr in _FLUSHED_BY)))
+    # every call the probe runs for does, but an ioctl or fcntl that changes no fd table
+    # (such as isatty()'s)
+    not_kept = "".join(f" if ($id == {call.nr} && !({call.enter_if})) {{ $f = 0; }}" for call in CALLS if call.enter_if)
     return [
         "  $e0 = args->args[0]; $e1 = args->args[1]; $k = 0;",
         f"  if ($id == {_CLOSE}) {{",
@@ -321,7 +321,7 @@ def _enter_held() -> list[str]:
         "    if (($m & 2) && $e0 == $hv.3) { $k = 2; }",
         "  }",
         "  if ($k != 0) { @pc[tid] = ($k, @pg[pid]); }",
-        f"  else {{ if ({calls}) {{\n{_flush('    ')}\n  }} }}",
+        f"  else {{\n   $f = 1;{not_kept}\n    if ($f) {{\n{_flush('    ')}\n  }} }}",
     ]
 
 
@@ -395,8 +395,20 @@ def _probe(probe: str, numbers: Iterable[int], body: list[str]) -> str:
     before any map is read: the raw_syscalls probes run on every system call of every
     process, and most are none of these. (In the body, not the predicate: bpftrace 0.17
     makes a program the verifier refuses of several ``args->id`` tests there.)"""
-    tests = " || ".join(f"$id == {nr}" for nr in sorted(set(numbers)))
-    return "\n".join((f"{probe} {{", "  $id = args->id;", f"  if ({tests}) {{", *body, "  }", "}"))
+    return "\n".join((f"{probe} {{", "  $id = args->id;", *_member(numbers), "  if ($in) {", *body, "  }", "}"))
+
+
+def _member(numbers: Iterable[int]) -> list[str]:
+    """$in: 1 when the call $id is one of ``numbers``, tested as a bit of a 64-bit word:
+    a chain of ``||`` would cost more, and take 8 bytes of the 512-byte BPF stack for each
+    of its tests (bpftrace 0.17 keeps each intermediate result there)."""
+    words: dict[int, int] = {}
+    for nr in numbers:
+        words[nr // 64] = words.get(nr // 64, 0) | 1 << nr % 64
+    tests = " else ".join(
+        f"if ($id < {(word + 1) * 64}) {{ $w = {words.get(word, 0):#x}; }}" for word in range(max(words) + 1)
+    )
+    return ["  $w = (uint64)0;", f"  if ($id >= 0) {{ {tests} }}", "  $in = ($w >> ($id & 63)) & 1;"]
 
 
 # FNV-1a's offset basis and prime, over the path's 8-byte words
