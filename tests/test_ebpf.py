@@ -556,8 +556,8 @@ def test_reader_orders_by_kernel_time_counts_loss_and_cut_paths() -> None:
 
 # socketpair (53) made fds 5 and 6 at 3000 in thread 12; 6 is still open (bit 2), 5 was
 # closed at 3500 by thread 12
-HELD_SOCKETPAIR = {"pn": "53", "hv": "(3000, 12, 5, 6, 1, 1)", "pm": "2", "pct": "(3500, 12)"}
-HELD_OPENAT = {"pn": "257", "hv": "(4000, 20, 7, 0, 77, 0)", "pm": "1", "pct": "(100, 20)"}
+HELD_SOCKETPAIR = {"hv": "(3000, 12, 5, 6, 1, 1, 53, 2)", "pct": "(3500, 12)"}
+HELD_OPENAT = {"hv": "(4000, 20, 7, 0, 77, 0, 257, 1)", "pct": "(100, 20)"}
 
 
 def test_reader_turns_what_the_kernel_held_into_events_and_pairs() -> None:

@@ -19,7 +19,7 @@ first time that hash is met. Syscall numbers are x86_64's.
 Printing is most of what tracing costs the traced program (bpftrace formats each record
 and writes it out), and most fds are closed soon after they are made. So in a process
 with one thread, its latest create (an open, socket, pipe, socketpair, eventfd or epoll)
-is held in maps keyed by its pid rather than printed. Closing every fd it made before
+is held in a map keyed by its pid rather than printed. Closing every fd it made before
 the process does anything else to its table counts one pair in @pairs, keyed by what
 tells the pair's group apart (call, flags or family and type, path hash), and prints
 nothing. Anything else first prints the held create as a ``held`` line: another fd
@@ -51,8 +51,9 @@ _BOUND = 7  # connect and bind: sockaddrs as _ADDRESS's accepts
 # every system call of every process, and on one CPU (the first, here) each also costs the
 # kernel a perf sample, as bpftrace 0.17's programs return 1: about 0.2 us per call here,
 # where a program of empty raw_syscalls probes took the workload of bench/overhead.py from
-# 1.04x to 1.08x on the second CPU and from 1.4x to 2.1x on the first, one probe to nine. More groups in one would not fit the 512-byte BPF stack:
-# bpftrace gives every printf's arguments, strings included, their own room.
+# 1.04x to 1.08x on the second CPU and from 1.4x to 2.1x on the first, one probe to nine.
+# More groups in one would not fit the 512-byte BPF stack: bpftrace gives every printf's
+# arguments, strings included, their own room.
 _EXIT_PROBES = ((_OPEN, _NUMBERS, _TABLE), (_PAIRED,), (_MEMFD, _ADDRESS, _BOUND))
 
 
@@ -216,11 +217,13 @@ _CLONE_THREAD = 0x10000
 _SLOTS = ("in", "ar", "nr", "a0", "a1", "a2", "a3", "cf", "pc")
 # the calls that free fd numbers: timed at their entry (see the module's docstring)
 _FREEING = ("close", "close_range")
-# a process's held create: @pn its call (while one is held), @hv when, by which thread
-# and its numbers, @pm which of its fds are still open (bits), @pct when and by which
-# thread its first end was closed (a pipe whose other end is still open), @pg a count of
-# holds (a close marked at its entry pairs only with the create held then)
-HELD_SLOTS = ("pn", "hv", "pm", "pct")
+# a process's held create, one tuple (one map update holds it): @hv (when, by which thread,
+# its numbers, its call, which of its fds are still open as bits), there while one is
+# held; and @pct, when and by which thread its first end was closed (a pipe whose other
+# end is still open). A close marked at its entry pairs only with the create held then,
+# which its time tells apart.
+HELD_SLOTS = ("hv", "pct")
+_HELD_CALL, _HELD_OPEN = 6, 7  # @hv's fields: the call, the open fds
 # besides the fd calls, the ones a held create must be printed before: clone, clone3,
 # fork, vfork (the child copies the table), execve, execveat (close-on-exec)
 _FLUSHED_BY = (56, 435, 57, 58, 59, 322)
@@ -240,7 +243,15 @@ def build(pids: list[int], group_dead: bool, btf: bool) -> str:
         _probe(
             "tracepoint:raw_syscalls:sys_enter",
             _FD_CALLS,
-            [f"  if {traced} {{", *_enter(), "  }", "  if (@pn[pid] != 0) {", *_enter_held(), "  }"],
+            [
+                f"  if {traced} {{",
+                *_enter(),
+                "  }",
+                "  $hv = @hv[pid];",
+                f"  if ($hv.{_HELD_CALL} != 0) {{",
+                *_enter_held(),
+                "  }",
+            ],
         )
     )
     for groups in _EXIT_PROBES:
@@ -264,7 +275,7 @@ def build(pids: list[int], group_dead: bool, btf: bool) -> str:
     dead = "args->group_dead" if group_dead else "0"
     # its fds close with it: what it held is printed first (a probe of its own, as in
     # _enter_held: the reader orders lines by time, and the held one is older)
-    out.append(f"tracepoint:sched:sched_process_exit /@pn[pid] != 0/ {{\n{_flush('  ')}\n}}")
+    out.append(f"tracepoint:sched:sched_process_exit {{\n  $hv = @hv[pid];\n{_flush('  ')}\n}}")
     out.append(
         f"tracepoint:sched:sched_process_exit /{traced}/ {{\n"
         f'  printf({_HEAD}exit %d %d\\n", {_PREFIX_ARGS}, {code}, {dead});\n'
@@ -273,7 +284,7 @@ def build(pids: list[int], group_dead: bool, btf: bool) -> str:
         + (
             "  if (args->group_dead) {\n"
             "    delete(@traced[pid]);\n"
-            "    delete(@hv[pid]); delete(@pm[pid]); delete(@pg[pid]); delete(@pct[pid]);\n"
+            "    delete(@hv[pid]); delete(@pct[pid]);\n"
             "  }\n"
             if group_dead
             else ""
@@ -312,15 +323,17 @@ def _enter_held() -> list[str]:
     (marked, and held on); any other fd call, clone or exec prints it first."""
     # every call the probe runs for does, but an ioctl or fcntl that changes no fd table
     # (such as isatty()'s)
-    not_kept = "".join(f" if ($id == {call.nr} && !({call.enter_if})) {{ $f = 0; }}" for call in CALLS if call.enter_if)
+    not_kept = "".join(
+        f" if ($id == {call.nr} && !({call.enter_if})) {{ $f = 0; }}" for call in CALLS if call.enter_if
+    )
     return [
         "  $e0 = args->args[0]; $e1 = args->args[1]; $k = 0;",
         f"  if ($id == {_CLOSE}) {{",
-        "    $hv = @hv[pid]; $m = @pm[pid];",
+        f"    $m = $hv.{_HELD_OPEN};",
         "    if (($m & 1) && $e0 == $hv.2) { $k = 1; }",
         "    if (($m & 2) && $e0 == $hv.3) { $k = 2; }",
         "  }",
-        "  if ($k != 0) { @pc[tid] = ($k, @pg[pid]); }",
+        "  if ($k != 0) { @pc[tid] = ($k, $hv.0); }",
         f"  else {{\n   $f = 1;{not_kept}\n    if ($f) {{\n{_flush('    ')}\n  }} }}",
     ]
 
@@ -345,7 +358,8 @@ def _exit(group: int, btf: bool) -> list[str]:
         # then only ever read and written by that thread, one call at a time (a clone
         # prints them first)
         lines.append(
-            "  $free = @pn[pid] == 0 && curtask->signal->nr_threads == 1; $hold = 0; $two = 0;\n"
+            f"  $free = @hv[pid].{_HELD_CALL} == 0 && curtask->signal->nr_threads == 1;\n"
+            "  $hold = 0; $two = 0;\n"
             "  $v0 = (uint64)0; $v1 = (uint64)0; $v2 = (uint64)0; $v3 = (uint64)0;"
         )
     branches = []
@@ -381,8 +395,8 @@ def _exit(group: int, btf: bool) -> list[str]:
         # one place that writes the slots: a tuple built in each branch would take stack
         lines.append(
             "  if ($hold) {\n"
-            "    @pn[pid] = $id; @hv[pid] = ((uint64)nsecs, (uint64)tid, $v0, $v1, $v2, $v3);\n"
-            "    @pm[pid] = $two ? 3 : 1; @pg[pid] = @pg[pid] + 1;\n"
+            "    @hv[pid] = ((uint64)nsecs, (uint64)tid, $v0, $v1, $v2, $v3, (uint64)$id,\n"
+            "      (uint64)($two ? 3 : 1));\n"
             "  }"
         )
     # (@ar is left: the next call's entry overwrites it, a delete would cost as much)
@@ -395,7 +409,9 @@ def _probe(probe: str, numbers: Iterable[int], body: list[str]) -> str:
     before any map is read: the raw_syscalls probes run on every system call of every
     process, and most are none of these. (In the body, not the predicate: bpftrace 0.17
     makes a program the verifier refuses of several ``args->id`` tests there.)"""
-    return "\n".join((f"{probe} {{", "  $id = args->id;", *_member(numbers), "  if ($in) {", *body, "  }", "}"))
+    return "\n".join(
+        (f"{probe} {{", "  $id = args->id;", *_member(numbers), "  if ($in) {", *body, "  }", "}")
+    )
 
 
 def _member(numbers: Iterable[int]) -> list[str]:
@@ -467,15 +483,14 @@ def _close_of_held(printed: str) -> str:
         if call.hold is not None
     )
     return (
-        "$hc = @pc[tid]; $hn = @pn[pid];\n"
-        "    if ($hc.0 != 0 && $hn != 0 && @pg[pid] == $hc.1) {\n"
-        "      $m = @pm[pid] & (3 - $hc.0); @pm[pid] = $m;\n"
+        f"$hc = @pc[tid]; $hv = @hv[pid]; $hn = $hv.{_HELD_CALL};\n"
+        "    if ($hc.0 != 0 && $hn != 0 && $hv.0 == $hc.1) {\n"
+        f"      $m = $hv.{_HELD_OPEN} & (3 - $hc.0); $v0 = $hv.2; $v1 = $hv.3; $v2 = $hv.4; $v3 = $hv.5;\n"
         "      if ($m == 0) {\n"
-        "        $hv = @hv[pid]; $v0 = $hv.2; $v1 = $hv.3; $v2 = $hv.4; $v3 = $hv.5;\n"
         "        $k1 = (uint64)0; $k2 = (uint64)0;\n"
         f"        {keys}\n"
         "        @pairs[pid, $hn, $k1, $k2] = @pairs[pid, $hn, $k1, $k2] + 1;\n"
-        "        delete(@pn[pid]);\n"
+        "        delete(@hv[pid]);\n"
         # a full @pairs (bpftrace's 4,096 keys: paths of their own, such as report_N.csv)
         # takes no more: print what the pair was, as if nothing had been held
         "        if (@pairs[pid, $hn, $k1, $k2] == 0) {\n"
@@ -486,29 +501,31 @@ def _close_of_held(printed: str) -> str:
         "          }\n"
         f"          {printed}\n"
         "        }\n"
-        "      } else { @pct[pid] = ($t.5, (uint64)tid); }\n"
+        "      } else {\n"
+        "        @hv[pid] = ($hv.0, $hv.1, $v0, $v1, $v2, $v3, $hn, (uint64)$m);\n"
+        "        @pct[pid] = ($t.5, (uint64)tid);\n"
+        "      }\n"
         f"    }} else {{ {printed} }}"
     )
 
 
 def _flush(indent: str) -> str:
-    """Print the process's held create as a ``held`` line (and the close of a pipe's or
-    socketpair's end already closed), and forget it."""
+    """Print the process's held create (in $hv, read from @hv) as a ``held`` line (and the
+    close of a pipe's or socketpair's end already closed), and forget it."""
     closed = f'printf({_HEAD}close %d 0\\n", $ct.0, $ct.1, pid, '
     return "\n".join(
         indent + line
         for line in (
-            "$n = @pn[pid];",
+            f"$n = $hv.{_HELD_CALL};",
             "if ($n != 0) {",
-            "  $hv = @hv[pid];",
             f'  printf({_HEAD}held %d %lu %lu %lu %lu\\n", $hv.0, $hv.1, pid, $n,',
             "    $hv.2, $hv.3, $hv.4, $hv.5);",
             f"  if ({_two_ends('$n')}) {{",
-            "    $m = @pm[pid]; $ct = @pct[pid];",
+            f"    $m = $hv.{_HELD_OPEN}; $ct = @pct[pid];",
             f"    if ($m == 2) {{ {closed}$hv.2); }}",
             f"    if ($m == 1) {{ {closed}$hv.3); }}",
             "  }",
-            "  delete(@pn[pid]);",
+            "  delete(@hv[pid]);",
             "}",
         )
     )

@@ -7,7 +7,7 @@ line REORDER_NS younger has been read, or at the end.
 
 What the kernel held back comes two ways (program.py): a ``held`` line, printed when its
 process did something else, and, at bpftrace's exit, its maps: the creates still held
-(@pn, @hv, @pm and @pct, per process) and the open/close pairs counted in @pairs, which become
+(@hv and @pct, per process) and the open/close pairs counted in @pairs, which become
 ``pairs`` for the engine (counted, never in a table).
 """
 
@@ -234,12 +234,12 @@ def _held_lines(pid: int, slots: dict[str, str]) -> list[str]:
     """The lines the kernel would have printed for a create still held at bpftrace's exit
     (its ``held`` line, and the close of an end already closed). A tuple slot is printed
     as ``(a, b, ...)``, its numbers signed."""
-    nr = int(slots.get("pn", "0"))
+    if "hv" not in slots:
+        return []
+    at, tid, *numbers, nr, still = _numbers(slots["hv"])
     if nr == 0:
         return []
-    at, tid, *numbers = _numbers(slots["hv"])
     lines = [f"{at} {tid} {pid} held {nr} {' '.join(map(str, numbers))}"]
-    still = int(slots.get("pm", "0"))
     if two_ends(nr) and still in (1, 2):  # one end of a pipe or socketpair was closed
         closed_at, closer = _numbers(slots["pct"])
         lines.append(f"{closed_at} {closer} {pid} close {numbers[0] if still == 2 else numbers[1]} 0")
