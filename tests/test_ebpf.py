@@ -389,6 +389,34 @@ def test_events_bpftrace_drops_are_counted_and_said(tmp_path: Path) -> None:
     assert f"{lost:,} lost" in proc.stdout.splitlines()[0]
 
 
+def test_tracepoint_perf_events_stop_sampling_and_the_probes_run_on() -> None:
+    """Once bpftrace is attached, its tracepoints' perf events are disabled (perf_events.py),
+    not the perf buffers it prints through: every close made after that is still printed."""
+    from fdleak.sources.bpftrace.launch import run_bpftrace
+    from fdleak.system import find_bpftrace
+
+    need_ebpf()
+    target = subprocess.Popen(
+        [sys.executable, "-c", "import os, sys\nsys.stdin.readline()\n"
+         "for _ in range(50):\n    os.close(os.open('/dev/null', os.O_RDONLY))\n"],
+        stdin=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert target.stdin is not None
+    program = (
+        f'tracepoint:raw_syscalls:sys_exit /pid == {target.pid} && args->id == 3/ {{ printf("close\\n"); }}\n'
+        f'tracepoint:sched:sched_process_exit /pid == {target.pid}/ {{ printf("exit\\n"); }}\n'
+    )
+    with run_bpftrace(find_bpftrace().path, program) as trace:
+        assert trace.wait_attached()
+        assert trace.quieted == 2  # the two tracepoints' events; the output buffers refused a filter
+        target.stdin.write("go\n")
+        target.stdin.close()
+        assert target.wait(timeout=30) == 0
+        trace.stop()
+        lines = [line.strip() for line in trace.lines()]
+    assert lines.count("close") >= 50 and lines.count("exit") == 1, lines
+
+
 # -- requirements: one line each, exit status 2 ----------------------------------------------
 
 

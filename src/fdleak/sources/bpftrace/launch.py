@@ -22,6 +22,7 @@ from contextlib import contextmanager, suppress
 from typing import IO
 
 from fdleak.errors import TraceFailed
+from fdleak.sources.bpftrace.perf_events import stop_sampling
 from fdleak.sources.bpftrace.program import STRLEN
 from fdleak.system import die_with_parent
 
@@ -42,6 +43,7 @@ class BpfTrace:
         self.errors: list[str] = []  # bpftrace's ERROR lines (and anything unexpected)
         self.lost = 0  # events bpftrace said on stderr it dropped (its perf buffer was full)
         self.stopped_early = False
+        self.quieted = 0  # tracepoint perf events no longer sampled (perf_events.py)
         self._attached = threading.Event()
 
     def listen(self, stderr: IO[bytes]) -> None:
@@ -64,10 +66,12 @@ class BpfTrace:
             yield raw.decode("utf-8", "surrogateescape")
 
     def wait_attached(self, timeout: float = ATTACH_TIMEOUT) -> bool:
-        """True once bpftrace says every probe is attached (False: it exited first)."""
-        if not self._attached.wait(timeout):
+        """True once bpftrace says every probe is attached (False: it exited first); its
+        tracepoints' perf events then take no more samples (perf_events.py)."""
+        if not self._attached.wait(timeout) or self.process.poll() is not None:
             return False
-        return self.process.poll() is None
+        self.quieted = stop_sampling(self.process.pid)
+        return True
 
     def failure(self) -> TraceFailed:
         said = "; ".join(self.errors[-2:]) or f"exit status {self.process.poll()}"
