@@ -417,6 +417,38 @@ def test_tracepoint_perf_events_stop_sampling_and_the_probes_run_on() -> None:
     assert lines.count("close") >= 50 and lines.count("exit") == 1, lines
 
 
+def test_the_program_for_a_kernel_without_btf_loads_and_sees_every_call(tmp_path: Path) -> None:
+    """Without the kernel's types (BTF) the program keeps each call's arguments in maps at its
+    entry and holds nothing back: built that way here, it still loads, and every open and
+    close of a program reaches the reader."""
+    from fdleak.model.events import Op
+    from fdleak.sources.bpftrace.launch import run_bpftrace
+    from fdleak.sources.bpftrace.program import build
+    from fdleak.system import find_bpftrace
+
+    need_ebpf()
+    target = subprocess.Popen(
+        [sys.executable, "-c", "import os, sys\nsys.stdin.readline()\nkeep = []\n"
+         f"for i in range(20):\n    fd = os.open({str(tmp_path)!r} + f'/f{{i}}', os.O_CREAT | os.O_WRONLY)\n"
+         "    keep.append(fd) if i % 4 == 0 else os.close(fd)\nprint(keep, flush=True)\nsys.stdin.readline()\n"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert target.stdin is not None and target.stdout is not None
+    with run_bpftrace(find_bpftrace().path, build([target.pid], True, btf=False)) as trace:
+        assert trace.wait_attached()
+        target.stdin.write("go\n")
+        target.stdin.flush()
+        kept = json.loads(target.stdout.readline())
+        target.stdin.close()
+        target.stdout.close()
+        assert target.wait(timeout=30) == 0
+        trace.stop()
+        events = [e for e in Reader(0.0).events(trace.lines()) if e.pid == target.pid]
+    created = [e.fd for e in events if e.op == Op.CREATE and e.target.startswith(str(tmp_path))]
+    closed = [e.fd for e in events if e.op == Op.CLOSE and e.fd > 2]  # (not the standard streams)
+    assert len(created) == 20 and set(kept) <= set(created) and len(closed) == 15
+
+
 # -- requirements: one line each, exit status 2 ----------------------------------------------
 
 

@@ -214,7 +214,11 @@ _CLONES = (
     (58, "0x4111"),  # vfork: CLONE_VM | CLONE_VFORK | SIGCHLD
 )
 _CLONE_THREAD = 0x10000
-_SLOTS = ("in", "ar", "nr", "a0", "a1", "a2", "a3", "cf", "pc")
+# what a thread keeps from a call's entry for its exit: clone flags, a close of a held
+# fd, and with BTF a close's time, without BTF every traced call's arguments
+_SLOTS = ("cf",)
+_SLOTS_BTF = ("pc", "ct")
+_SLOTS_NO_BTF = ("in", "ar", "nr", "a0", "a1", "a2", "a3")
 # the calls that free fd numbers: timed at their entry (see the module's docstring)
 _FREEING = ("close", "close_range")
 # a process's held create, one tuple (one map update holds it): @hv (when, by which thread,
@@ -239,25 +243,39 @@ def build(pids: list[int], group_dead: bool, btf: bool) -> str:
     # the targets first, then the map of the pids their forks added
     traced = "(" + "".join(f"pid == {pid} || " for pid in pids) + "@traced[pid])"
     out: list[str] = []
+    # creates are held only with BTF (a process's thread count is read from the kernel's types)
+    held = ["  $hv = @hv[pid];", f"  if ($hv.{_HELD_CALL} != 0) {{", *_enter_held(), "  }"] if btf else []
     out.append(
         _probe(
-            "tracepoint:raw_syscalls:sys_enter",
-            _FD_CALLS,
-            [
-                f"  if {traced} {{",
-                *_enter(),
-                "  }",
-                "  $hv = @hv[pid];",
-                f"  if ($hv.{_HELD_CALL} != 0) {{",
-                *_enter_held(),
-                "  }",
-            ],
+            "tracepoint:raw_syscalls:sys_enter", _FD_CALLS, [f"  if {traced} {{", *_enter(btf), "  }", *held]
         )
     )
     for groups in _EXIT_PROBES:
         numbers = [call.nr for call in CALLS if call.group in groups]
         branches = [f"if ($g == {group}) {{\n" + "\n".join(_exit(group, btf)) + "\n  }" for group in groups]
-        body = ["  $g = @in[tid];", "  " + " else ".join(branches)]
+        if btf:
+            # the call's group, by its number (and, for ioctl and fcntl, its command)
+            which = [
+                f"  if ($id == {call.nr}{_kept_if(call, at_exit=True)}) {{ $g = {call.group}; }}"
+                for call in CALLS
+                if call.group in groups
+            ]
+            body = [
+                f"  if {traced} {{",
+                # the arguments, from the registers the call was made with, saved where the
+                # kernel keeps them (task_pt_regs: the top of the task's 16 KB stack, on
+                # x86_64 without KASAN); a call number that is not there says otherwise,
+                # and the call is counted lost rather than read wrong
+                "  $regs = (struct pt_regs *)((uint64)curtask->stack + 16384 - sizeof(struct pt_regs));",
+                "  if ($regs->orig_ax == $id) {",
+                "  $a0 = $regs->di; $a1 = $regs->si; $a2 = $regs->dx; $a3 = $regs->r10; $g = 0;",
+                *which,
+                "  " + " else ".join(branches),
+                '  } else { printf("Lost 1 events\\n"); }',
+                "  }",
+            ]
+        else:
+            body = ["  $g = @in[tid];", "  " + " else ".join(branches)]
         out.append(_probe("tracepoint:raw_syscalls:sys_exit", numbers, body))
     out.append(
         f"tracepoint:sched:sched_process_fork /{traced}/ {{\n"
@@ -275,7 +293,8 @@ def build(pids: list[int], group_dead: bool, btf: bool) -> str:
     dead = "args->group_dead" if group_dead else "0"
     # its fds close with it: what it held is printed first (a probe of its own, as in
     # _enter_held: the reader orders lines by time, and the held one is older)
-    out.append(f"tracepoint:sched:sched_process_exit {{\n  $hv = @hv[pid];\n{_flush('  ')}\n}}")
+    if btf:
+        out.append(f"tracepoint:sched:sched_process_exit {{\n  $hv = @hv[pid];\n{_flush('  ')}\n}}")
     out.append(
         f"tracepoint:sched:sched_process_exit /{traced}/ {{\n"
         f'  printf({_HEAD}exit %d %d\\n", {_PREFIX_ARGS}, {code}, {dead});\n'
@@ -284,26 +303,35 @@ def build(pids: list[int], group_dead: bool, btf: bool) -> str:
         + (
             "  if (args->group_dead) {\n"
             "    delete(@traced[pid]);\n"
-            "    delete(@hv[pid]); delete(@pct[pid]);\n"
-            "  }\n"
+            + ("    delete(@hv[pid]); delete(@pct[pid]);\n" if btf else "")
+            + "  }\n"
             if group_dead
             else ""
         )
         # a task killed inside a call never reaches its exit probe: drop what it kept
-        + "".join(f"  delete(@{slot}[tid]);\n" for slot in _SLOTS)
+        + "".join(f"  delete(@{slot}[tid]);\n" for slot in (*_SLOTS, *(_SLOTS_BTF if btf else _SLOTS_NO_BTF)))
         + "}"
     )
     return "\n".join(out) + "\n"
 
 
-def _enter() -> list[str]:
-    """At entry, a traced fd call keeps its arguments for its exit."""
+def _enter(btf: bool) -> list[str]:
+    """At entry, a clone keeps its flags for the fork's probe, a close in a process with
+    threads its time, and without BTF a traced fd call its arguments for its exit (with
+    BTF, the exit reads them from the saved registers)."""
     lines = ["  $e0 = args->args[0]; $e1 = args->args[1]; $g = 0;"]
     for nr, flags in _CLONES:
         lines.append(f"  if ($id == {nr}) {{ @cf[tid] = (uint64)({flags}); }}")
+    if btf:
+        freeing = [call.nr for call in CALLS if call.name in _FREEING]
+        lines.append(
+            f"  if ($id == {freeing[0]} || $id == {freeing[1]}) {{\n"
+            "    if (curtask->signal->nr_threads > 1) { @ct[tid] = nsecs; }\n"
+            "  }"
+        )
+        return lines
     for call in CALLS:
-        test = f"$id == {call.nr}" + (f" && ({call.enter_if})" if call.enter_if else "")
-        lines.append(f"  if ({test}) {{ $g = {call.group}; }}")
+        lines.append(f"  if ($id == {call.nr}{_kept_if(call)}) {{ $g = {call.group}; }}")
     lines.append(
         # one tuple, not a map per argument: map updates are most of what a probe costs
         "  if ($g != 0) {\n"
@@ -316,6 +344,14 @@ def _enter() -> list[str]:
         "  }"
     )
     return lines
+
+
+def _kept_if(call: Call, at_exit: bool = False) -> str:
+    """`` && (CONDITION)``: the test on the call's arguments for it to be kept ($e0.. at
+    entry, $a0.. at exit)."""
+    if not call.enter_if:
+        return ""
+    return f" && ({call.enter_if.replace('$e', '$a') if at_exit else call.enter_if})"
 
 
 def _enter_held() -> list[str]:
@@ -340,7 +376,9 @@ def _enter_held() -> list[str]:
 
 def _exit(group: int, btf: bool) -> list[str]:
     lines = ["  $r = args->ret;"]
-    if group in (_ADDRESS, _BOUND):
+    if btf:
+        pass  # $a0 to $a3 read from the registers already
+    elif group in (_ADDRESS, _BOUND):
         lines.append("  $id = @nr[tid]; $a0 = @a0[tid]; $a1 = @a1[tid]; $a2 = @a2[tid]; $a3 = @a3[tid];")
     else:
         lines.append("  $t = @ar[tid]; $id = $t.0; $a0 = $t.1; $a1 = $t.2; $a2 = $t.3; $a3 = $t.4;")
@@ -382,11 +420,19 @@ def _exit(group: int, btf: bool) -> list[str]:
         if group in (_ADDRESS, _BOUND):
             body.append(_address_branches(call, values))
         else:
-            prefix = _PREFIX_ARGS.replace("nsecs", "$t.5") if call.name in _FREEING else _PREFIX_ARGS
+            prefix = _PREFIX_ARGS.replace("nsecs", "$ts") if call.name in _FREEING else _PREFIX_ARGS
+            if call.name in _FREEING:
+                # its entry's time (see the module's docstring); with BTF kept only where
+                # another thread could take the number before the call returns
+                body.append(
+                    "$ts = @ct[tid]; if ($ts != 0) { delete(@ct[tid]); } else { $ts = nsecs; }"
+                    if btf
+                    else "$ts = $t.5;"
+                )
             line = f'printf({_HEAD}{call.name} {call.fmt}\\n", {prefix}, {values});'
             if call.hold is not None and btf:
                 line = f"if ($free) {{ {_hold(call.hold)} }} else {{ {line} }}"
-            if call.nr == _CLOSE:
+            if call.nr == _CLOSE and btf:
                 line = _close_of_held(line)
             body.append(f"if ({call.when}) {{ {line} }}")
         branches.append(f"if ($id == {call.nr}) {{\n    " + "\n    ".join(body) + "\n  }")
@@ -400,7 +446,7 @@ def _exit(group: int, btf: bool) -> list[str]:
             "  }"
         )
     # (@ar is left: the next call's entry overwrites it, a delete would cost as much)
-    lines.append("  delete(@in[tid]);" + (" delete(@pc[tid]);" if group == _PAIRED else ""))
+    lines.append("  delete(@pc[tid]);" if btf and group == _PAIRED else "" if btf else "  delete(@in[tid]);")
     return lines
 
 
@@ -503,7 +549,7 @@ def _close_of_held(printed: str) -> str:
         "        }\n"
         "      } else {\n"
         "        @hv[pid] = ($hv.0, $hv.1, $v0, $v1, $v2, $v3, $hn, (uint64)$m);\n"
-        "        @pct[pid] = ($t.5, (uint64)tid);\n"
+        "        @pct[pid] = ($ts, (uint64)tid);\n"
         "      }\n"
         f"    }} else {{ {printed} }}"
     )
