@@ -482,7 +482,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"# fdleak overhead, {time.strftime('%Y-%m-%d')}: {strace}, Python {sys.version.split()[0]}, "
           f"{os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}")  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="fdleak-overhead-") as scratch:
-        for variant in args.variants.split(","):
+        for variant in filter(None, args.variants.split(",")):  # --variants "": Celery alone
             print_workload(variant, args.pairs, workload_rows(variant, args.pairs, scratch, args.rounds))
         if not args.skip_celery:
             print_celery(args.tasks, celery_rows(args.tasks, scratch, args.rounds))

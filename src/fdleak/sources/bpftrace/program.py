@@ -1,14 +1,15 @@
 """The bpftrace program: fd syscalls and fork/exec/exit of a process tree, as compact lines.
 
-A handful of probes, not one per syscall: bpftrace's exit takes about 70 ms per probe
-here (detaching), so 88 per-syscall tracepoints cost 6 s, one raw_syscalls probe at entry,
-three at exit and four sched ones well under one. The raw_syscalls probes test the
-syscall's number first, then the targets' pids and ``@traced[pid]`` (pid is the
+A handful of probes, not one per syscall: bpftrace detaches each at its exit, which took
+6 s to a minute here for 88 per-syscall tracepoints, and under a second for one
+raw_syscalls probe at entry, three at exit and four sched ones. The raw_syscalls probes
+test the syscall's number first, then the targets' pids and ``@traced[pid]`` (pid is the
 thread-group id, so every thread of a traced process passes), which forks extend.
 
-At entry a traced fd call keeps its first four arguments per thread (and which group of
-calls it is, for its exit); at exit one line per call: ``NSECS TID TGID NAME FIELDS...``, a string
-field always last (a path may hold spaces). A close's NSECS is its entry's, not its exit's:
+At its exit a traced fd call is read (with BTF, its arguments from the registers it was
+made with; without, from a tuple its entry kept per thread) and printed as one line:
+``NSECS TID TGID NAME FIELDS...``, a string field always last (a path may hold spaces).
+A close's NSECS is its entry's, not its exit's:
 the number is free from some moment inside the call, and another thread of the process
 may take it and return before the close does; what was freed at entry sorts first.
 User memory behind a pointer is read at exit: the kernel has just read it, so it is
@@ -42,18 +43,15 @@ STRLEN = 200
 
 _HEAD = '"%lu %d %d '
 _PREFIX_ARGS = "nsecs, tid, pid"
-# the groups of calls whose exits are printed alike (@in[tid] says which at the exit)
+# the groups of calls whose exits are printed alike
 _OPEN, _MEMFD, _ADDRESS, _NUMBERS = 1, 2, 3, 4
 _PAIRED = 5  # the calls whose creates are held, and close, which pairs with them
 _TABLE = 6  # dups, fcntl, ioctl, recvmsg, close_range, unshare: the rest of the numbers
 _BOUND = 7  # connect and bind: sockaddrs as _ADDRESS's accepts
 # the exit probes, each for some groups. As few as fit: every raw_syscalls probe runs on
-# every system call of every process, and on one CPU (the first, here) each also costs the
-# kernel a perf sample, as bpftrace 0.17's programs return 1: about 0.2 us per call here,
-# where a program of empty raw_syscalls probes took the workload of bench/overhead.py from
-# 1.04x to 1.08x on the second CPU and from 1.4x to 2.1x on the first, one probe to nine.
-# More groups in one would not fit the 512-byte BPF stack: bpftrace gives every printf's
-# arguments, strings included, their own room.
+# every system call of every process (and costs a perf sample on one CPU where its perf
+# event cannot be disabled: perf_events.py). More groups in one would not fit the 512-byte
+# BPF stack: bpftrace gives every printf's arguments, strings included, their own room.
 _EXIT_PROBES = ((_OPEN, _NUMBERS, _TABLE), (_PAIRED,), (_MEMFD, _ADDRESS, _BOUND))
 
 
@@ -214,6 +212,7 @@ _CLONES = (
     (58, "0x4111"),  # vfork: CLONE_VM | CLONE_VFORK | SIGCHLD
 )
 _CLONE_THREAD = 0x10000
+_THREAD_SIZE = 16384  # a task's kernel stack on x86_64 (32 KB with KASAN: calls counted lost)
 # what a thread keeps from a call's entry for its exit: clone flags, a close of a held
 # fd, and with BTF a close's time, without BTF every traced call's arguments
 _SLOTS = ("cf",)
@@ -266,7 +265,8 @@ def build(pids: list[int], group_dead: bool, btf: bool) -> str:
                 # kernel keeps them (task_pt_regs: the top of the task's 16 KB stack, on
                 # x86_64 without KASAN); a call number that is not there says otherwise,
                 # and the call is counted lost rather than read wrong
-                "  $regs = (struct pt_regs *)((uint64)curtask->stack + 16384 - sizeof(struct pt_regs));",
+                f"  $regs = (struct pt_regs *)((uint64)curtask->stack + {_THREAD_SIZE}"
+                " - sizeof(struct pt_regs));",
                 "  if ($regs->orig_ax == $id) {",
                 "  $a0 = $regs->di; $a1 = $regs->si; $a2 = $regs->dx; $a3 = $regs->r10; $g = 0;",
                 *which,
@@ -377,7 +377,7 @@ def _enter_held() -> list[str]:
 def _exit(group: int, btf: bool) -> list[str]:
     lines = ["  $r = args->ret;"]
     if btf:
-        pass  # $a0 to $a3 read from the registers already
+        pass  # $a0 to $a3 were read from the registers
     elif group in (_ADDRESS, _BOUND):
         lines.append("  $id = @nr[tid]; $a0 = @a0[tid]; $a1 = @a1[tid]; $a2 = @a2[tid]; $a3 = @a3[tid];")
     else:
@@ -445,8 +445,11 @@ def _exit(group: int, btf: bool) -> list[str]:
             "      (uint64)($two ? 3 : 1));\n"
             "  }"
         )
-    # (@ar is left: the next call's entry overwrites it, a delete would cost as much)
-    lines.append("  delete(@pc[tid]);" if btf and group == _PAIRED else "" if btf else "  delete(@in[tid]);")
+    if not btf:
+        # (@ar is left: the next call's entry overwrites it, a delete would cost as much)
+        lines.append("  delete(@in[tid]);")
+    elif group == _PAIRED:
+        lines.append("  delete(@pc[tid]);")
     return lines
 
 
