@@ -6,10 +6,10 @@ raw_syscalls probe at entry, three at exit and four sched ones. The raw_syscalls
 test the syscall's number first, then the targets' pids and ``@traced[pid]`` (pid is the
 thread-group id, so every thread of a traced process passes), which forks extend.
 
-At its exit a traced fd call is read (with BTF, its arguments from the registers it was
-made with; without, from a tuple its entry kept per thread) and printed as one line:
-``NSECS TID TGID NAME FIELDS...``, a string field always last (a path may hold spaces).
-A close's NSECS is its entry's, not its exit's:
+At entry a traced fd call keeps its first four arguments and its time per thread (and
+which group of calls it is, for its exit); at exit one line per call: ``NSECS TID TGID
+NAME FIELDS...``, a string field always last (a path may hold spaces). A close's NSECS is
+its entry's, not its exit's:
 the number is free from some moment inside the call, and another thread of the process
 may take it and return before the close does; what was freed at entry sorts first.
 User memory behind a pointer is read at exit: the kernel has just read it, so it is
@@ -52,7 +52,9 @@ _BOUND = 7  # connect and bind: sockaddrs as _ADDRESS's accepts
 # every system call of every process (and costs a perf sample on one CPU where its perf
 # event cannot be disabled: perf_events.py). More groups in one would not fit the 512-byte
 # BPF stack: bpftrace gives every printf's arguments, strings included, their own room.
-_EXIT_PROBES = ((_OPEN, _NUMBERS, _TABLE), (_PAIRED,), (_MEMFD, _ADDRESS, _BOUND))
+# bpftrace loads and attaches them one at a time, in this order, while the targets run:
+# close's comes first, so that a create seen in that time never misses its close.
+_EXIT_PROBES = ((_PAIRED,), (_OPEN, _NUMBERS, _TABLE), (_MEMFD, _ADDRESS, _BOUND))
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,12 +214,10 @@ _CLONES = (
     (58, "0x4111"),  # vfork: CLONE_VM | CLONE_VFORK | SIGCHLD
 )
 _CLONE_THREAD = 0x10000
-_THREAD_SIZE = 16384  # a task's kernel stack on x86_64 (32 KB with KASAN: calls counted lost)
-# what a thread keeps from a call's entry for its exit: clone flags, a close of a held
-# fd, and with BTF a close's time, without BTF every traced call's arguments
-_SLOTS = ("cf",)
-_SLOTS_BTF = ("pc", "ct")
-_SLOTS_NO_BTF = ("in", "ar", "nr", "a0", "a1", "a2", "a3")
+# what a thread keeps from a call's entry for its exit: its arguments and clone flags, and
+# with BTF a close of a held fd
+_SLOTS = ("in", "ar", "nr", "a0", "a1", "a2", "a3", "cf")
+_SLOTS_BTF = ("pc",)
 # the calls that free fd numbers: timed at their entry (see the module's docstring)
 _FREEING = ("close", "close_range")
 # a process's held create, one tuple (one map update holds it): @hv (when, by which thread,
@@ -227,6 +227,15 @@ _FREEING = ("close", "close_range")
 # which its time tells apart.
 HELD_SLOTS = ("hv", "pct")
 _HELD_CALL, _HELD_OPEN = 6, 7  # @hv's fields: the call, the open fds
+# the held maps' types, given where bpftrace 0.17 first meets them (it types a map by the
+# first assignment it reads, and the probe reading @hv comes before the one filling it);
+# never run: no call's number is negative here
+_HELD_TYPES = (
+    "  if ($id < 0) {",
+    "    @hv[pid] = (" + ", ".join(("(uint64)0",) * 8) + ");",
+    "    @pct[pid] = ((uint64)0, (uint64)0);",
+    "  }",
+)
 # besides the fd calls, the ones a held create must be printed before: clone, clone3,
 # fork, vfork (the child copies the table), execve, execveat (close-on-exec)
 _FLUSHED_BY = (56, 435, 57, 58, 59, 322)
@@ -243,39 +252,18 @@ def build(pids: list[int], group_dead: bool, btf: bool) -> str:
     traced = "(" + "".join(f"pid == {pid} || " for pid in pids) + "@traced[pid])"
     out: list[str] = []
     # creates are held only with BTF (a process's thread count is read from the kernel's types)
-    held = ["  $hv = @hv[pid];", f"  if ($hv.{_HELD_CALL} != 0) {{", *_enter_held(), "  }"] if btf else []
+    held = (
+        [*_HELD_TYPES, "  $hv = @hv[pid];", f"  if ($hv.{_HELD_CALL} != 0) {{", *_enter_held(), "  }"]
+        if btf
+        else []
+    )
     out.append(
-        _probe(
-            "tracepoint:raw_syscalls:sys_enter", _FD_CALLS, [f"  if {traced} {{", *_enter(btf), "  }", *held]
-        )
+        _probe("tracepoint:raw_syscalls:sys_enter", _FD_CALLS, [f"  if {traced} {{", *_enter(), "  }", *held])
     )
     for groups in _EXIT_PROBES:
         numbers = [call.nr for call in CALLS if call.group in groups]
         branches = [f"if ($g == {group}) {{\n" + "\n".join(_exit(group, btf)) + "\n  }" for group in groups]
-        if btf:
-            # the call's group, by its number (and, for ioctl and fcntl, its command)
-            which = [
-                f"  if ($id == {call.nr}{_kept_if(call, at_exit=True)}) {{ $g = {call.group}; }}"
-                for call in CALLS
-                if call.group in groups
-            ]
-            body = [
-                f"  if {traced} {{",
-                # the arguments, from the registers the call was made with, saved where the
-                # kernel keeps them (task_pt_regs: the top of the task's 16 KB stack, on
-                # x86_64 without KASAN); a call number that is not there says otherwise,
-                # and the call is counted lost rather than read wrong
-                f"  $regs = (struct pt_regs *)((uint64)curtask->stack + {_THREAD_SIZE}"
-                " - sizeof(struct pt_regs));",
-                "  if ($regs->orig_ax == $id) {",
-                "  $a0 = $regs->di; $a1 = $regs->si; $a2 = $regs->dx; $a3 = $regs->r10; $g = 0;",
-                *which,
-                "  " + " else ".join(branches),
-                '  } else { printf("Lost 1 events\\n"); }',
-                "  }",
-            ]
-        else:
-            body = ["  $g = @in[tid];", "  " + " else ".join(branches)]
+        body = ["  $g = @in[tid];", "  " + " else ".join(branches)]
         out.append(_probe("tracepoint:raw_syscalls:sys_exit", numbers, body))
     out.append(
         f"tracepoint:sched:sched_process_fork /{traced}/ {{\n"
@@ -309,29 +297,21 @@ def build(pids: list[int], group_dead: bool, btf: bool) -> str:
             else ""
         )
         # a task killed inside a call never reaches its exit probe: drop what it kept
-        + "".join(f"  delete(@{slot}[tid]);\n" for slot in (*_SLOTS, *(_SLOTS_BTF if btf else _SLOTS_NO_BTF)))
+        + "".join(f"  delete(@{slot}[tid]);\n" for slot in (*_SLOTS, *(_SLOTS_BTF if btf else ())))
         + "}"
     )
     return "\n".join(out) + "\n"
 
 
-def _enter(btf: bool) -> list[str]:
-    """At entry, a clone keeps its flags for the fork's probe, a close in a process with
-    threads its time, and without BTF a traced fd call its arguments for its exit (with
-    BTF, the exit reads them from the saved registers)."""
+def _enter() -> list[str]:
+    """At entry, a clone keeps its flags for the fork's probe, and a traced fd call its
+    arguments and its time for its exit."""
     lines = ["  $e0 = args->args[0]; $e1 = args->args[1]; $g = 0;"]
     for nr, flags in _CLONES:
         lines.append(f"  if ($id == {nr}) {{ @cf[tid] = (uint64)({flags}); }}")
-    if btf:
-        freeing = [call.nr for call in CALLS if call.name in _FREEING]
-        lines.append(
-            f"  if ($id == {freeing[0]} || $id == {freeing[1]}) {{\n"
-            "    if (curtask->signal->nr_threads > 1) { @ct[tid] = nsecs; }\n"
-            "  }"
-        )
-        return lines
     for call in CALLS:
-        lines.append(f"  if ($id == {call.nr}{_kept_if(call)}) {{ $g = {call.group}; }}")
+        test = f"$id == {call.nr}" + (f" && ({call.enter_if})" if call.enter_if else "")
+        lines.append(f"  if ({test}) {{ $g = {call.group}; }}")
     lines.append(
         # one tuple, not a map per argument: map updates are most of what a probe costs
         "  if ($g != 0) {\n"
@@ -344,14 +324,6 @@ def _enter(btf: bool) -> list[str]:
         "  }"
     )
     return lines
-
-
-def _kept_if(call: Call, at_exit: bool = False) -> str:
-    """`` && (CONDITION)``: the test on the call's arguments for it to be kept ($e0.. at
-    entry, $a0.. at exit)."""
-    if not call.enter_if:
-        return ""
-    return f" && ({call.enter_if.replace('$e', '$a') if at_exit else call.enter_if})"
 
 
 def _enter_held() -> list[str]:
@@ -376,9 +348,7 @@ def _enter_held() -> list[str]:
 
 def _exit(group: int, btf: bool) -> list[str]:
     lines = ["  $r = args->ret;"]
-    if btf:
-        pass  # $a0 to $a3 were read from the registers
-    elif group in (_ADDRESS, _BOUND):
+    if group in (_ADDRESS, _BOUND):
         lines.append("  $id = @nr[tid]; $a0 = @a0[tid]; $a1 = @a1[tid]; $a2 = @a2[tid]; $a3 = @a3[tid];")
     else:
         lines.append("  $t = @ar[tid]; $id = $t.0; $a0 = $t.1; $a1 = $t.2; $a2 = $t.3; $a3 = $t.4;")
@@ -422,13 +392,7 @@ def _exit(group: int, btf: bool) -> list[str]:
         else:
             prefix = _PREFIX_ARGS.replace("nsecs", "$ts") if call.name in _FREEING else _PREFIX_ARGS
             if call.name in _FREEING:
-                # its entry's time (see the module's docstring); with BTF kept only where
-                # another thread could take the number before the call returns
-                body.append(
-                    "$ts = @ct[tid]; if ($ts != 0) { delete(@ct[tid]); } else { $ts = nsecs; }"
-                    if btf
-                    else "$ts = $t.5;"
-                )
+                body.append("$ts = $t.5;")  # its entry's time (see the module's docstring)
             line = f'printf({_HEAD}{call.name} {call.fmt}\\n", {prefix}, {values});'
             if call.hold is not None and btf:
                 line = f"if ($free) {{ {_hold(call.hold)} }} else {{ {line} }}"
@@ -445,11 +409,8 @@ def _exit(group: int, btf: bool) -> list[str]:
             "      (uint64)($two ? 3 : 1));\n"
             "  }"
         )
-    if not btf:
-        # (@ar is left: the next call's entry overwrites it, a delete would cost as much)
-        lines.append("  delete(@in[tid]);")
-    elif group == _PAIRED:
-        lines.append("  delete(@pc[tid]);")
+    # (@ar is left: the next call's entry overwrites it, a delete would cost as much)
+    lines.append("  delete(@in[tid]);" + (" delete(@pc[tid]);" if btf and group == _PAIRED else ""))
     return lines
 
 
