@@ -70,15 +70,20 @@ class Call:
     enter_if: str = ""  # condition on the arguments ($e0..) for the call to be kept
     hold: Hold | None = None  # a create the kernel may hold back (see Hold)
 
+    def fields(self) -> tuple[str, ...]:
+        """What the call's line prints, field by field: its values, and the literal
+        numbers its format holds (a held create keeps its numbers the same way)."""
+        values = iter(self.values)
+        return tuple(next(values) if token.startswith("%") else token for token in self.fmt.split())
+
 
 @dataclass(frozen=True, slots=True)
 class Hold:
     """How a create is held back in the kernel until its process does anything else: its
-    numbers as the call's own line prints them, how many fds it made (the first one or
-    two numbers), and what tells its pairs apart (the key of @pairs: never an fd number
-    or an inode, which every create has its own)."""
+    numbers are the fields its own line prints (``Call.fields``), of which the first one or
+    two are the fds it made; the key of @pairs tells its pairs apart (never an fd number or
+    an inode, which every create has its own)."""
 
-    numbers: tuple[str, ...]
     ends: int = 1
     key: tuple[str, str] = ("0", "0")  # of the held numbers, $v0 to $v3
 
@@ -87,18 +92,16 @@ _PIPE_ENDS = ("*(int32*)uptr($a0)", "*(int32*)uptr($a0 + 4)")
 
 CALLS: tuple[Call, ...] = (
     # a path goes out as its hash ($h, see _path_hash), its text once per distinct path
-    Call(
-        "open", 2, _OPEN, "%d %d %lu", ("$r", "$a1", "$h"), hold=Hold(("$r", "$a1", "$h"), key=("$v1", "$v2"))
-    ),
+    Call("open", 2, _OPEN, "%d %d %lu", ("$r", "$a1", "$h"), hold=Hold(key=("$v1", "$v2"))),
     Call(
         "openat",
         257,
         _OPEN,
         "%d %d %lu",
         ("$r", "$a2", "$h"),
-        hold=Hold(("$r", "$a2", "$h"), key=("$v1", "$v2")),
+        hold=Hold(key=("$v1", "$v2")),
     ),
-    Call("creat", 85, _OPEN, "%d 0 %lu", ("$r", "$h"), hold=Hold(("$r", "0", "$h"), key=("0", "$v2"))),
+    Call("creat", 85, _OPEN, "%d 0 %lu", ("$r", "$h"), hold=Hold(key=("0", "$v2"))),
     Call("openat2", 437, _OPEN, "%d %lu %lu", ("$r", "*(uint64*)uptr($a2)", "$h")),
     Call("memfd_create", 319, _MEMFD, "%d %d %s", ("$r", "$a1", "str(uptr($a0))")),
     Call("accept", 43, _ADDRESS, "%d %d 0", ("$r", "$a0")),
@@ -113,7 +116,7 @@ CALLS: tuple[Call, ...] = (
         _PAIRED,
         "%d %d %d",
         ("$r", "$a0", "$a1"),
-        hold=Hold(("$r", "$a0", "$a1"), key=("$v1", "$v2")),
+        hold=Hold(key=("$v1", "$v2")),
     ),
     Call(
         "socketpair",
@@ -122,7 +125,7 @@ CALLS: tuple[Call, ...] = (
         "%d %d %d %d",
         ("*(int32*)uptr($a3)", "*(int32*)uptr($a3 + 4)", "$a0", "$a1"),
         when="$r == 0",
-        hold=Hold(("*(int32*)uptr($a3)", "*(int32*)uptr($a3 + 4)", "$a0", "$a1"), ends=2, key=("$v2", "$v3")),
+        hold=Hold(ends=2, key=("$v2", "$v3")),
     ),
     Call(
         "pipe",
@@ -131,7 +134,7 @@ CALLS: tuple[Call, ...] = (
         "%d %d 0 %lu",
         (*_PIPE_ENDS, "$ino"),
         when="$r == 0",
-        hold=Hold((*_PIPE_ENDS, "0", "$ino"), ends=2, key=("$v3 != 0", "0")),
+        hold=Hold(ends=2, key=("$v3 != 0", "0")),
     ),
     Call(
         "pipe2",
@@ -140,7 +143,7 @@ CALLS: tuple[Call, ...] = (
         "%d %d %d %lu",
         (*_PIPE_ENDS, "$a1", "$ino"),
         when="$r == 0",
-        hold=Hold((*_PIPE_ENDS, "$a1", "$ino"), ends=2, key=("$v3 != 0", "0")),
+        hold=Hold(ends=2, key=("$v3 != 0", "0")),
     ),
     Call("dup", 32, _TABLE, "%d %d 0", ("$a0", "$r")),
     Call("dup2", 33, _TABLE, "%d %d 0", ("$a0", "$r")),
@@ -164,10 +167,10 @@ CALLS: tuple[Call, ...] = (
         when="$r == 0",
         enter_if="$e1 == 0x5450 || $e1 == 0x5451",
     ),
-    Call("eventfd", 284, _PAIRED, "%d 0", ("$r",), hold=Hold(("$r", "0"))),
-    Call("eventfd2", 290, _PAIRED, "%d %d", ("$r", "$a1"), hold=Hold(("$r", "$a1"))),
-    Call("epoll_create", 213, _PAIRED, "%d 0", ("$r",), hold=Hold(("$r", "0"))),
-    Call("epoll_create1", 291, _PAIRED, "%d %d", ("$r", "$a0"), hold=Hold(("$r", "$a0"))),
+    Call("eventfd", 284, _PAIRED, "%d 0", ("$r",), hold=Hold()),
+    Call("eventfd2", 290, _PAIRED, "%d %d", ("$r", "$a1"), hold=Hold()),
+    Call("epoll_create", 213, _PAIRED, "%d 0", ("$r",), hold=Hold()),
+    Call("epoll_create1", 291, _PAIRED, "%d %d", ("$r", "$a0"), hold=Hold()),
     Call("timerfd_create", 283, _NUMBERS, "%d %d", ("$r", "$a1")),
     # an existing signalfd (ufd != -1) only has its mask changed
     Call("signalfd", 282, _NUMBERS, "%d 0", ("$r",), when="$r >= 0 && (int32)$a0 == -1"),
@@ -395,7 +398,7 @@ def _exit(group: int, btf: bool) -> list[str]:
                 body.append("$ts = $t.5;")  # its entry's time (see the module's docstring)
             line = f'printf({_HEAD}{call.name} {call.fmt}\\n", {prefix}, {values});'
             if call.hold is not None and btf:
-                line = f"if ($free) {{ {_hold(call.hold)} }} else {{ {line} }}"
+                line = f"if ($free) {{ {_hold(call)} }} else {{ {line} }}"
             if call.nr == _CLOSE and btf:
                 line = _close_of_held(line)
             body.append(f"if ({call.when}) {{ {line} }}")
@@ -471,11 +474,13 @@ def _path_hash() -> str:
     )
 
 
-def _hold(hold: Hold) -> str:
+def _hold(call: Call) -> str:
     """Mark a create to be held (its numbers in $v0 to $v3) instead of printed."""
-    numbers = (*hold.numbers, *("0",) * (4 - len(hold.numbers)))
+    assert call.hold is not None
+    fields = call.fields()
+    numbers = (*fields, *("0",) * (4 - len(fields)))
     values = " ".join(f"$v{i} = (uint64)({value});" for i, value in enumerate(numbers))
-    return f"$hold = 1; $two = {int(hold.ends == 2)}; {values}"
+    return f"$hold = 1; $two = {int(call.hold.ends == 2)}; {values}"
 
 
 def _two_ends(variable: str) -> str:
@@ -568,9 +573,8 @@ HELD_CALLS = {call.nr: call for call in CALLS if call.hold is not None}
 
 def held_fields(nr: int, numbers: list[str]) -> tuple[str, list[str]]:
     """A ``held`` line's call and fields, as the call's own line would have printed them."""
-    hold = HELD_CALLS[nr].hold
-    assert hold is not None
-    return HELD_CALLS[nr].name, numbers[: len(hold.numbers)]
+    call = HELD_CALLS[nr]
+    return call.name, numbers[: len(call.fields())]
 
 
 def two_ends(nr: int) -> bool:
@@ -585,7 +589,7 @@ def pair_fields(nr: int, key1: int, key2: int) -> tuple[str, list[str]]:
     hold = HELD_CALLS[nr].hold
     assert hold is not None
     numbers = []
-    for at in range(len(hold.numbers)):
+    for at in range(len(HELD_CALLS[nr].fields())):
         held = f"$v{at}"
         if at < hold.ends:
             numbers.append(str(at))
