@@ -14,6 +14,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,8 @@ from typing import Any
 import pytest
 
 from conftest import need, need_tool, proc_fds, run_cli_as_nobody, run_fdleak, validate_report
+from fdleak.pipeline.ebpf import _Alive
+from fdleak.procfs.process import has_exited
 from fdleak.sources.bpftrace.records import Reader
 from services import celery_worker, redis_server
 from test_cli_trace import import_modules, tree
@@ -344,6 +347,48 @@ def test_trace_celery_ebpf_finds_the_leaky_task_as_strace_does(tmp_path: Path) -
     assert leak["kind"] == "file" and leak["signature"].endswith("/leaky_task_file_*.txt")
     assert leak["count"] == sum(truth.values()) == sent["leaky_file_task"] > 15
     assert set(leak["pids"]) == {pid for pid, n in truth.items() if n} and worker.pid not in leak["pids"]
+
+
+def test_a_process_whose_exit_line_was_lost_still_ends_the_trace() -> None:
+    # with a full perf buffer the exit line itself can be dropped: /proc must end the trace
+    ended = subprocess.Popen([sys.executable, "-c", "pass"])  # not reaped yet: a zombie
+    running = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        wait_until(lambda: _state(ended.pid) == "Z", 10, "the child to end")
+        alive = _Alive(ended.pid, running.pid)
+        emptied = threading.Event()
+        alive.on_empty = emptied.set
+        with alive.swept(every=0.05):
+            wait_until(lambda: alive.pids == {running.pid}, 10, "the ended child to be swept")
+            assert not emptied.wait(0.5)  # one still runs
+            running.kill()
+            running.wait()  # reaped: gone from /proc altogether
+            assert emptied.wait(10)
+    finally:
+        for child in (ended, running):
+            child.kill()
+            child.wait()
+
+
+def test_a_leader_that_ended_before_its_threads_has_not_exited() -> None:
+    program = (
+        "import ctypes, threading, time\n"
+        "threading.Thread(target=time.sleep, args=(3,)).start()\n"
+        "ctypes.CDLL(None).pthread_exit(None)\n"  # the leader ends; its thread runs on
+    )
+    child = subprocess.Popen([sys.executable, "-c", program])
+    try:
+        wait_until(lambda: _state(child.pid) == "Z", 10, "the leader to end")
+        assert not has_exited(child.pid)
+        wait_until(lambda: has_exited(child.pid), 10, "the process to end")
+    finally:
+        child.kill()
+        child.wait()
+
+
+def _state(pid: int) -> str:
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    return stat[stat.rindex(")") + 2]
 
 
 def test_events_bpftrace_drops_are_counted_and_said(tmp_path: Path) -> None:

@@ -13,8 +13,8 @@ import shutil
 import signal
 import threading
 import time
-from collections.abc import Callable
-from contextlib import suppress
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import replace
 
 from fdleak.analysis.build import build_report
@@ -28,6 +28,7 @@ from fdleak.model.report import Report
 from fdleak.pipeline.live import stop_on
 from fdleak.pipeline.logs import observe
 from fdleak.pipeline.trace import DEFAULT_DURATION, TraceStart, seed_engine, select_targets, with_limits
+from fdleak.procfs.process import has_exited
 from fdleak.procfs.snapshot import snapshot_process
 from fdleak.sources.bpftrace.launch import gated, run_bpftrace
 from fdleak.sources.bpftrace.program import STRLEN, build
@@ -37,6 +38,9 @@ from fdleak.system import Bpftrace
 
 # after the last traced process ended, lines of other CPUs may still name a new child
 _SETTLE = 0.3
+# how often /proc is asked whether the traced processes still run: an exit line lost with
+# a full perf buffer must not leave the trace waiting for it
+_SWEEP = 1.0
 _LOWER = {"high": "medium", "medium": "low", "low": "low"}
 
 
@@ -59,7 +63,7 @@ def trace_ebpf(
     # like strace -p, the trace ends early once every traced process has exited
     alive = _Alive(*wanted)
     reader = Reader(_epoch_offset(), on_process=alive.update, group_dead=bpftrace.group_dead)
-    with run_bpftrace(bpftrace.path, program) as trace, stop_on(trace.stop, None):
+    with run_bpftrace(bpftrace.path, program) as trace, stop_on(trace.stop, None), alive.swept():
         alive.on_empty = trace.stop
         if not trace.wait_attached():
             raise trace.failure()
@@ -100,7 +104,7 @@ def run_ebpf(
             group_dead=bpftrace.group_dead,
         )
         program = build([gate.pid], bpftrace.group_dead, bpftrace.btf)
-        with run_bpftrace(bpftrace.path, program) as trace:
+        with run_bpftrace(bpftrace.path, program) as trace, alive.swept():
             alive.on_empty = trace.stop
             if not trace.wait_attached():
                 raise trace.failure()
@@ -126,8 +130,9 @@ def run_ebpf(
 
 
 class _Alive:
-    """The traced processes still running, from the fork and exit lines as they are read;
-    when none is left, the trace ends (bpftrace would otherwise wait for Ctrl-C)."""
+    """The traced processes still running, from the fork and exit lines as they are read
+    and, for exit lines lost with a full perf buffer, from /proc; when none is left, the
+    trace ends (bpftrace would otherwise wait for Ctrl-C)."""
 
     def __init__(self, *roots: int) -> None:
         self.pids = set(roots)
@@ -150,9 +155,39 @@ class _Alive:
             else:
                 self._gone.add(pid)
             if not self.pids:
-                timer = threading.Timer(_SETTLE, self._settle)
-                timer.daemon = True
-                timer.start()
+                self._settle_soon()
+
+    def sweep(self) -> None:
+        """Forget the processes /proc says have ended though no exit line was read (the
+        line may still be on its way: the settling time covers that, as for any exit)."""
+        with self._lock:
+            ended = {pid for pid in self.pids if has_exited(pid)}
+            if ended:
+                self.pids -= ended
+                if not self.pids:
+                    self._settle_soon()
+
+    @contextmanager
+    def swept(self, every: float = _SWEEP) -> Iterator[None]:
+        """``sweep`` every ``every`` seconds while the trace runs."""
+        done = threading.Event()
+
+        def loop() -> None:
+            while not done.wait(every):
+                self.sweep()
+
+        sweeper = threading.Thread(target=loop, name="fdleak-sweep", daemon=True)
+        sweeper.start()
+        try:
+            yield
+        finally:
+            done.set()
+            sweeper.join()
+
+    def _settle_soon(self) -> None:
+        timer = threading.Timer(_SETTLE, self._settle)
+        timer.daemon = True
+        timer.start()
 
     def _settle(self) -> None:
         with self._lock:
