@@ -566,3 +566,15 @@ def test_a_forked_child_lists_its_own_fds_for_a_quick_baseline(tmp_path: Path) -
     env = dict(os.environ, PYTHONPATH=str(Path(tracker.__file__).parents[2]))
     proc = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=60)
     assert (proc.returncode, proc.stderr) == (0, "")
+
+
+def test_the_pid_kept_in_memory_is_renewed_in_a_forked_child() -> None:
+    from fdleak.python.pids import getpid
+
+    assert getpid() == os.getpid()
+    pid = os.fork()
+    if pid == 0:
+        os._exit(0 if getpid() == os.getpid() != os.getppid() else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert getpid() == os.getpid()

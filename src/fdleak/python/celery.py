@@ -25,6 +25,7 @@ from typing import Any
 from fdleak.model.report import FdEntry, Leak, Report
 from fdleak.python.checkpoint import Baseline, OpenedFd
 from fdleak.python.describe import leak_message
+from fdleak.python.pids import getpid
 from fdleak.python.reporting import by_origin, leak_of, process_report
 from fdleak.python.tracker import Tracker
 from fdleak.python.tracker import install as install_tracker
@@ -74,25 +75,32 @@ class CeleryTracking:
                 self._overlapped.update(self._baselines)
 
     def after(self, task_id: str | None = None, task: Any = None, **_: Any) -> None:
+        key = task_id or ""
         with self._lock:
-            baseline = self._baselines.pop(task_id or "", None)
-            overlapped = (task_id or "") in self._overlapped
-            self._overlapped.discard(task_id or "")
+            baseline = self._baselines.pop(key, None)
+            overlapped = key in self._overlapped
+            if overlapped:
+                self._overlapped.discard(key)
             starts = self._starts
         if baseline is None:
+            return
+        with self._own_io:
+            opened = self.tracker.opened_since(baseline)
+        name = getattr(task, "name", None) or "unknown task"
+        if not opened:  # most tasks: this path is paid on each of them
+            with self._lock:
+                record = self.tasks.get(name) or self.tasks.setdefault(name, _TaskRecord(name))
+                record.runs += 1
             return
         me = threading.get_ident()
         # in a thread pool, an fd another thread made belongs to another task; one made
         # outside Python's view (no thread known) is this task's only if no other task
         # ran meanwhile: otherwise it cannot be told whose it is
-        with self._own_io:
-            opened = self.tracker.opened_since(baseline)
         with self._lock:
             # nor if one started while this task was diffed: the listing may have caught an
             # fd of it in the moment between its creation and its record (no thread known)
             alone = not overlapped and self._starts == starts
         kept = [fd for fd in opened if fd.thread == me or (fd.thread is None and alone)]
-        name = getattr(task, "name", None) or "unknown task"
         with self._lock:
             record = self.tasks.setdefault(name, _TaskRecord(name))
             record.runs += 1
@@ -101,7 +109,7 @@ class CeleryTracking:
             record.leaking_runs += 1
             record.leaked += len(kept)
             room = MAX_KEPT - len(record.kept)
-            record.kept.extend((task_id or "", fd) for fd in kept[: max(0, room)])
+            record.kept.extend((key, fd) for fd in kept[: max(0, room)])
         LOG.warning("%s", leak_message(f"task {name}[{task_id}]", kept, self.root))
         self.write()
 
@@ -147,9 +155,9 @@ class CeleryTracking:
 
     def _forked_check(self) -> None:
         """A prefork child inherits its parent's accounting: start its own."""
-        if os.getpid() != self._pid:
+        if getpid() != self._pid:
             with self._lock:
-                self._pid = os.getpid()
+                self._pid = getpid()
                 self._started = time.time()
                 self.tasks.clear()
                 self._baselines.clear()

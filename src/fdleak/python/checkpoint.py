@@ -20,6 +20,7 @@ from fdleak.model.signature import signature_of
 from fdleak.procfs.fds import read_fds
 from fdleak.procfs.net import socket_table
 from fdleak.procfs.snapshot import classify
+from fdleak.python.pids import getpid
 from fdleak.python.registry import Registry
 from fdleak.python.stacks import RawStack, frames_of, origin_frame
 
@@ -165,7 +166,7 @@ class FdCounter:
 
     def count(self) -> int:
         """The count, or -1 where the kernel does not give it (older than 6.2)."""
-        if self._pid != os.getpid():
+        if self._pid != getpid():
             self._reopen()
         if self._fd < 0:
             return -1
@@ -175,14 +176,14 @@ class FdCounter:
             return -1
 
     def close(self) -> None:
-        if self._fd >= 0 and self._pid == os.getpid():
+        if self._fd >= 0 and self._pid == getpid():
             _close(self._fd)
         self._fd = -1
 
     def _reopen(self) -> None:
         if self._fd >= 0 and self._points_at(self._pid):
             _close(self._fd)  # inherited from the parent, and still the parent's directory
-        self._fd, self._pid = -1, os.getpid()
+        self._fd, self._pid = -1, getpid()
         if not self._works:
             return
         try:

@@ -110,11 +110,13 @@ class Registry:
         except RuntimeError:  # another thread recorded meanwhile: assume the worst
             return True
         for fd, known in newest_first:
+            if known.owner is not None and not _alive(known, fd):
+                continue  # its file or socket closed it: no system call needed to know
             try:
                 st = _fstat(fd)
             except OSError:
                 continue
-            if (st.st_dev, st.st_ino) == (known.dev, known.ino) and _alive(known, fd):
+            if (st.st_dev, st.st_ino) == (known.dev, known.ino):
                 return True
         return False
 
@@ -144,6 +146,8 @@ def _alive(known: Created, fd: int, pending: bool = False) -> bool:
     owner = known.owner()
     if owner is None:
         return pending  # a socket being re-wrapped (ssl, detach()): its old owner may be gone
+    if getattr(owner, "closed", False) is True:
+        return False  # a closed file: asked without the exception fileno() would raise
     try:
         return bool(owner.fileno() == fd)
     except (OSError, ValueError, AttributeError):

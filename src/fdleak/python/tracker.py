@@ -25,6 +25,7 @@ from fdleak.python.checkpoint import (
     take_quick_baseline,
     unchanged,
 )
+from fdleak.python.pids import getpid
 from fdleak.python.registry import Created, Registry
 
 if TYPE_CHECKING:
@@ -73,7 +74,7 @@ class Tracker:
         one, else one listing (no readlink). Diffed by ``opened_since``, it is blind only to
         C code replacing an fd inside the window: re-made under the same number, or freed
         one and made another while no fd Python made in the window stays open."""
-        pid = os.getpid()
+        pid = getpid()
         last = self._last_quick
         # not one a forked child inherited: its table has been its own since the fork
         previous = last[1] if last and last[0] == pid else None
@@ -87,7 +88,7 @@ class Tracker:
         same = unchanged(self.registry, self._counter, baseline)
         if same is not None:
             # nothing new: and the next quick baseline starts from this one, as of now
-            self._last_quick = (os.getpid(), same)
+            self._last_quick = (getpid(), same)
             return ()
         return opened_since(self.registry, baseline)
 
