@@ -118,6 +118,9 @@ def test_ctrl_c_stops_everything_the_demo_started(step: str) -> None:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
+        # Ctrl-C as at a terminal, also when the suite itself was started as a background
+        # job (which ignores SIGINT, and so would the demo, as any program does)
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     assert demo.stderr is not None
     seen = ""
