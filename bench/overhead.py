@@ -12,7 +12,10 @@ four threads, four forked children) and for a real Celery worker's task throughp
   fdleak trace -p PID (attached)
   fdleak run --backend ebpf -- CMD
   fdleak trace -p PID --backend ebpf (attached)
-and, apart, how long the ebpf backend takes to start (until attached) and to end.
+and, apart, how long the ebpf backend takes to start (until attached) and to end; then
+two untraced Celery workers raced side by side, one of them traced by the ebpf backend
+in each round (and a control round with neither), compared at equal CPU with the
+tracer's own CPU charged to the traced worker (--side-by-side N rounds).
 Targets (issue 4): fdleak run adds at most 10% to plain strace --seccomp-bpf: the
 workload's median time under fdleak run --no-python against strace with the same options
 (-y included), and under fdleak run --no-python --no-fd-paths against plain strace;
@@ -21,6 +24,7 @@ slows the workload by at most 1.5x (its start-up apart) and costs Celery under 5
 throughput, with strace attach's figures beside them.
 
     python3 bench/overhead.py [--pairs 50000] [--tasks 2000] [--rounds 3] [--skip-celery]
+                              [--variants plain,threads,fork] [--side-by-side 5]
 """
 
 from __future__ import annotations
@@ -447,6 +451,101 @@ def attached_celery(broker: str, scratch: str, tasks: int, rounds: int, backend:
     return rate, lost
 
 
+def tree_cpu_seconds(pid: int) -> float:
+    """User and system CPU so far of ``pid`` and its descendants (a tracer and its bpftrace)."""
+    import psutil
+
+    total = 0.0
+    with contextlib.suppress(psutil.Error):
+        root = psutil.Process(pid)
+        for proc in [root, *root.children(recursive=True)]:
+            with contextlib.suppress(psutil.Error):
+                times = proc.cpu_times()
+                total += times.user + times.system
+    return total
+
+
+def ebpf_side_by_side(tasks: int, rounds: int, window: float = 3.0) -> None:
+    """Two untracked workers run at once, each on its own Redis database and sent more
+    tasks than it can run in ``window`` seconds; in each round one of them (each in
+    turn) is traced by ``fdleak trace -p --backend ebpf``, and in a control round
+    neither is. The verdict's figure is throughput at equal CPU: the untraced worker's
+    CPU a task against the traced one's with the tracer's own CPU (fdleak and bpftrace)
+    charged to it. Unlike tasks done in the same seconds, it does not depend on how the
+    scheduler shared the two cores between the workers and the tracer."""
+    ratios: dict[str, list[float]] = {"traced": [], "control": []}
+    with tempfile.TemporaryDirectory(prefix="fdleak-race-") as scratch, redis(scratch) as broker:
+        server = broker.rsplit("/", 1)[0]
+        for round_ in range(rounds):
+            for kind in ("traced", "control"):
+                tag = f"{kind}{round_}"
+                done, cpu = _ebpf_race(server, scratch, tasks, window, tag, kind == "traced", round_ % 2)
+                ratios[kind].append(cpu[0] / cpu[1])
+                note = " (tracer included)" if kind == "traced" else ""
+                print(f"  side by side, round {round_ + 1}, {kind}: {done[0]} and {done[1]} tasks in "
+                      f"{window:.0f} s; CPU a task {cpu[0] * 1e6:,.0f} and {cpu[1] * 1e6:,.0f} µs"
+                      f"{note}: {ratios[kind][-1]:.1%}")  # fmt: skip
+    middle = {kind: statistics.median(values) for kind, values in ratios.items()}
+    spread = {kind: f"{min(values):.1%}-{max(values):.1%}" for kind, values in ratios.items()}
+    met = "met" if middle["traced"] > 0.95 else "MISSED"
+    print(f"{EBPF_TRACE}, side by side at equal CPU (tracer included): {middle['traced']:.1%} of untraced "
+          f"({spread['traced']}; target over 95%: {met}); control {middle['control']:.1%} "
+          f"({spread['control']})")  # fmt: skip
+
+
+def _ebpf_race(
+    server: str, scratch: str, tasks: int, window: float, tag: str, traced: bool, which: int
+) -> tuple[tuple[int, int], tuple[float, float]]:
+    """(tasks done, CPU seconds a task) of an untraced worker and of worker ``which``'s
+    twin, traced by the ebpf backend when ``traced`` (its tracer's CPU added)."""
+    order = (1 - which, which)  # index 1 is the one traced (or the control's second)
+    workers: list[CeleryRun] = []
+    trace: subprocess.Popen[str] | None = None
+    try:
+        for db in (1, 2):
+            workers.append(CeleryRun(f"{server}/{db}", scratch, [], f"race{tag}{db}"))
+            workers[-1].throughput(300)  # warm
+        pair = [workers[order[0]], workers[order[1]]]
+        if traced:
+            trace = subprocess.Popen(
+                [*fdleak(), "trace", "-p", str(pair[1].proc.pid), "--backend", "ebpf", "--duration", "600"],
+                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=ENV,
+                preexec_fn=die_with_parent(signal.SIGKILL),
+            )  # fmt: skip
+            assert trace.stderr is not None
+            line = trace.stderr.readline()
+            if not line.startswith("fdleak: tracing"):
+                raise SystemExit(f"fdleak trace --backend ebpf: {line}{trace.stderr.read()}")
+        before = [worker.done() for worker in pair]
+        senders = [worker.send(tasks) for worker in pair]
+        while any(worker.done() - before[i] < 100 for i, worker in enumerate(pair)):
+            time.sleep(0.02)
+        opened = [worker.done() for worker in pair]
+        used = [worker.cpu_seconds() for worker in pair]
+        tracer = tree_cpu_seconds(trace.pid) if trace is not None else 0.0
+        time.sleep(window)
+        closed = [worker.done() for worker in pair]
+        cpu = [worker.cpu_seconds() - used[i] for i, worker in enumerate(pair)]
+        if trace is not None:
+            cpu[1] += tree_cpu_seconds(trace.pid) - tracer
+        if any(closed[i] - before[i] >= tasks for i in range(2)):
+            raise SystemExit("a worker ran out of tasks inside the window: send more (--tasks)")
+        if trace is not None:
+            trace.send_signal(signal.SIGINT)
+            trace.communicate(timeout=60)
+            trace = None
+        for sender in senders:
+            sender.wait()
+        done = (closed[0] - opened[0], closed[1] - opened[1])
+        return done, (cpu[0] / max(done[0], 1), cpu[1] / max(done[1], 1))
+    finally:
+        if trace is not None:
+            trace.kill()
+            trace.wait()
+        for worker in workers:
+            worker.stop()
+
+
 def print_celery(tasks: int, rows: list[tuple[str, float, int]]) -> None:
     base = rows[0][1]
     print(
@@ -475,6 +574,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-celery", action="store_true")
     parser.add_argument("--variants", default="plain,threads,fork", help="workload variants to run")
     parser.add_argument("--rounds", type=int, default=3, help="runs of each workload row (best and median)")
+    parser.add_argument(
+        "--side-by-side", type=int, default=5, metavar="N", help="rounds of the ebpf Celery race (0: skip)"
+    )
     args = parser.parse_args(argv)
     strace = subprocess.run(["strace", "-V"], capture_output=True, text=True, check=True).stdout.splitlines()[
         0
@@ -486,6 +588,8 @@ def main(argv: list[str] | None = None) -> int:
             print_workload(variant, args.pairs, workload_rows(variant, args.pairs, scratch, args.rounds))
         if not args.skip_celery:
             print_celery(args.tasks, celery_rows(args.tasks, scratch, args.rounds))
+            if args.side_by_side:
+                ebpf_side_by_side(max(args.tasks, 5_000), args.side_by_side)
     return 0
 
 
