@@ -434,15 +434,7 @@ def attached_celery(broker: str, scratch: str, tasks: int, rounds: int, backend:
     worker = CeleryRun(broker, scratch, [], f"attach{backend}")
     try:
         worker.throughput(20)
-        trace = subprocess.Popen(
-            [*fdleak(), "trace", "-p", str(worker.proc.pid), "--backend", backend, "--duration", "600"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=ENV,
-            preexec_fn=die_with_parent(signal.SIGKILL),
-        )  # fmt: skip
-        assert trace.stderr is not None
-        line = trace.stderr.readline()  # "fdleak: tracing ...": attached to the tree
-        if not line.startswith("fdleak: tracing"):
-            raise SystemExit(f"fdleak trace --backend {backend}: {line}{trace.stderr.read()}")
+        trace = attach_trace(worker, backend)
         rate, lost = best_rate(worker, tasks, rounds)
         trace.send_signal(signal.SIGINT)
         trace.communicate(timeout=60)
@@ -479,7 +471,8 @@ def ebpf_side_by_side(tasks: int, rounds: int, window: float = 3.0) -> None:
         for round_ in range(rounds):
             for kind in ("traced", "control"):
                 tag = f"{kind}{round_}"
-                done, cpu = _ebpf_race(server, scratch, tasks, window, tag, kind == "traced", round_ % 2)
+                tracer = (lambda worker: attach_trace(worker, "ebpf")) if kind == "traced" else None
+                done, cpu = race(server, scratch, ([], []), tasks, window, tag, round_ % 2, tracer)
                 ratios[kind].append(cpu[0] / cpu[1])
                 note = " (tracer included)" if kind == "traced" else ""
                 print(f"  side by side, round {round_ + 1}, {kind}: {done[0]} and {done[1]} tasks in "
@@ -493,57 +486,73 @@ def ebpf_side_by_side(tasks: int, rounds: int, window: float = 3.0) -> None:
           f"({spread['control']})")  # fmt: skip
 
 
-def _ebpf_race(
-    server: str, scratch: str, tasks: int, window: float, tag: str, traced: bool, which: int
+def race(
+    server: str,
+    scratch: str,
+    prefixes: tuple[list[str], list[str]],
+    tasks: int,
+    window: float,
+    tag: str,
+    first: int,
+    tracer: Callable[[CeleryRun], subprocess.Popen[str]] | None = None,
 ) -> tuple[tuple[int, int], tuple[float, float]]:
-    """(tasks done, CPU seconds a task) of an untraced worker and of worker ``which``'s
-    twin, traced by the ebpf backend when ``traced`` (its tracer's CPU added)."""
-    order = (1 - which, which)  # index 1 is the one traced (or the control's second)
-    workers: list[CeleryRun] = []
+    """Two workers started under ``prefixes`` (the ``first`` of them started and fed
+    first), on Redis databases of their own, both busy throughout the same ``window``
+    seconds: (tasks each did, CPU seconds a task each then). ``tracer`` attaches to the
+    second worker once warm; its own CPU (and its children's) is charged to that worker."""
+    order = [0, 1] if first == 0 else [1, 0]
+    workers: dict[int, CeleryRun] = {}
     trace: subprocess.Popen[str] | None = None
     try:
-        for db in (1, 2):
-            workers.append(CeleryRun(f"{server}/{db}", scratch, [], f"race{tag}{db}"))
-            workers[-1].throughput(300)  # warm
-        pair = [workers[order[0]], workers[order[1]]]
-        if traced:
-            trace = subprocess.Popen(
-                [*fdleak(), "trace", "-p", str(pair[1].proc.pid), "--backend", "ebpf", "--duration", "600"],
-                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=ENV,
-                preexec_fn=die_with_parent(signal.SIGKILL),
-            )  # fmt: skip
-            assert trace.stderr is not None
-            line = trace.stderr.readline()
-            if not line.startswith("fdleak: tracing"):
-                raise SystemExit(f"fdleak trace --backend ebpf: {line}{trace.stderr.read()}")
-        before = [worker.done() for worker in pair]
-        senders = [worker.send(tasks) for worker in pair]
-        while any(worker.done() - before[i] < 100 for i, worker in enumerate(pair)):
-            time.sleep(0.02)
-        opened = [worker.done() for worker in pair]
-        used = [worker.cpu_seconds() for worker in pair]
-        tracer = tree_cpu_seconds(trace.pid) if trace is not None else 0.0
+        for db, index in enumerate(order, start=1):
+            workers[index] = CeleryRun(f"{server}/{db}", scratch, prefixes[index], f"race{tag}{db}")
+            workers[index].throughput(300)  # warm
+        if tracer is not None:
+            trace = tracer(workers[1])
+        before = {index: worker.done() for index, worker in workers.items()}
+        senders = [workers[index].send(tasks) for index in order]
+        while any(worker.done() - before[index] < 100 for index, worker in workers.items()):
+            time.sleep(0.02)  # both busy before the window opens
+        opened = {index: worker.done() for index, worker in workers.items()}
+        used = {index: worker.cpu_seconds() for index, worker in workers.items()}
+        traced = tree_cpu_seconds(trace.pid) if trace is not None else 0.0
         time.sleep(window)
-        closed = [worker.done() for worker in pair]
-        cpu = [worker.cpu_seconds() - used[i] for i, worker in enumerate(pair)]
+        closed = {index: worker.done() for index, worker in workers.items()}
+        cpu = {index: worker.cpu_seconds() - used[index] for index, worker in workers.items()}
         if trace is not None:
-            cpu[1] += tree_cpu_seconds(trace.pid) - tracer
-        if any(closed[i] - before[i] >= tasks for i in range(2)):
+            cpu[1] += tree_cpu_seconds(trace.pid) - traced
+        if any(closed[index] - before[index] >= tasks for index in workers):
             raise SystemExit("a worker ran out of tasks inside the window: send more (--tasks)")
-        if trace is not None:
-            trace.send_signal(signal.SIGINT)
-            trace.communicate(timeout=60)
-            trace = None
         for sender in senders:
             sender.wait()
+        for index, worker in workers.items():
+            worker.wait_for(lambda w=worker, b=before[index]: w.done() - b >= tasks, 600, "every task")
         done = (closed[0] - opened[0], closed[1] - opened[1])
         return done, (cpu[0] / max(done[0], 1), cpu[1] / max(done[1], 1))
     finally:
         if trace is not None:
-            trace.kill()
-            trace.wait()
-        for worker in workers:
+            trace.send_signal(signal.SIGINT)
+            try:
+                trace.communicate(timeout=60)
+            except subprocess.TimeoutExpired:
+                trace.kill()
+                trace.communicate()
+        for worker in workers.values():
             worker.stop()
+
+
+def attach_trace(worker: CeleryRun, backend: str) -> subprocess.Popen[str]:
+    """``fdleak trace -p --backend BACKEND`` on ``worker``'s tree, returned once attached."""
+    trace = subprocess.Popen(
+        [*fdleak(), "trace", "-p", str(worker.proc.pid), "--backend", backend, "--duration", "600"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=ENV,
+        preexec_fn=die_with_parent(signal.SIGKILL),
+    )  # fmt: skip
+    assert trace.stderr is not None
+    line = trace.stderr.readline()  # "fdleak: tracing ...": attached to the tree
+    if not line.startswith("fdleak: tracing"):
+        raise SystemExit(f"fdleak trace --backend {backend}: {line}{trace.stderr.read()}")
+    return trace
 
 
 def print_celery(tasks: int, rows: list[tuple[str, float, int]]) -> None:

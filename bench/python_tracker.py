@@ -219,7 +219,7 @@ def side_by_side(tasks: int, rounds: int, window: float = 3.0) -> None:
     wide)."""
     import statistics
 
-    from overhead import fdleak, redis
+    from overhead import fdleak, race, redis
 
     ratios: dict[str, list[float]] = {"tracked": [], "control": []}
     at_equal_cpu: dict[str, list[float]] = {"tracked": [], "control": []}
@@ -230,7 +230,7 @@ def side_by_side(tasks: int, rounds: int, window: float = 3.0) -> None:
             tracked = [*fdleak(), "celery", "-q", "--json", os.devnull, "--report-dir", reports, "--"]
             for kind, prefix in (("tracked", tracked), ("control", [])):
                 tag = f"{kind}{round_}"
-                done, cpu = _race(server, scratch, [], prefix, tasks, window, tag, first=round_ % 2)
+                done, cpu = race(server, scratch, ([], prefix), tasks, window, tag, first=round_ % 2)
                 ratios[kind].append(done[1] / done[0])
                 at_equal_cpu[kind].append(cpu[0] / cpu[1])
                 print(f"  side by side, round {round_ + 1}, {kind}: untracked {done[0]}, "
@@ -247,43 +247,6 @@ def side_by_side(tasks: int, rounds: int, window: float = 3.0) -> None:
     print(f"side by side, throughput at equal CPU (untracked CPU a task / tracked): median "
           f"{cpu_middle['tracked']:.1%} ({spread['tracked']}) (target at least 95%: {verdict}); "
           f"control median {cpu_middle['control']:.1%} ({spread['control']})")  # fmt: skip
-
-
-def _race(
-    server: str, scratch: str, a: list[str], b: list[str], tasks: int, window: float, tag: str, first: int
-) -> tuple[tuple[int, int], tuple[float, float]]:
-    """Workers started under prefixes ``a`` and ``b`` (the ``first`` of them started and
-    fed first), on Redis databases of their own: (tasks a did, tasks b did) in the same
-    ``window`` seconds, both busy throughout, and (a's, b's) CPU seconds a task then."""
-    from overhead import CeleryRun
-
-    order = [0, 1] if first == 0 else [1, 0]
-    workers: dict[int, CeleryRun] = {}
-    try:
-        for db, index in enumerate(order, start=1):
-            workers[index] = CeleryRun(f"{server}/{db}", scratch, (a, b)[index], f"side{tag}{db}")
-            workers[index].throughput(300)  # warm
-        before = {index: worker.done() for index, worker in workers.items()}
-        senders = [workers[index].send(tasks) for index in order]
-        # both busy before the window opens
-        while any(worker.done() - before[index] < 100 for index, worker in workers.items()):
-            time.sleep(0.02)
-        opened = {index: worker.done() for index, worker in workers.items()}
-        used = {index: worker.cpu_seconds() for index, worker in workers.items()}
-        time.sleep(window)
-        closed = {index: worker.done() for index, worker in workers.items()}
-        cpu = {index: worker.cpu_seconds() - used[index] for index, worker in workers.items()}
-        if any(closed[index] - before[index] >= tasks for index in workers):
-            raise SystemExit("a worker ran out of tasks inside the window: send more (--tasks)")
-        for sender in senders:
-            sender.wait()
-        for index, worker in workers.items():
-            worker.wait_for(lambda w=worker, b=before[index]: w.done() - b >= tasks, 600, "every task")
-        done = (closed[0] - opened[0], closed[1] - opened[1])
-        return done, (cpu[0] / max(done[0], 1), cpu[1] / max(done[1], 1))
-    finally:
-        for worker in workers.values():
-            worker.stop()
 
 
 if __name__ == "__main__":
