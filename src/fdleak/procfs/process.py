@@ -144,10 +144,7 @@ def has_exited(pid: int) -> bool:
     """True once ``pid`` has ended: gone, or a zombie with no thread left running (a
     leader that ended before its threads is a zombie whose task list still has them)."""
     try:
-        stat = _read_bytes(f"{PROC}/{pid}/stat")
-        state = stat[stat.rindex(b")") + 2 :][:1]  # after the command name, which may hold ")"
-        if state not in (b"Z", b"X"):
-            return False
-        return len(os.listdir(f"{PROC}/{pid}/task")) <= 1
-    except (OSError, ValueError):
+        state, _, _ = read_state(pid)
+        return state in ("Z", "X") and len(os.listdir(f"{PROC}/{pid}/task")) <= 1
+    except (ProcessGone, OSError):
         return True
