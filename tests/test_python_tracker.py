@@ -426,9 +426,10 @@ class _Task:
 def test_a_thread_pool_task_is_not_blamed_for_an_fd_another_task_made_while_it_was_diffed(
     track: tracker.Tracker,
 ) -> None:
-    """The race of a thread pool: task B starts while task A is being diffed and makes an fd
-    that A's listing catches before B's record of it exists (here: C's fcntl F_DUPFD, which
-    no hook sees). A ran alone until then, but the fd is not A's."""
+    """The race of a thread pool: task B starts once task A's end has taken A off the running
+    tasks, but before A's diff, and makes an fd that A's listing catches before B's record
+    of it exists (here: C's fcntl F_DUPFD, which no hook sees). A ran alone until then, but
+    the fd is not A's. (A start during the diff itself waits for it: see below.)"""
     import fcntl
     import threading
 
@@ -436,24 +437,34 @@ def test_a_thread_pool_task_is_not_blamed_for_an_fd_another_task_made_while_it_w
 
     tracking = CeleryTracking(track, report_dir=None)
     made: list[int] = []
-    real_opened_since = track.opened_since
+    real_lock = tracking._own_io
+    b_started = threading.Event()
+    b_made = threading.Event()
 
-    def opened_since_while_b_starts(baseline: object) -> tuple[OpenedFd, ...]:
-        def task_b() -> None:
-            tracking.before(task_id="B", task=_Task("b"))
-            made.append(fcntl.fcntl(2, fcntl.F_DUPFD, 0))
+    def task_b() -> None:
+        tracking.before(task_id="B", task=_Task("b"))
+        b_started.set()
+        made.append(fcntl.fcntl(2, fcntl.F_DUPFD, 0))
+        b_made.set()
 
-        other = threading.Thread(target=task_b)
-        other.start()
-        other.join()
-        return real_opened_since(baseline)  # type: ignore[arg-type]
+    class BStartsFirst:
+        """A's diff takes this lock: B starts and makes its fd just before it does."""
+
+        def __enter__(self) -> None:
+            if not b_started.is_set():
+                tracking._own_io = real_lock  # B's start takes the real one
+                other = threading.Thread(target=task_b)
+                other.start()
+                other.join()
+            real_lock.acquire()
+
+        def __exit__(self, *_: object) -> None:
+            real_lock.release()
 
     tracking.before(task_id="A", task=_Task("a"))
-    track.opened_since = opened_since_while_b_starts  # type: ignore[method-assign]
-    try:
-        tracking.after(task_id="A", task=_Task("a"))
-    finally:
-        del track.opened_since
+    tracking._own_io = BStartsFirst()  # type: ignore[assignment]
+    tracking.after(task_id="A", task=_Task("a"))
+    assert b_made.is_set()
     tracking.after(task_id="B", task=_Task("b"))  # nothing else ran beside B: the fd is its
     for fd in made:
         os.close(fd)
@@ -466,6 +477,119 @@ def test_a_thread_pool_task_is_not_blamed_for_an_fd_another_task_made_while_it_w
     finally:
         os.close(made[0])
     assert tracking.tasks["c"].leaked == 1
+    # a task that starts while another is diffed waits for the diff: neither sees the
+    # other's passing fds (its listing's own, its probe of the lowest free number)
+    tracking.before(task_id="D", task=_Task("d"))
+    started = threading.Event()
+    real_opened_since = track.opened_since
+
+    def task_e() -> None:
+        tracking.before(task_id="E", task=_Task("e"))
+        started.set()
+
+    def opened_since_while_e_starts(baseline: object) -> tuple[OpenedFd, ...]:
+        other = threading.Thread(target=task_e)
+        other.start()
+        other.join(0.2)
+        held_back = other.is_alive()
+        found = real_opened_since(baseline)  # type: ignore[arg-type]
+        assert held_back
+        waiting.append(other)
+        return found
+
+    waiting: list[threading.Thread] = []
+    track.opened_since = opened_since_while_e_starts  # type: ignore[method-assign]
+    try:
+        tracking.after(task_id="D", task=_Task("d"))
+    finally:
+        del track.opened_since
+    waiting[0].join(10)
+    assert started.is_set()
+    tracking.after(task_id="E", task=_Task("e"))
+    assert (tracking.tasks["d"].leaked, tracking.tasks["e"].leaked) == (0, 0)
+
+
+def _pipe_made_by_another_thread_after_the_listing(
+    monkeypatch: pytest.MonkeyPatch, swap_out: tuple[int, ...] = ()
+) -> tuple[list[tuple[int, int]], list[int]]:
+    """From now on, the first listing of /proc/self/fd is followed at once by another thread
+    that makes a pipe (and closes ``swap_out``: two fds, so the fd count comes out even):
+    the moment between a baseline's listing and the rest of it. Returns (pipes, the
+    thread's ident)."""
+    import threading
+
+    pipes: list[tuple[int, int]] = []
+    idents: list[int] = []
+    real_listdir = os.listdir
+
+    def other_thread() -> None:
+        idents.append(threading.get_ident())
+        pipes.append(os.pipe())  # <- made while the baseline was taken
+        for fd in swap_out:
+            os.close(fd)
+
+    def listdir(path: str | int) -> list[str]:
+        names = real_listdir(path)
+        if not pipes:
+            worker = threading.Thread(target=other_thread)
+            worker.start()
+            worker.join()
+        return names
+
+    monkeypatch.setattr(os, "listdir", listdir)
+    return pipes, idents
+
+
+def test_an_fd_python_made_while_a_baseline_was_listed_keeps_its_stack(
+    track: tracker.Tracker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The record of an fd made just after a baseline's listing is newer than the baseline:
+    the diff finds the fd with the stack and thread that made it, not as C code's."""
+    pipes, idents = _pipe_made_by_another_thread_after_the_listing(monkeypatch)
+    base = track.baseline()
+    monkeypatch.undo()
+    try:
+        found = track.opened_since(base)
+        assert {item.fd for item in found} == set(pipes[0])
+        for item in found:
+            assert (item.call, item.thread) == ("os.pipe", idents[0])
+            assert item.origin_frame(root=str(HERE)) == at(
+                "made while the baseline was taken",
+                "_pipe_made_by_another_thread_after_the_listing.<locals>.other_thread",
+            )
+    finally:
+        for fd in pipes[0]:
+            os.close(fd)
+
+
+def test_a_thread_pool_task_alone_is_not_blamed_for_an_fd_made_while_an_earlier_start_was_listed(
+    track: tracker.Tracker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """How the threads pool's real-worker test once failed: another thread made a pipe just
+    after task Q's start listed the fds, while one they held was closed (the count even).
+    Q's end and the next starts must not take Q's listing as the fds open now, or a later
+    task that runs alone is blamed for the pipe, as if C code had made it in its window."""
+    from fdleak.python.celery import CeleryTracking
+
+    tracking = CeleryTracking(track, report_dir=None)
+    tracking.before(task_id="warm", task=_Task("clean"))  # a listing, and the count known
+    tracking.after(task_id="warm", task=_Task("clean"))
+    swapped = os.pipe()  # two more fds open: the next start lists them
+    pipes, _ = _pipe_made_by_another_thread_after_the_listing(monkeypatch, swap_out=swapped)
+    tracking.before(task_id="Q", task=_Task("q"))
+    monkeypatch.undo()
+    kept: list[int] = []
+    try:
+        assert pipes, "Q's start did not list the fds"
+        tracking.after(task_id="Q", task=_Task("q"))  # the count as at its start
+        tracking.before(task_id="R", task=_Task("r"))
+        kept.append(os.eventfd(0))  # R keeps one fd of its own, so its end is diffed
+        tracking.after(task_id="R", task=_Task("r"))
+        assert "q" not in tracking.tasks or tracking.tasks["q"].leaked == 0
+        assert [(fd.fd, fd.kind.value) for _, fd in tracking.tasks["r"].kept] == [(kept[0], "eventfd")]
+    finally:
+        for fd in (*(pipes[0] if pipes else swapped), *kept):
+            os.close(fd)
 
 
 def test_task_windows_that_change_nothing_cost_no_listing(

@@ -59,7 +59,8 @@ class CeleryTracking:
         self._overlapped: set[str] = set()  # task ids that ran while another task did
         self._starts = 0  # tasks started in this process so far
         self._lock = threading.Lock()
-        self._own_io = threading.Lock()  # held while fdleak writes its report, and while a task is diffed
+        # held while fdleak writes its report, and while a task is baselined or diffed
+        self._own_io = threading.Lock()
         self._pid = os.getpid()
         self._started = time.time()
 
@@ -67,7 +68,10 @@ class CeleryTracking:
 
     def before(self, task_id: str | None = None, task: Any = None, **_: Any) -> None:
         self._forked_check()
-        baseline = self.tracker.quick_baseline()
+        # not while another thread's task is diffed: neither sees the other's passing fds
+        # (the listings' own, the probe of the lowest free number) as opened or as held
+        with self._own_io:
+            baseline = self.tracker.quick_baseline()
         with self._lock:
             self._starts += 1
             self._baselines[task_id or ""] = baseline

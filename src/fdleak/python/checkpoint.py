@@ -92,8 +92,12 @@ _SELF_FD = "/proc/self/fd"
 
 
 def take_baseline(registry: Registry) -> Baseline:
+    # seq before the listing: a record made while it runs is newer than the baseline, so
+    # its fd is checked at the diff with its stack. Read after, the record of an fd made
+    # just after the listing would count as older than the baseline: the fd new at the
+    # diff, its stack dropped (and in a thread pool, blamed on the wrong task)
+    seq = registry.last
     links = {fd: link for fd, link, _ in read_fds(os.getpid(), details=False)}
-    seq = registry.last  # after the listing: a record racing with it is counted as new, not lost
     return Baseline({fd: (link, seq) for fd, link in links.items()}, seq, time.time())
 
 
@@ -103,8 +107,8 @@ def take_quick_baseline(registry: Registry, counter: FdCounter, previous: Baseli
     baseline), not even the listing when the fd count is the same and no fd Python made
     since is still open: the numbers are the same (unless, in between, C code or an
     unhooked close freed one while C code made another)."""
-    # seq before the count: a record racing with them is then either in the count (which
-    # no longer matches) or found at the diff, newer than the baseline
+    # seq before the count and the listing: a record racing with them is then either in
+    # the count (which no longer matches) or found at the diff, newer than the baseline
     seq = registry.last
     count = counter.count()
     if (
@@ -125,7 +129,6 @@ def take_quick_baseline(registry: Registry, counter: FdCounter, previous: Baseli
     except OSError:
         lowest = -1
     names = os.listdir(_SELF_FD)
-    seq = registry.last
     if lowest >= 0 and _is_open(lowest):
         lowest = -1  # another thread took that number before the listing: the fd is its, not ours
     fds = {int(n): ("", seq) for n in names if int(n) != lowest}
