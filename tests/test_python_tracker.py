@@ -7,11 +7,12 @@ import gc
 import inspect
 import os
 import select
+import signal
 import socket
 import subprocess
 import sys
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -702,3 +703,66 @@ def test_the_pid_kept_in_memory_is_renewed_in_a_forked_child() -> None:
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
     assert getpid() == os.getpid()
+
+
+class _NudgedCount:
+    """The registry's numbering, with ``nudge`` run once right after the next number is
+    drawn: the moment between a record's number and its storing."""
+
+    def __init__(self, inner: Iterator[int], nudge: Callable[[], None]) -> None:
+        self.inner, self.nudge = inner, nudge
+
+    def __iter__(self) -> Iterator[int]:
+        return self
+
+    def __next__(self) -> int:
+        number = next(self.inner)
+        nudge, self.nudge = self.nudge, lambda: None
+        nudge()
+        return number
+
+
+def test_two_threads_recording_at_once_store_in_number_order(track: tracker.Tracker) -> None:
+    """Another thread records while this one has drawn its number and not yet stored it:
+    the records stay in number order, so a check for fds made since this record still sees
+    the other thread's, which is newer."""
+    import threading
+
+    made: list[int] = []
+    other = threading.Thread(target=lambda: made.append(os.eventfd(0)))
+
+    def other_records() -> None:
+        other.start()
+        other.join(0.2)  # with the numbering and the storing one step, it waits for ours
+
+    registry = track.registry
+    registry._seq = _NudgedCount(registry._seq, other_records)  # type: ignore[assignment]
+    try:
+        mine = os.eventfd(0)
+    finally:
+        registry._seq = registry._seq.inner  # type: ignore[attr-defined]
+    other.join(10)
+    try:
+        numbers = [record.seq for record in registry.records.values()]
+        assert numbers == sorted(numbers)
+        assert registry.records[made[0]].seq > registry.records[mine].seq
+        assert registry.live_since(registry.records[mine].seq)
+    finally:
+        os.close(mine)
+        for fd in made:
+            os.close(fd)
+
+
+def test_a_forked_child_records_even_if_another_thread_was_recording_at_the_fork(
+    track: tracker.Tracker,
+) -> None:
+    registry = track.registry
+    with registry._order:  # as if another thread were storing a record as the fork happens
+        pid = os.fork()
+        if pid == 0:
+            signal.signal(signal.SIGALRM, signal.SIG_DFL)  # not pytest-timeout's handler
+            signal.alarm(10)  # a child stuck on the inherited lock dies instead
+            read_end, _ = os.pipe()
+            os._exit(0 if registry.records[read_end].call == "os.pipe" else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0

@@ -7,7 +7,7 @@ import time
 import weakref
 from collections.abc import Iterator
 from itertools import count
-from threading import get_ident
+from threading import Lock, get_ident
 from types import FrameType
 from typing import Any, NamedTuple
 
@@ -47,13 +47,15 @@ class Registry:
     highest fd: a closed fd's entry stays until the number is reused (the identity check
     at a checkpoint tells a stale entry from a live one)."""
 
-    __slots__ = ("_seq", "depth", "last", "records")
+    __slots__ = ("__weakref__", "_order", "_seq", "depth", "last", "records")
 
     def __init__(self, depth: int) -> None:
         self.depth = depth
         self.records: dict[int, Created] = {}
         self.last = 0  # seq of the newest record
         self._seq = count(1)
+        self._order = Lock()
+        _registries.add(self)
 
     def record(self, fd: int, call: str, frame: FrameType | None, owner: Any = None) -> None:
         """``fd`` was just created by ``call``; ``frame`` is the caller's frame."""
@@ -61,23 +63,24 @@ class Registry:
             st = _fstat(fd)
         except (OSError, TypeError):
             return  # closed already by another thread, or not an fd: nothing to blame
-        self.last = seq = next(self._seq)
-        # removed first so that the dict stays in seq order (live_since reads it newest first)
-        self.records.pop(fd, None)
-        # tuple.__new__: the named tuple's generated __new__ costs a Python call per fd
-        self.records[fd] = _new(
-            Created,
-            (
-                seq,
-                st.st_dev,
-                st.st_ino,
-                capture(frame, self.depth),
-                call,
-                get_ident(),
-                time.time(),
-                None if owner is None else weakref.ref(owner),
-            ),
+        made = (
+            st.st_dev,
+            st.st_ino,
+            capture(frame, self.depth),
+            call,
+            get_ident(),
+            time.time(),
+            None if owner is None else weakref.ref(owner),
         )
+        # numbered and stored in one step: two threads recording at once could otherwise
+        # store out of seq order, and live_since (which reads the records newest first and
+        # stops at the first older than its seq) would miss the newer one
+        with self._order:
+            seq = next(self._seq)
+            self.records.pop(fd, None)  # removed first so that the dict stays in seq order
+            # tuple.__new__: the named tuple's generated __new__ costs a Python call per fd
+            self.records[fd] = _new(Created, (seq, *made))
+            self.last = seq
 
     def adopt(self, fd: int, call: str, frame: FrameType | None, owner: Any = None) -> None:
         """``fd`` was wrapped (os.fdopen, socket(fileno=...)) rather than created: keep the
@@ -130,6 +133,17 @@ class Registry:
         if _ANON_LINKS.get(known.call, link) != link or not _alive(known, fd):
             return None
         return known
+
+
+_registries: weakref.WeakSet[Registry] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for registry in list(_registries):
+        registry._order = Lock()  # held by another thread at the fork: never released here
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _until(items: Iterator[tuple[int, Created]], seq: int) -> Iterator[tuple[int, Created]]:
