@@ -11,6 +11,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -756,13 +757,46 @@ def test_two_threads_recording_at_once_store_in_number_order(track: tracker.Trac
 def test_a_forked_child_records_even_if_another_thread_was_recording_at_the_fork(
     track: tracker.Tracker,
 ) -> None:
+    import threading
+
     registry = track.registry
-    with registry._order:  # as if another thread were storing a record as the fork happens
+    holding, release = threading.Event(), threading.Event()
+
+    def recording() -> None:  # as if storing a record as the fork happens
+        with registry._order:
+            holding.set()
+            release.wait(30)
+
+    other = threading.Thread(target=recording)
+    other.start()
+    try:
+        assert holding.wait(10)
         pid = os.fork()
         if pid == 0:
             signal.signal(signal.SIGALRM, signal.SIG_DFL)  # not pytest-timeout's handler
             signal.alarm(10)  # a child stuck on the inherited lock dies instead
             read_end, _ = os.pipe()
             os._exit(0 if registry.records[read_end].call == "os.pipe" else 1)
+    finally:
+        release.set()
+        other.join(10)
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
+
+
+def test_a_signal_handler_that_makes_an_fd_while_a_record_is_stored(track: tracker.Tracker) -> None:
+    """Python runs a signal handler in the main thread between any two steps, also while
+    this thread stores a record: an fd the handler makes is recorded, with no deadlock."""
+    made: list[tuple[int, int]] = []
+    previous = signal.signal(signal.SIGUSR1, lambda *_: made.append(os.pipe()))
+    try:
+        with track.registry._order:  # as if inside record()
+            signal.pthread_kill(threading.get_ident(), signal.SIGUSR1)
+            for _ in range(100):  # the handler runs at the next step
+                if made:
+                    break
+        assert made and track.registry.records[made[0][0]].call == "os.pipe"
+    finally:
+        signal.signal(signal.SIGUSR1, previous)
+        for fd in made[0] if made else ():
+            os.close(fd)

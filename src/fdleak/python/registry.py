@@ -7,7 +7,7 @@ import time
 import weakref
 from collections.abc import Iterator
 from itertools import count
-from threading import Lock, get_ident
+from threading import RLock, get_ident
 from types import FrameType
 from typing import Any, NamedTuple
 
@@ -54,7 +54,8 @@ class Registry:
         self.records: dict[int, Created] = {}
         self.last = 0  # seq of the newest record
         self._seq = count(1)
-        self._order = Lock()
+        # reentrant: a signal handler that makes an fd may run while this thread holds it
+        self._order = RLock()
         _registries.add(self)
 
     def record(self, fd: int, call: str, frame: FrameType | None, owner: Any = None) -> None:
@@ -140,7 +141,7 @@ _registries: weakref.WeakSet[Registry] = weakref.WeakSet()
 
 def _after_fork_in_child() -> None:
     for registry in list(_registries):
-        registry._order = Lock()  # held by another thread at the fork: never released here
+        registry._order = RLock()  # held by another thread at the fork: never released here
 
 
 os.register_at_fork(after_in_child=_after_fork_in_child)
