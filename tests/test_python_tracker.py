@@ -425,7 +425,7 @@ class _Task:
         self.name = name
 
 
-def test_a_thread_pool_task_is_not_blamed_for_an_fd_another_task_made_while_it_was_diffed(
+def test_a_thread_pool_task_is_not_blamed_for_an_fd_another_task_made_as_it_ended(
     track: tracker.Tracker,
 ) -> None:
     """The race of a thread pool: task B starts once task A's end has taken A off the running

@@ -101,8 +101,9 @@ class CeleryTracking:
         # outside Python's view (no thread known) is this task's only if no other task
         # ran meanwhile: otherwise it cannot be told whose it is
         with self._lock:
-            # nor if one started while this task was diffed: the listing may have caught an
-            # fd of it in the moment between its creation and its record (no thread known)
+            # nor if one started since this task's end began (before its diff: a start waits
+            # for a diff): the listing may have caught an fd of it in the moment between its
+            # creation and its record (no thread known)
             alone = not overlapped and self._starts == starts
         kept = [fd for fd in opened if fd.thread == me or (fd.thread is None and alone)]
         with self._lock:
