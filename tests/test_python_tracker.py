@@ -327,8 +327,6 @@ def test_wrapped_calls_keep_their_signatures_and_types(track: tracker.Tracker) -
 
 
 def test_threads_are_recorded(track: tracker.Tracker) -> None:
-    import threading
-
     made: list[int] = []
     worker = threading.Thread(target=lambda: made.append(os.eventfd(0)))
     base = track.baseline()
@@ -433,7 +431,6 @@ def test_a_thread_pool_task_is_not_blamed_for_an_fd_another_task_made_as_it_ende
     of it exists (here: C's fcntl F_DUPFD, which no hook sees). A ran alone until then, but
     the fd is not A's. (A start during the diff itself waits for it: see below.)"""
     import fcntl
-    import threading
 
     from fdleak.python.celery import CeleryTracking
 
@@ -518,8 +515,6 @@ def _pipe_made_by_another_thread_after_the_listing(
     that makes a pipe (and closes ``swap_out``: two fds, so the fd count comes out even):
     the moment between a baseline's listing and the rest of it. Returns (pipes, the
     thread's ident)."""
-    import threading
-
     pipes: list[tuple[int, int]] = []
     idents: list[int] = []
     real_listdir = os.listdir
@@ -727,8 +722,6 @@ def test_two_threads_recording_at_once_store_in_number_order(track: tracker.Trac
     """Another thread records while this one has drawn its number and not yet stored it:
     the records stay in number order, so a check for fds made since this record still sees
     the other thread's, which is newer."""
-    import threading
-
     made: list[int] = []
     other = threading.Thread(target=lambda: made.append(os.eventfd(0)))
 
@@ -757,8 +750,6 @@ def test_two_threads_recording_at_once_store_in_number_order(track: tracker.Trac
 def test_a_forked_child_records_even_if_another_thread_was_recording_at_the_fork(
     track: tracker.Tracker,
 ) -> None:
-    import threading
-
     registry = track.registry
     holding, release = threading.Event(), threading.Event()
 
