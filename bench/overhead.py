@@ -434,15 +434,15 @@ def celery_rows(tasks: int, scratch: str, rounds: int) -> list[tuple[str, float,
 def attached_celery(broker: str, scratch: str, tasks: int, rounds: int, backend: str) -> tuple[float, int]:
     """Throughput of a running worker while ``fdleak trace --backend BACKEND`` is attached."""
     worker = CeleryRun(broker, scratch, [], f"attach{backend}")
+    trace: subprocess.Popen[str] | None = None
     try:
         worker.throughput(20)
         trace = attach_trace(worker, backend)
-        rate, lost = best_rate(worker, tasks, rounds)
-        trace.send_signal(signal.SIGINT)
-        trace.communicate(timeout=60)
+        return best_rate(worker, tasks, rounds)
     finally:
+        if trace is not None:
+            stop_trace(trace)
         worker.stop()
-    return rate, lost
 
 
 def tree_cpu_seconds(pid: int) -> float:
@@ -533,12 +533,7 @@ def race(
         return done, (cpu[0] / max(done[0], 1), cpu[1] / max(done[1], 1))
     finally:
         if trace is not None:
-            trace.send_signal(signal.SIGINT)
-            try:
-                trace.communicate(timeout=60)
-            except subprocess.TimeoutExpired:
-                trace.kill()
-                trace.communicate()
+            stop_trace(trace)
         for worker in workers.values():
             worker.stop()
 
@@ -555,6 +550,17 @@ def attach_trace(worker: CeleryRun, backend: str) -> subprocess.Popen[str]:
     if not line.startswith("fdleak: tracing"):
         raise SystemExit(f"fdleak trace --backend {backend}: {line}{trace.stderr.read()}")
     return trace
+
+
+def stop_trace(trace: subprocess.Popen[str]) -> None:
+    """End an attached ``fdleak trace`` as Ctrl-C would (it detaches and reports), killed
+    if it has not ended within a minute."""
+    trace.send_signal(signal.SIGINT)
+    try:
+        trace.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        trace.kill()
+        trace.communicate()
 
 
 def print_celery(tasks: int, rows: list[tuple[str, float, int]]) -> None:
