@@ -120,30 +120,30 @@ def main() -> int:
 
 
 def task_accounting(track: Tracker, path: str, rounds: int, count: int = 5000) -> tuple[float, int]:
-    """What fdleak celery adds to each task in a pool process: the task_prerun and
-    task_postrun handlers around a task that opens and closes a file, with as many fds
-    open as a prefork child has (about 40); best of ``rounds``. (seconds a task, fds open)"""
+    """What fdleak celery adds to each task in a pool process: its wrapper around the
+    task's tracer (here a task that opens and closes a file), with as many fds open as a
+    prefork child has (about 40); best of ``rounds``. (seconds a task, fds open)"""
     from fdleak.python.celery import CeleryTracking
+    from fdleak.python.celery_entry import accounted
 
     class Task:
         name = "bench.tiny"
 
-    def tasks(accounted: bool) -> float:
+    def tracer(uuid: str, args: tuple[object, ...], kwargs: dict[str, object], *rest: object) -> None:
+        with open(path, "w"):
+            pass
+
+    def tasks(trace: Callable[..., None]) -> float:
         start = time.perf_counter()
         for n in range(count):
-            if accounted:
-                tracking.before(task_id=str(n), task=Task)
-            with open(path, "w"):
-                pass
-            if accounted:
-                tracking.after(task_id=str(n), task=Task)
+            trace(str(n), (), {})
         return (time.perf_counter() - start) / count
 
     held = [socket.socketpair() for _ in range(16)]  # a child's broker, pool and log fds
     try:
-        tracking = CeleryTracking(track, report_dir=None)
-        with_it = min(tasks(True) for _ in range(rounds))
-        without = min(tasks(False) for _ in range(rounds))
+        traced = accounted(tracer, Task, CeleryTracking(track, report_dir=None))
+        with_it = min(tasks(traced) for _ in range(rounds))
+        without = min(tasks(tracer) for _ in range(rounds))
         open_now = len(os.listdir("/proc/self/fd")) - 1  # less the listing's own
     finally:
         for left, right in held:

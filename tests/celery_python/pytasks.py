@@ -15,7 +15,7 @@ import subprocess
 import sys
 from urllib.parse import urlparse
 
-from celery import Celery
+from celery import Celery, Task
 
 BROKER = os.environ["CELERY_BROKER_URL"]
 app = Celery("pytasks", broker=BROKER)
@@ -65,6 +65,29 @@ def leak_socketpair() -> None:
 @app.task
 def leak_eventfd() -> None:
     _kept.append(os.eventfd(0))  # LEAK: leak_eventfd
+
+
+@app.task(bind=True, max_retries=1)
+def leak_then_retry(self: Task) -> None:
+    """Leaks on its first attempt, then asks to be retried (the retry runs clean)."""
+    if self.request.retries == 0:
+        _kept.append(open(os.path.join(_DIR, f"retry_{os.getpid()}_{next(_numbers)}.csv"), "w"))  # noqa: SIM115  # LEAK: leak_then_retry
+        raise self.retry(countdown=0)
+
+
+class OwnHooks(Task):
+    """A base class whose start and end hooks do not call Celery's (nor need to)."""
+
+    def before_start(self, task_id: str, args: object, kwargs: object) -> None:
+        self.started = task_id
+
+    def after_return(self, *args: object) -> None:
+        self.started = None
+
+
+@app.task(base=OwnHooks)
+def leak_under_own_hooks() -> None:
+    _kept.append(os.eventfd(0))  # LEAK: leak_under_own_hooks
 
 
 @app.task

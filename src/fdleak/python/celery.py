@@ -1,12 +1,13 @@
 """Per-task fd accounting in Celery workers: which task leaked which fd, from which line.
 
 Every pool process (prefork children, the solo pool, each thread of a thread pool) takes
-a baseline of its fds when a task starts (task_prerun) and diffs at its end
-(task_postrun): fds the task opened and still holds are that task's. Each leak is logged
-as a warning at once; per task name the runs and the leaking runs are counted, so
-confidence rises as the same task leaks again (one run that keeps an fd is what a cache
-or a pool looks like). Each process writes its own fdleak JSON report into the report
-directory (after each leaking task, and at exit); ``fdleak merge DIR`` joins them.
+a baseline of its fds when a task starts and diffs at its end (celery_entry says how
+Celery tells it): fds the task opened and still holds are that task's. Each leak is
+logged as a warning at once; per task name and opening line the runs that kept fds are
+counted, so confidence rises as the same task leaks again from the same line (one run
+that keeps an fd is what a cache or a pool looks like). Each process writes its own
+fdleak JSON report into the report directory (after each leaking task, and at exit);
+``fdleak merge DIR`` joins them.
 
 Two ways in: ``fdleak celery -- celery -A proj worker ...`` (nothing to change in the
 app), or ``fdleak.celery.install(app)`` in the app's module.
@@ -36,13 +37,20 @@ REPORT_DIR_VARIABLE = "FDLEAK_REPORT_DIR"
 MAX_KEPT = 1_000  # leaked fds remembered per task name (the count goes on)
 
 
+@dataclass(eq=False, slots=True)  # compared and hashed by identity: kept in a set
+class _Run:
+    """One task running in this process: its baseline, and whether another ran beside it."""
+
+    baseline: Baseline
+    overlapped: bool = False
+
+
 @dataclass
 class _TaskRecord:
     """One task name's runs in this process and the fds its runs kept."""
 
     name: str
     runs: int = 0
-    leaking_runs: int = 0
     leaked: int = 0
     kept: list[tuple[str, OpenedFd]] = field(default_factory=list)  # (task id, fd)
 
@@ -55,42 +63,42 @@ class CeleryTracking:
         self.report_dir = report_dir
         self.root = root
         self.tasks: dict[str, _TaskRecord] = {}
-        self._baselines: dict[str, Baseline] = {}  # by task id, while the task runs
-        self._overlapped: set[str] = set()  # task ids that ran while another task did
+        self._running: set[_Run] = set()  # the tasks running now (more than one: threads)
+        self._by_id: dict[str, _Run] = {}  # the same, by task id (the signals' way in)
         self._starts = 0  # tasks started in this process so far
         self._lock = threading.Lock()
         # held while fdleak writes its report, and while a task is baselined or diffed
         self._own_io = threading.Lock()
         self._pid = os.getpid()
         self._started = time.time()
+        self.way_in = ""  # how Celery reaches start() and finish(): "tracer" or "signals"
 
-    # -- Celery's signals -------------------------------------------------------------
+    # -- a task's start and end (celery_entry calls these) ---------------------------
 
-    def before(self, task_id: str | None = None, task: Any = None, **_: Any) -> None:
+    def start(self) -> _Run:
+        """A task starts in this thread: its baseline."""
         self._forked_check()
         # not while another thread's task is diffed: neither sees the other's passing fds
         # (the listings' own, the probe of the lowest free number) as opened or as held
         with self._own_io:
-            baseline = self.tracker.quick_baseline()
+            run = _Run(self.tracker.quick_baseline())
         with self._lock:
             self._starts += 1
-            self._baselines[task_id or ""] = baseline
-            if len(self._baselines) > 1:  # tasks run side by side (a thread pool)
-                self._overlapped.update(self._baselines)
+            running = self._running
+            running.add(run)
+            if len(running) > 1:  # tasks run side by side (a thread pool)
+                for other in running:
+                    other.overlapped = True
+        return run
 
-    def after(self, task_id: str | None = None, task: Any = None, **_: Any) -> None:
-        key = task_id or ""
+    def finish(self, run: _Run, name: str, task_id: str | None) -> None:
+        """The task of ``run`` (``name``, ``task_id``) ended in this thread: its diff."""
         with self._lock:
-            baseline = self._baselines.pop(key, None)
-            overlapped = key in self._overlapped
-            if overlapped:
-                self._overlapped.discard(key)
+            self._running.discard(run)
+            overlapped = run.overlapped
             starts = self._starts
-        if baseline is None:
-            return
         with self._own_io:
-            opened = self.tracker.opened_since(baseline)
-        name = getattr(task, "name", None) or "unknown task"
+            opened = self.tracker.opened_since(run.baseline)
         if not opened:  # most tasks: this path is paid on each of them
             with self._lock:
                 record = self.tasks.get(name) or self.tasks.setdefault(name, _TaskRecord(name))
@@ -111,26 +119,41 @@ class CeleryTracking:
             record.runs += 1
             if not kept:
                 return
-            record.leaking_runs += 1
             record.leaked += len(kept)
             room = MAX_KEPT - len(record.kept)
-            record.kept.extend((key, fd) for fd in kept[: max(0, room)])
+            record.kept.extend((task_id or "", fd) for fd in kept[: max(0, room)])
         LOG.warning("%s", leak_message(f"task {name}[{task_id}]", kept, self.root))
         self.write()
+
+    # -- Celery's task_prerun and task_postrun signals, where the tracer cannot be wrapped
+
+    def before(self, task_id: str | None = None, task: Any = None, **_: Any) -> None:
+        run = self.start()
+        with self._lock:
+            self._by_id[task_id or ""] = run
+
+    def after(self, task_id: str | None = None, task: Any = None, **_: Any) -> None:
+        with self._lock:
+            run = self._by_id.pop(task_id or "", None)
+        if run is not None:
+            self.finish(run, getattr(task, "name", None) or "unknown task", task_id)
 
     # -- the report ------------------------------------------------------------------
 
     def report(self) -> Report:
-        """This process's report: one leak per task name, kind, signature and origin line."""
+        """This process's report: one leak per task name, kind, signature and origin line.
+        Its confidence rises with the runs that kept fds from that line: a task that
+        leaks a file on every run and, on its first, also opens a connection pool (a
+        Celery retry does) has a leak and a pool, not two leaks."""
         with self._lock:
-            records = [(r, [item for _, item in r.kept]) for r in self.tasks.values()]
+            records = [(r, list(r.kept), r.runs) for r in self.tasks.values()]
         leaks: list[Leak] = []
         open_fds: list[FdEntry] = []
-        for record, kept in records:
-            confidence = (
-                "high" if record.leaking_runs >= 3 else "medium" if record.leaking_runs == 2 else "low"
-            )
-            for items in by_origin(kept, self.root).values():
+        for record, kept, runs in records:
+            run_of = {id(item): task_id for task_id, item in kept}
+            for items in by_origin((item for _, item in kept), self.root).values():
+                leaking = len({run_of[id(item)] for item in items})
+                confidence = "high" if leaking >= 3 else "medium" if leaking == 2 else "low"
                 leak, still = leak_of(
                     items, pid=self._pid, task=record.name, confidence=confidence, reason="", root=self.root
                 )
@@ -138,11 +161,11 @@ class CeleryTracking:
                     continue  # all closed since (later by the task's code, or by the collector)
                 open_fds += still
                 reason = (
-                    f"{record.name} kept fds in {record.leaking_runs} of {record.runs} runs; "
+                    f"{record.name} kept fds from this line in {leaking} of {runs} runs; "
                     f"{leak.count} of {leak.opened} still open"
                 )
                 leaks.append(replace(leak, reason=reason))
-        return process_report(self._pid, self._started, sum(r.runs for r, _ in records), leaks, open_fds)
+        return process_report(self._pid, self._started, sum(runs for _, _, runs in records), leaks, open_fds)
 
     def write(self) -> None:
         """This process's report, replaced whole (a reader never sees half of it); none from
@@ -165,24 +188,26 @@ class CeleryTracking:
                 self._pid = getpid()
                 self._started = time.time()
                 self.tasks.clear()
-                self._baselines.clear()
-                self._overlapped.clear()
+                self._running.clear()
+                self._by_id.clear()
 
 
 _installed: CeleryTracking | None = None
 
 
 def install(app: Any = None, report_dir: str | None = None) -> CeleryTracking:
-    """Track every task of this worker (``app`` is accepted for symmetry; Celery's signals
-    are global). Reports go to ``report_dir`` or $FDLEAK_REPORT_DIR, if either is set."""
+    """Track every task of this process, from the app's module: before the worker builds
+    its tracers (``app`` is accepted for symmetry: the hooks are Celery's, for every app).
+    Reports go to ``report_dir`` or $FDLEAK_REPORT_DIR, if either is set."""
     global _installed
     if _installed is not None:
         return _installed
     from celery import signals  # type: ignore[import-untyped]
 
+    from fdleak.python.celery_entry import hook
+
     tracking = CeleryTracking(install_tracker(), report_dir or os.environ.get(REPORT_DIR_VARIABLE))
-    signals.task_prerun.connect(tracking.before, weak=False)
-    signals.task_postrun.connect(tracking.after, weak=False)
+    tracking.way_in = hook(tracking)
     signals.worker_process_shutdown.connect(lambda **_: tracking.write(), weak=False)
     atexit.register(tracking.write)
     _installed = tracking
