@@ -66,8 +66,9 @@ class CeleryTracking:
         self._running: set[_Run] = set()  # the tasks running now (more than one: threads)
         self._by_id: dict[str, _Run] = {}  # the same, by task id (the signals' way in)
         self._starts = 0  # tasks started in this process so far
-        self._lock = threading.Lock()
-        # held while fdleak writes its report, and while a task is baselined or diffed
+        self._lock = threading.Lock()  # the task records, and _by_id
+        # held while a task is baselined or diffed (with _running), and while fdleak
+        # writes its report; taken before _lock where both are
         self._own_io = threading.Lock()
         self._pid = os.getpid()
         self._started = time.time()
@@ -77,53 +78,51 @@ class CeleryTracking:
 
     def start(self) -> _Run:
         """A task starts in this thread: its baseline."""
-        self._forked_check()
-        # not while another thread's task is diffed: neither sees the other's passing fds
-        # (the listings' own, the probe of the lowest free number) as opened or as held
+        if getpid() != self._pid:
+            self._forked_check()
+        # under the lock a task's end holds for its diff: neither sees the other's passing
+        # fds (the listings' own, the probe of the lowest free number) as opened or as held
         with self._own_io:
             run = _Run(self.tracker.quick_baseline())
-        with self._lock:
             self._starts += 1
             running = self._running
             running.add(run)
             if len(running) > 1:  # tasks run side by side (a thread pool)
-                for other in running:
+                for other in tuple(running):  # tuple(): a task's end leaves without the lock
                     other.overlapped = True
         return run
 
     def finish(self, run: _Run, name: str, task_id: str | None) -> None:
         """The task of ``run`` (``name``, ``task_id``) ended in this thread: its diff."""
-        with self._lock:
-            self._running.discard(run)
-            overlapped = run.overlapped
-            starts = self._starts
+        # the task's code is done: a task starting from now on does not run beside it.
+        # Both steps are atomic in Python: no lock is needed to leave the set
+        starts = self._starts
+        self._running.discard(run)
         with self._own_io:
+            # an fd made outside Python's view (no thread known) is this task's only if no
+            # other task ran beside it, nor started since its end (before this diff): the
+            # listing may catch an fd of that one in the moment before its record exists
+            alone = not run.overlapped and self._starts == starts
             opened = self.tracker.opened_since(run.baseline)
-        if not opened:  # most tasks: this path is paid on each of them
-            with self._lock:
-                record = self.tasks.get(name) or self.tasks.setdefault(name, _TaskRecord(name))
-                record.runs += 1
-            return
-        me = threading.get_ident()
-        # in a thread pool, an fd another thread made belongs to another task; one made
-        # outside Python's view (no thread known) is this task's only if no other task
-        # ran meanwhile: otherwise it cannot be told whose it is
-        with self._lock:
-            # nor if one started since this task's end began (before its diff: a start waits
-            # for a diff): the listing may have caught an fd of it in the moment between its
-            # creation and its record (no thread known)
-            alone = not overlapped and self._starts == starts
-        kept = [fd for fd in opened if fd.thread == me or (fd.thread is None and alone)]
-        with self._lock:
-            record = self.tasks.setdefault(name, _TaskRecord(name))
-            record.runs += 1
-            if not kept:
+            record = self.tasks.get(name) or self._record_of(name)
+            record.runs += 1  # ends are one at a time (the lock): no increment is lost
+            if not opened:  # most tasks: this path is paid on each of them
                 return
+        me = threading.get_ident()
+        # in a thread pool, an fd another thread made belongs to another task
+        kept = [fd for fd in opened if fd.thread == me or (fd.thread is None and alone)]
+        if not kept:
+            return
+        with self._lock:
             record.leaked += len(kept)
             room = MAX_KEPT - len(record.kept)
             record.kept.extend((task_id or "", fd) for fd in kept[: max(0, room)])
         LOG.warning("%s", leak_message(f"task {name}[{task_id}]", kept, self.root))
         self.write()
+
+    def _record_of(self, name: str) -> _TaskRecord:
+        with self._lock:  # report() reads the dict: it grows only under the lock
+            return self.tasks.setdefault(name, _TaskRecord(name))
 
     # -- Celery's task_prerun and task_postrun signals, where the tracer cannot be wrapped
 
@@ -182,14 +181,15 @@ class CeleryTracking:
             LOG.error("fdleak: cannot write the report into %s: %s", self.report_dir, error)
 
     def _forked_check(self) -> None:
-        """A prefork child inherits its parent's accounting: start its own."""
+        """A prefork child inherits its parent's accounting: start its own (and its own
+        locks: another thread of the parent may have held them at the fork)."""
         if getpid() != self._pid:
-            with self._lock:
-                self._pid = getpid()
-                self._started = time.time()
-                self.tasks.clear()
-                self._running.clear()
-                self._by_id.clear()
+            self._lock, self._own_io = threading.Lock(), threading.Lock()
+            self._pid = getpid()
+            self._started = time.time()
+            self.tasks.clear()
+            self._running.clear()
+            self._by_id.clear()
 
 
 _installed: CeleryTracking | None = None

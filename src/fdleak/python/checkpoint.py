@@ -13,6 +13,7 @@ import stat
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from fdleak.model.kinds import FdKind
 from fdleak.model.report import FdEntry, Frame, Origin
@@ -27,9 +28,9 @@ from fdleak.python.stacks import RawStack, frames_of, origin_frame
 _STD_STREAMS = 3  # 0-2 are never leaks, and output capture points them elsewhere and back
 
 
-@dataclass(frozen=True, slots=True)
-class Baseline:
-    """This process's fds at one moment: fd -> (link text, registry seq when seen open)."""
+class Baseline(NamedTuple):
+    """This process's fds at one moment: fd -> (link text, registry seq when seen open).
+    A named tuple: a Celery task makes one at its start and at its end, on the hot path."""
 
     fds: Mapping[int, tuple[str, int]]
     seq: int  # registry seq when it was taken: records after it were made inside the window
@@ -39,7 +40,7 @@ class Baseline:
     quick: bool = False
     # how many fds were open (-1: unknown); with it, a window whose count came out even and
     # left no fd Python made open is known to have opened nothing, without a listing
-    count: int = -1
+    open_count: int = -1
 
     def including(self, fds: Iterable[OpenedFd], seq: int) -> Baseline:
         """This baseline plus ``fds`` (opened since, but owned by someone else: a session
@@ -115,12 +116,12 @@ def take_quick_baseline(registry: Registry, counter: FdCounter, previous: Baseli
         previous is not None
         and previous.quick
         and count >= 0
-        and count == previous.count
+        and count == previous.open_count
         and not registry.live_since(previous.seq)
     ):
         # the same numbers, each still known open since ``previous``: records made since
         # are then checked against the objects open now, and none of them is
-        return Baseline(previous.fds, seq, time.time(), quick=True, count=count)
+        return Baseline(previous.fds, seq, time.time(), True, count)  # quick, with its count
     # the listing lists the directory fd it reads through, at the lowest free number: find
     # that number first (F_DUPFD, which the tracker does not hook) so it is left out
     try:
@@ -134,25 +135,26 @@ def take_quick_baseline(registry: Registry, counter: FdCounter, previous: Baseli
     fds = {int(n): ("", seq) for n in names if int(n) != lowest}
     # the count goes with the listing only if nothing changed between the two
     same = count >= 0 and count == len(fds) and counter.count() == count
-    return Baseline(fds, seq, time.time(), quick=True, count=count if same else -1)
+    return Baseline(fds, seq, time.time(), quick=True, open_count=count if same else -1)
 
 
 def unchanged(registry: Registry, counter: FdCounter, baseline: Baseline) -> Baseline | None:
     """When the window since ``baseline`` opened nothing that is still open, as far as the
     count tells (as many fds as then, and none of those Python made since still open):
     the same baseline, as of now. None when it must be diffed."""
-    if baseline.count < 0:
+    if baseline.open_count < 0:
         return None
     seq = registry.last  # before the count, as in take_quick_baseline
     count = counter.count()
-    if count != baseline.count or registry.live_since(baseline.seq):
+    if count != baseline.open_count or registry.live_since(baseline.seq):
         return None
     # nothing new, unless C code (or an unhooked close) freed a baseline fd and C code
     # made another one
-    return Baseline(baseline.fds, seq, time.time(), quick=True, count=count)
+    return Baseline(baseline.fds, seq, time.time(), True, count)  # quick, with its count
 
 
 _open, _close = os.open, os.close  # the unhooked ones: fdleak's own fd is nobody's to record
+_fstat = os.fstat  # never wrapped; bound once: the count is read twice a task
 
 
 class FdCounter:
@@ -174,7 +176,7 @@ class FdCounter:
         if self._fd < 0:
             return -1
         try:
-            return os.fstat(self._fd).st_size
+            return _fstat(self._fd).st_size
         except OSError:
             return -1
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import time
 import weakref
-from collections.abc import Iterator
 from itertools import count
 from threading import RLock, get_ident
 from types import FrameType
@@ -109,8 +108,12 @@ class Registry:
         identity is shared)."""
         if self.last <= seq:
             return False
+        newest_first = []
         try:
-            newest_first = list(_until(reversed(self.records.items()), seq))
+            for item in reversed(self.records.items()):
+                if item[1].seq <= seq:
+                    break
+                newest_first.append(item)
         except RuntimeError:  # another thread recorded meanwhile: assume the worst
             return True
         for fd, known in newest_first:
@@ -145,13 +148,6 @@ def _after_fork_in_child() -> None:
 
 
 os.register_at_fork(after_in_child=_after_fork_in_child)
-
-
-def _until(items: Iterator[tuple[int, Created]], seq: int) -> Iterator[tuple[int, Created]]:
-    for item in items:
-        if item[1].seq <= seq:
-            return
-        yield item
 
 
 def _alive(known: Created, fd: int, pending: bool = False) -> bool:
