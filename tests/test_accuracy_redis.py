@@ -43,6 +43,20 @@ def wait_for_clients(port: int, expected: int, timeout: float = 20) -> None:
         raise AssertionError(f"redis never settled at {expected} clients")
 
 
+def settled_new_fds(pid: int, before: set[int], expected: int, timeout: float = 20) -> dict[int, str]:
+    """The server's fds not in `before`, once it has closed the admin connection too.
+
+    The admin's close reaches redis a moment after wait_for_clients returns; read too
+    early, /proc still holds its fd, which the trace then rightly sees closed.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        new = {fd: link for fd, link in proc_fds(pid).items() if fd not in before}
+        if len(new) <= expected or time.monotonic() > deadline:
+            return new
+        time.sleep(0.01)
+
+
 @pytest.mark.strace
 @pytest.mark.redis
 def test_redis_open_fds_match_proc(tmp_path: Path) -> None:
@@ -92,7 +106,7 @@ def test_redis_open_fds_match_proc(tmp_path: Path) -> None:
             assert command(conn, "PING") == b"+PONG\r\n"
             kept.append(conn)
         wait_for_clients(port, len(kept))
-        truth = {fd: link for fd, link in proc_fds(server.pid).items() if fd not in before}
+        truth = settled_new_fds(server.pid, before, len(kept))
         tracer.send_signal(2)  # an attached strace detaches on SIGINT
         tracer.wait(timeout=20)
         tracer_pid = Path(f"/proc/{server.pid}/status").read_text().split("TracerPid:")[1].split()[0]

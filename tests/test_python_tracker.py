@@ -775,6 +775,42 @@ def test_a_forked_child_records_even_if_another_thread_was_recording_at_the_fork
     assert os.waitstatus_to_exitcode(status) == 0
 
 
+def test_a_forked_child_accounts_its_tasks_even_if_another_thread_was_diffing_at_the_fork(
+    track: tracker.Tracker,
+) -> None:
+    """A prefork child inherits the parent's task accounting with its locks as they were:
+    one another thread held (a thread-pool task's diff, a report being written) would never
+    be released in the child. The child's first task starts its own accounting, locks too."""
+    from fdleak.python.celery import CeleryTracking
+
+    tracking = CeleryTracking(track, report_dir=None)
+    holding, release = threading.Event(), threading.Event()
+
+    def diffing() -> None:
+        with tracking._own_io:
+            holding.set()
+            release.wait(30)
+
+    other = threading.Thread(target=diffing)
+    other.start()
+    try:
+        assert holding.wait(10)
+        pid = os.fork()
+        if pid == 0:
+            signal.signal(signal.SIGALRM, signal.SIG_DFL)  # not pytest-timeout's handler
+            signal.alarm(10)  # a child stuck on the inherited lock dies instead
+            tracking.before(task_id="child", task=_Task("leaky"))
+            kept = os.pipe()
+            tracking.after(task_id="child", task=_Task("leaky"))
+            found = {fd.fd for _, fd in tracking.tasks["leaky"].kept}
+            os._exit(0 if found == set(kept) else 1)
+    finally:
+        release.set()
+        other.join(10)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+
+
 def test_a_signal_handler_that_makes_an_fd_while_a_record_is_stored(track: tracker.Tracker) -> None:
     """Python runs a signal handler in the main thread between any two steps, also while
     this thread stores a record: an fd the handler makes is recorded, with no deadlock."""
