@@ -247,12 +247,15 @@ def test_killing_fdleak_ends_strace_and_every_process_of_the_command(
     marker = tmp_path / "failures.txt"
     marker.touch()
     program = script(tmp_path, FORKING, marker=str(marker))
+    scratch = tmp_path / "tmp"  # fdleak's $TMPDIR: what a kill -9 leaves there is seen
+    scratch.mkdir()
     for round_ in range(rounds):
         fdleak = subprocess.Popen(
             [sys.executable, "-m", "fdleak", "run", *options, "--", sys.executable, program],
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
             text=True,
+            env=dict(os.environ, TMPDIR=str(scratch)),
         )
         assert fdleak.stdout is not None
         assert fdleak.stdout.readline().strip() == "ready"
@@ -267,6 +270,11 @@ def test_killing_fdleak_ends_strace_and_every_process_of_the_command(
             time.sleep(0.01)
         assert processes_running(program) == [], f"round {round_}: a process outlived fdleak"
     assert marker.read_text() == ""  # no process ever ran on untraced with failing calls
+    # strace's FIFO is unlinked once both ends are open; the directory the tracked Python
+    # processes write their reports to stays (they were killed before writing any)
+    left = sorted(scratch.iterdir())
+    assert [path.name for path in left if not path.name.startswith("fdleak-origins-")] == []
+    assert [list(path.iterdir()) for path in left] == [[]] * len(left)
 
 
 @pytest.mark.parametrize(

@@ -8,6 +8,7 @@ import re
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -66,7 +67,8 @@ def _check_demo(tmp_path: Path, *extra: str) -> None:
     assert growing, result.stderr
     assert re.search(rf"pid {parent}\s+celery parent\s+(\d+) ->\s+\1 fds\n", result.stderr)
     # (the directory's random part becomes * when it holds a digit: a signature's rule)
-    assert re.search(r"what grew: /tmp/fdleak-demo-[^/ ]+/files/leaky_task_file_\*\.txt", result.stderr)
+    scratch = re.escape(tempfile.gettempdir())  # where the demo made its directory
+    assert re.search(rf"what grew: {scratch}/fdleak-demo-[^/ ]+/files/leaky_task_file_\*\.txt", result.stderr)
     # the Python tracker's warning in the worker's log
     assert "task tasks.leaky_file_task[" in result.stderr and "leaked 1 file descriptor" in result.stderr
     report = json.loads(out.read_text())

@@ -194,6 +194,10 @@ def launch(
         trace: LiveTrace | None = None
         try:
             _wait_written(reader, process)
+            # both ends are open: the names are needed no more, and from here a kill -9 of
+            # fdleak leaves nothing in $TMPDIR (TemporaryDirectory takes a gone one as done)
+            os.unlink(fifo_path)
+            os.rmdir(scratch)
             keep = open_keep(keep_trace)
             trace = (
                 GuardedTrace(process, group, reader, keep, keep_limit)
