@@ -10,7 +10,6 @@ from __future__ import annotations
 import fcntl
 import os
 import stat
-import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import NamedTuple
@@ -25,6 +24,7 @@ from fdleak.python.pids import getpid
 from fdleak.python.registry import Registry
 from fdleak.python.stacks import RawStack, frames_of, origin_frame
 
+_new = tuple.__new__  # a named tuple's own __new__ is a Python call: made twice a task
 _STD_STREAMS = 3  # 0-2 are never leaks, and output capture points them elsewhere and back
 
 
@@ -34,7 +34,6 @@ class Baseline(NamedTuple):
 
     fds: Mapping[int, tuple[str, int]]
     seq: int  # registry seq when it was taken: records after it were made inside the window
-    ts: float
     # numbers only, no links (take_quick_baseline): an fd that C code closed and made again
     # under the same number inside the window goes unseen; Python's are still told apart
     quick: bool = False
@@ -46,7 +45,7 @@ class Baseline(NamedTuple):
         """This baseline plus ``fds`` (opened since, but owned by someone else: a session
         fixture, a connection pool), as known at registry seq ``seq``."""
         more = {item.fd: (item.link, seq) for item in fds}
-        return Baseline({**self.fds, **more}, self.seq, self.ts, self.quick)  # count unknown
+        return Baseline({**self.fds, **more}, self.seq, self.quick)  # count unknown
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,7 +98,7 @@ def take_baseline(registry: Registry) -> Baseline:
     # diff, its stack dropped (and in a thread pool, blamed on the wrong task)
     seq = registry.last
     links = {fd: link for fd, link, _ in read_fds(os.getpid(), details=False)}
-    return Baseline({fd: (link, seq) for fd, link in links.items()}, seq, time.time())
+    return Baseline({fd: (link, seq) for fd, link in links.items()}, seq)
 
 
 def take_quick_baseline(registry: Registry, counter: FdCounter, previous: Baseline | None = None) -> Baseline:
@@ -121,7 +120,7 @@ def take_quick_baseline(registry: Registry, counter: FdCounter, previous: Baseli
     ):
         # the same numbers, each still known open since ``previous``: records made since
         # are then checked against the objects open now, and none of them is
-        return Baseline(previous.fds, seq, time.time(), True, count)  # quick, with its count
+        return _new(Baseline, (previous.fds, seq, True, count))  # quick, with its count
     # the listing lists the directory fd it reads through, at the lowest free number: find
     # that number first (F_DUPFD, which the tracker does not hook) so it is left out
     try:
@@ -135,7 +134,7 @@ def take_quick_baseline(registry: Registry, counter: FdCounter, previous: Baseli
     fds = {int(n): ("", seq) for n in names if int(n) != lowest}
     # the count goes with the listing only if nothing changed between the two
     same = count >= 0 and count == len(fds) and counter.count() == count
-    return Baseline(fds, seq, time.time(), quick=True, open_count=count if same else -1)
+    return Baseline(fds, seq, quick=True, open_count=count if same else -1)
 
 
 def unchanged(registry: Registry, counter: FdCounter, baseline: Baseline) -> Baseline | None:
@@ -150,7 +149,9 @@ def unchanged(registry: Registry, counter: FdCounter, baseline: Baseline) -> Bas
         return None
     # nothing new, unless C code (or an unhooked close) freed a baseline fd and C code
     # made another one
-    return Baseline(baseline.fds, seq, time.time(), True, count)  # quick, with its count
+    if seq == baseline.seq and baseline.quick:
+        return baseline  # not even a record made since: the very same
+    return _new(Baseline, (baseline.fds, seq, True, count))  # quick, with its count
 
 
 _open, _close = os.open, os.close  # the unhooked ones: fdleak's own fd is nobody's to record

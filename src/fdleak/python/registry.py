@@ -14,6 +14,7 @@ from fdleak.python.stacks import RawStack, capture
 
 _new = tuple.__new__
 _fstat = os.fstat  # bound now: os.fstat is never wrapped, and a lookup per record is saved
+_now, _weak = time.time, weakref.ref  # the same for these two
 
 
 class Created(NamedTuple):
@@ -69,17 +70,18 @@ class Registry:
             capture(frame, self.depth),
             call,
             get_ident(),
-            time.time(),
-            None if owner is None else weakref.ref(owner),
+            _now(),
+            None if owner is None else _weak(owner),
         )
         # numbered and stored in one step: two threads recording at once could otherwise
         # store out of seq order, and live_since (which reads the records newest first and
         # stops at the first older than its seq) would miss the newer one
+        records = self.records
         with self._order:
             seq = next(self._seq)
-            self.records.pop(fd, None)  # removed first so that the dict stays in seq order
+            records.pop(fd, None)  # removed first so that the dict stays in seq order
             # tuple.__new__: the named tuple's generated __new__ costs a Python call per fd
-            self.records[fd] = _new(Created, (seq, *made))
+            records[fd] = _new(Created, (seq, *made))
             self.last = seq
 
     def adopt(self, fd: int, call: str, frame: FrameType | None, owner: Any = None) -> None:
