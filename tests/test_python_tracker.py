@@ -14,6 +14,7 @@ import sys
 import threading
 import warnings
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import pytest
@@ -747,18 +748,17 @@ def test_two_threads_recording_at_once_store_in_number_order(track: tracker.Trac
             os.close(fd)
 
 
-def test_a_forked_child_records_even_if_another_thread_was_recording_at_the_fork(
-    track: tracker.Tracker,
-) -> None:
-    registry = track.registry
+def fork_while_held(lock: AbstractContextManager[bool], in_child: Callable[[], bool]) -> int:
+    """Fork while another thread holds ``lock`` (as if busy with it at the fork); the child
+    runs ``in_child`` and exits 0 if it returned True. The child's exit status."""
     holding, release = threading.Event(), threading.Event()
 
-    def recording() -> None:  # as if storing a record as the fork happens
-        with registry._order:
+    def holder() -> None:
+        with lock:
             holding.set()
             release.wait(30)
 
-    other = threading.Thread(target=recording)
+    other = threading.Thread(target=holder)
     other.start()
     try:
         assert holding.wait(10)
@@ -766,13 +766,24 @@ def test_a_forked_child_records_even_if_another_thread_was_recording_at_the_fork
         if pid == 0:
             signal.signal(signal.SIGALRM, signal.SIG_DFL)  # not pytest-timeout's handler
             signal.alarm(10)  # a child stuck on the inherited lock dies instead
-            read_end, _ = os.pipe()
-            os._exit(0 if registry.records[read_end].call == "os.pipe" else 1)
+            os._exit(0 if in_child() else 1)
     finally:
         release.set()
         other.join(10)
     _, status = os.waitpid(pid, 0)
-    assert os.waitstatus_to_exitcode(status) == 0
+    return os.waitstatus_to_exitcode(status)
+
+
+def test_a_forked_child_records_even_if_another_thread_was_recording_at_the_fork(
+    track: tracker.Tracker,
+) -> None:
+    registry = track.registry
+
+    def records_a_pipe() -> bool:
+        read_end, _ = os.pipe()
+        return registry.records[read_end].call == "os.pipe"
+
+    assert fork_while_held(registry._order, records_a_pipe) == 0  # as if storing a record
 
 
 def test_a_forked_child_accounts_its_tasks_even_if_another_thread_was_diffing_at_the_fork(
@@ -784,31 +795,14 @@ def test_a_forked_child_accounts_its_tasks_even_if_another_thread_was_diffing_at
     from fdleak.python.celery import CeleryTracking
 
     tracking = CeleryTracking(track, report_dir=None)
-    holding, release = threading.Event(), threading.Event()
 
-    def diffing() -> None:
-        with tracking._own_io:
-            holding.set()
-            release.wait(30)
+    def accounts_a_leaky_task() -> bool:
+        tracking.before(task_id="child", task=_Task("leaky"))
+        kept = os.pipe()
+        tracking.after(task_id="child", task=_Task("leaky"))
+        return {fd.fd for _, fd in tracking.tasks["leaky"].kept} == set(kept)
 
-    other = threading.Thread(target=diffing)
-    other.start()
-    try:
-        assert holding.wait(10)
-        pid = os.fork()
-        if pid == 0:
-            signal.signal(signal.SIGALRM, signal.SIG_DFL)  # not pytest-timeout's handler
-            signal.alarm(10)  # a child stuck on the inherited lock dies instead
-            tracking.before(task_id="child", task=_Task("leaky"))
-            kept = os.pipe()
-            tracking.after(task_id="child", task=_Task("leaky"))
-            found = {fd.fd for _, fd in tracking.tasks["leaky"].kept}
-            os._exit(0 if found == set(kept) else 1)
-    finally:
-        release.set()
-        other.join(10)
-    _, status = os.waitpid(pid, 0)
-    assert os.waitstatus_to_exitcode(status) == 0
+    assert fork_while_held(tracking._own_io, accounts_a_leaky_task) == 0
 
 
 def test_a_signal_handler_that_makes_an_fd_while_a_record_is_stored(track: tracker.Tracker) -> None:
