@@ -190,8 +190,10 @@ def celery_throughput(tasks: int, rounds: int, batches: int = 3) -> None:
     for label in rates:
         print(f"  {label:<14} best {best[label]:,.0f}/s, median {middle[label]:,.0f}/s "
               f"(all: {', '.join(f'{r:.0f}' for r in rates[label])})")  # fmt: skip
+    # no verdict here: on two cores a worker in turn has idle CPU to hide its cost in (the
+    # verdict is the side-by-side race's, at equal CPU)
     print(f"tracked/untracked: best {ratio:.0%}, median {middle['fdleak celery'] / middle['untracked']:.0%} "
-          f"(target at least 95%: {'met' if ratio >= 0.95 else 'MISSED'})")  # fmt: skip
+          "(for the target, see side by side at equal CPU)")  # fmt: skip
     per_task = {label: statistics.median(values) for label, values in cpu.items()}
     for label, values in cpu.items():
         print(f"  {label:<14} worker CPU per task: median {per_task[label] * 1e6:,.0f} µs "
