@@ -120,6 +120,8 @@ def take_quick_baseline(registry: Registry, counter: FdCounter, previous: Baseli
     ):
         # the same numbers, each still known open since ``previous``: records made since
         # are then checked against the objects open now, and none of them is
+        if seq == previous.seq:
+            return previous  # a task's usual start: not even a record made since
         return _new(Baseline, (previous.fds, seq, True, count))  # quick, with its count
     # the listing lists the directory fd it reads through, at the lowest free number: find
     # that number first (F_DUPFD, which the tracker does not hook) so it is left out
@@ -149,8 +151,8 @@ def unchanged(registry: Registry, counter: FdCounter, baseline: Baseline) -> Bas
         return None
     # nothing new, unless C code (or an unhooked close) freed a baseline fd and C code
     # made another one
-    if seq == baseline.seq and baseline.quick:
-        return baseline  # not even a record made since: the very same
+    if seq == baseline.seq:
+        return baseline  # not even a record made since: the very same (a count means quick)
     return _new(Baseline, (baseline.fds, seq, True, count))  # quick, with its count
 
 

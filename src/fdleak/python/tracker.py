@@ -78,15 +78,6 @@ class Tracker:
         last = self._last_quick
         # not one a forked child inherited: its table has been its own since the fork
         previous = last[1] if last and last[0] == pid else None
-        # a task's usual start: no record made since the last one (its seq read before the
-        # count, as take_quick_baseline does), and as many fds open: the very same numbers
-        if (
-            previous is not None
-            and previous.seq == self.registry.last
-            and previous.open_count >= 0
-            and self._counter.count() == previous.open_count
-        ):
-            return previous
         baseline = take_quick_baseline(self.registry, self._counter, previous)
         self._last_quick = (pid, baseline)
         return baseline

@@ -195,9 +195,11 @@ def launch(
         try:
             _wait_written(reader, process)
             # both ends are open: the names are needed no more, and from here a kill -9 of
-            # fdleak leaves nothing in $TMPDIR (TemporaryDirectory takes a gone one as done)
-            os.unlink(fifo_path)
-            os.rmdir(scratch)
+            # fdleak leaves nothing in $TMPDIR (TemporaryDirectory takes a gone one as done;
+            # one a cleaner of /tmp took first is no reason to stop the trace)
+            with contextlib.suppress(OSError):
+                os.unlink(fifo_path)
+                os.rmdir(scratch)
             keep = open_keep(keep_trace)
             trace = (
                 GuardedTrace(process, group, reader, keep, keep_limit)
