@@ -249,6 +249,58 @@ def test_trace_ebpf_rebuilds_the_tree_exactly_and_reports_only_the_windows_leaks
     assert "ebpf backend" in stderr and "leak_parent" in stdout
 
 
+SHARED_FDS = Path(__file__).parent / "trace_workloads" / "shared_fds.py"
+
+
+def test_trace_ebpf_is_exact_when_threads_name_each_others_held_fds(tmp_path: Path) -> None:
+    """Creates the kernel holds back per thread, in a process whose other threads close,
+    dup, dup2 onto, connect, ioctl, close_range and fork them, or close a pipe's end, while
+    the holder waits past the reader's reorder window; then producer threads whose files
+    consumer threads close. The fds open at the end: /proc's, process by process."""
+    need_ebpf()
+    out = tmp_path / "report.json"
+    proc = subprocess.Popen(
+        [sys.executable, str(SHARED_FDS), str(tmp_path)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdin is not None and proc.stdout is not None
+    try:
+        assert proc.stdout.readline().strip() == "ready"
+        before = proc_fds(proc.pid)
+        with tracing(
+            "-p", str(proc.pid), "--backend", "ebpf", "--duration", "60", "--json", str(out)
+        ) as fdleak:
+            proc.stdin.write("go\n")
+            proc.stdin.flush()
+            keeper, worker = (int(word) for word in proc.stdout.readline().split()[1:])
+            truth = {pid: proc_fds(pid) for pid in (proc.pid, keeper, worker)}
+            fdleak.send_signal(signal.SIGINT)
+            fdleak.communicate(timeout=30)
+    finally:
+        proc.stdin.close()
+        proc.wait(timeout=30)
+        proc.stdout.close()
+    report = json.loads(out.read_text())
+    validate_report(report)
+    assert report["window"]["lost_events"] == 0
+    for pid, now in truth.items():
+        expected = {fd: link for fd, link in now.items() if before.get(fd) != link}
+        reported = {e["fd"]: e["target"] for e in report["open_fds"] if e["pid"] == pid}
+        differ = {fd: (reported.get(fd), expected.get(fd)) for fd in set(reported) ^ set(expected)}
+        assert not differ, (pid, differ)
+        for fd, link in expected.items():
+            if link.startswith("/"):
+                assert reported[fd] == link, (pid, fd)
+    names = {pid: {link.rpartition("/")[2] for link in truth[pid].values()} for pid in truth}
+    # the dup of a held file, the file made inheritable; the keeper's copies of what the
+    # threads held when it was forked; the worker's handed files
+    assert {"dup_source.txt", "inheritable.txt"} <= names[proc.pid]
+    assert {"inherited.txt", "dup_source.txt", "own.txt"} <= names[keeper]
+    assert len([link for link in truth[worker].values() if "/handed_" in link]) >= 80  # of 900
+
+
 def test_sigkill_of_fdleak_leaves_no_bpftrace_and_the_target_runs_on(tmp_path: Path) -> None:
     need_ebpf()
     with (
@@ -395,7 +447,7 @@ def test_events_bpftrace_drops_are_counted_and_said(tmp_path: Path) -> None:
         "import os, threading\n"
         "def work():\n"
         "    for i in range(20000):\n"
-        "        os.close(os.open('/etc/hostname', os.O_RDONLY))\n"
+        "        os.close(os.dup(0))  # a dup is never held back: both calls are printed\n"
         "threads = [threading.Thread(target=work) for _ in range(2)]\n"
         "for t in threads:\n    t.start()\n"
         "for t in threads:\n    t.join()\n"
@@ -656,10 +708,10 @@ def test_reader_orders_by_kernel_time_counts_loss_and_cut_paths() -> None:
     assert (counts.lost, counts.truncated_paths, counts.unparsed, counts.lines) == (7, 1, 0, 4)
 
 
-# socketpair (53) made fds 5 and 6 at 3000 in thread 12; 6 is still open (bit 2), 5 was
-# closed at 3500 by thread 12
-HELD_SOCKETPAIR = {"hv": "(3000, 12, 5, 6, 1, 1, 53, 2)", "pct": "(3500, 12)"}
-HELD_OPENAT = {"hv": "(4000, 20, 7, 0, 77, 0, 257, 1)", "pct": "(100, 20)"}
+# thread 12 of process 10 made fds 5 and 6 with socketpair (53) at 3000; 6 is still open
+# (bit 2), 5 was closed at 3500 (the state's bits above the two: held shared, by 12)
+HELD_SOCKETPAIR = {"hv": f"(3000, 10, 5, 6, 1, 1, 53, {2 | 4 | 12 << 8})", "pct": "3500"}
+HELD_OPENAT = {"hv": f"(4000, 20, 7, 0, 77, 0, 257, {1 | 20 << 8})", "pct": "100"}
 
 
 def test_reader_turns_what_the_kernel_held_into_events_and_pairs() -> None:
@@ -671,17 +723,26 @@ def test_reader_turns_what_the_kernel_held_into_events_and_pairs() -> None:
     lines = [
         "1000 11 10 name 77 /etc/hostname\n",
         "1500 11 10 openat 3 524288 77\n",
-        "2500 11 10 held 257 4 0 77 0\n",  # openat's fields: fd 4, flags 0, path #77
+        # openat's fields: fd 4, flags 0, path #77; then its one fd open, no end closed
+        "2500 11 10 held 257 4 0 77 0 1 0\n",
         "2600 11 10 close 3 0\n",
-        "@pairs[10, 257, 524288, 77]: 5\n",  # openat(O_CLOEXEC) of /etc/hostname, closed, 5 times
-        "@pairs[10, 293, 1, 0]: 2\n",  # two pipes, their inodes known, both ends closed
+        "2500 11 10 held 257 4 0 77 0 1 0\n",  # printed again (by another thread): kept once
+        # thread 13's pipe (fds 8, 9, inode 41), printed by another thread with both ends
+        # open, then by 13 itself once its end 8 was closed at 2800: one create, one close
+        "2700 13 10 held 293 8 9 0 41 3 0\n",
+        "2700 13 10 held 293 8 9 0 41 2 2800\n",
+        "2700 13 10 held 293 8 9 0 41 2 2800\n",
+        "@pairs[10, 11, 257, 524288, 77]: 5\n",  # openat(O_CLOEXEC) of /etc/hostname, 5 times
+        "@pairs[10, 12, 257, 524288, 77]: 1\n",  # ... and once by thread 12
+        "@pairs[10, 11, 293, 1, 0]: 2\n",  # two pipes, their inodes known, both ends closed
+        "@pairs[10, 11, 293, 1, 0]: 0\n",  # counted, then printed after all: nothing
         # a hash of 2^63 or more: printed unsigned in its name line, signed in a map's key
         f"1600 11 10 name {2**64 - 5} /tmp/x.csv\n",
-        "@pairs[10, 2, 65, -5]: 3\n",  # open(2) of /tmp/x.csv, three times
+        "@pairs[10, 11, 2, 65, -5]: 3\n",  # open(2) of /tmp/x.csv, three times
         # the socketpair still held at the exit: fds 5 and 6, 5 closed at 3500
-        *(f"@{slot}[10]: {value}\n" for slot, value in HELD_SOCKETPAIR.items()),
-        "@pairs[10, 999, 0, 0]: 1\n",  # a call the program never holds: unparsed, not fatal
-        "5000 11 10 held 999 1 2 3 4\n",  # the same in a held line
+        *(f"@{slot}[12]: {value}\n" for slot, value in HELD_SOCKETPAIR.items()),
+        "@pairs[10, 11, 999, 0, 0]: 1\n",  # a call the program never holds: unparsed
+        "5000 11 10 held 999 1 2 3 4 1 0\n",  # the same in a held line
         "5000 11 10 name x77 /etc/hostname\n",  # a hash that is not a number
         # process 20 still holds an openat of fd 7; its @pct is left from an earlier pipe
         *(f"@{slot}[20]: {value}\n" for slot, value in HELD_OPENAT.items()),
@@ -692,6 +753,9 @@ def test_reader_turns_what_the_kernel_held_into_events_and_pairs() -> None:
         (1500, 11, "create", 3, "/etc/hostname"),
         (2500, 11, "create", 4, "/etc/hostname"),
         (2600, 11, "close", 3, ""),
+        (2700, 13, "create", 8, "pipe:[41]"),
+        (2700, 13, "create", 9, "pipe:[41]"),
+        (2800, 13, "close", 8, ""),
         (3000, 12, "create", 5, "UNIX socketpair"),
         (3000, 12, "create", 6, "UNIX socketpair"),
         (3500, 12, "close", 5, ""),
@@ -699,12 +763,13 @@ def test_reader_turns_what_the_kernel_held_into_events_and_pairs() -> None:
     ]
     assert events[0].cloexec and not events[1].cloexec
     assert {key: count for key, (count, _) in reader.pairs.items()} == {
-        (10, FdKind.FILE, "/etc/hostname"): 5,
+        (10, FdKind.FILE, "/etc/hostname"): 6,
         (10, FdKind.PIPE, "pipe:[*]"): 4,  # two pipes: four fds, each opened and closed
         (10, FdKind.FILE, "/tmp/x.csv"): 3,
     }
-    # lines: the three printed and the three the held slots stand for
-    assert (reader.counts.unparsed, reader.counts.lines, reader.counts.events) == (3, 6, 7 + 2 * 12)
+    # lines: the printed ones kept (two held, a close), the pipe's close, and the three the
+    # held slots stand for
+    assert (reader.counts.unparsed, reader.counts.lines, reader.counts.events) == (3, 8, 10 + 2 * 13)
 
 
 def test_lost_events_lower_confidence_and_show_in_the_report() -> None:

@@ -18,19 +18,22 @@ path goes out as a 64-bit hash of its text, the text itself in a ``name`` line t
 first time that hash is met. Syscall numbers are x86_64's.
 
 Printing is most of what tracing costs the traced program (bpftrace formats each record
-and writes it out), and most fds are closed soon after they are made. So in a process
-with one thread, its latest create (an open, socket, pipe, socketpair, eventfd or epoll)
-is held in a map keyed by its pid rather than printed. Closing every fd it made before
-the process does anything else to its table counts one pair in @pairs, keyed by what
-tells the pair's group apart (call, flags or family and type, path hash), and prints
-nothing. Anything else first prints the held create as a ``held`` line: another fd
-call, a clone or an exec, the process's exit. When bpftrace exits it prints its maps:
-the pairs, and the creates still held. A held line comes later than the create
-happened, but with the create's own time and before anything else the process did to
-its table. Only one thread: the slots are not written atomically, so two threads
-holding and printing at once could mix them; a process with more prints every call.
-Not seen: another process sharing the table (clone with CLONE_FILES alone) closing a
-held fd.
+and writes it out, and wakes its reader with an interrupt in the traced thread), and most
+fds are closed soon after they are made. So each thread's latest create (an open,
+socket, pipe, socketpair, eventfd or epoll) is held in a map keyed by the thread rather
+than printed. Closing every fd it made before the thread does anything else to the table
+counts one pair in @pairs, keyed by what tells the pair's group apart (call, flags or
+family and type, path hash), and prints nothing. Anything else the thread does first
+prints the held create as a ``held`` line: another fd call, a clone or an exec, its
+exit. When bpftrace exits it prints its maps: the pairs, and the creates still held. A
+held line comes later than the create happened, but with the create's own time, and
+before anything else its thread did to the table.
+
+Other threads share the table: a call of theirs that names a held fd (@hf maps it to its
+holder) prints the create first, and a fork, close_range or unshare prints every
+thread's, found by walking the process's threads (see _others). The reader orders lines
+by time and keeps the first of the same held lines. Not seen: another process sharing the
+table (clone with CLONE_FILES alone) closing a held fd.
 """
 
 from __future__ import annotations
@@ -69,6 +72,9 @@ class Call:
     when: str = "$r >= 0"  # condition on the result for a line to be printed
     enter_if: str = ""  # condition on the arguments ($e0..) for the call to be kept
     hold: Hold | None = None  # a create the kernel may hold back (see Hold)
+    # the existing fds it names, of its arguments at entry ($e0, $e1): another thread's
+    # create held back must be printed before them
+    names: tuple[str, ...] = ()
 
     def fields(self) -> tuple[str, ...]:
         """What the call's line prints, field by field: its values, and the literal
@@ -104,11 +110,11 @@ CALLS: tuple[Call, ...] = (
     Call("creat", 85, _OPEN, "%d 0 %lu", ("$r", "$h"), hold=Hold(key=("0", "$v2"))),
     Call("openat2", 437, _OPEN, "%d %lu %lu", ("$r", "*(uint64*)uptr($a2)", "$h")),
     Call("memfd_create", 319, _MEMFD, "%d %d %s", ("$r", "$a1", "str(uptr($a0))")),
-    Call("accept", 43, _ADDRESS, "%d %d 0", ("$r", "$a0")),
-    Call("accept4", 288, _ADDRESS, "%d %d %d", ("$r", "$a0", "$a3")),
+    Call("accept", 43, _ADDRESS, "%d %d 0", ("$r", "$a0"), names=("$e0",)),
+    Call("accept4", 288, _ADDRESS, "%d %d %d", ("$r", "$a0", "$a3"), names=("$e0",)),
     # a non-blocking connect says EINPROGRESS (-115) but has its peer already
-    Call("connect", 42, _BOUND, "%d", ("$a0",), when="$r == 0 || $r == -115"),
-    Call("bind", 49, _BOUND, "%d", ("$a0",), when="$r == 0"),
+    Call("connect", 42, _BOUND, "%d", ("$a0",), when="$r == 0 || $r == -115", names=("$e0",)),
+    Call("bind", 49, _BOUND, "%d", ("$a0",), when="$r == 0", names=("$e0",)),
     Call("open_by_handle_at", 304, _NUMBERS, "%d %d", ("$r", "$a2")),
     Call(
         "socket",
@@ -145,9 +151,9 @@ CALLS: tuple[Call, ...] = (
         when="$r == 0",
         hold=Hold(ends=2, key=("$v3 != 0", "0")),
     ),
-    Call("dup", 32, _TABLE, "%d %d 0", ("$a0", "$r")),
-    Call("dup2", 33, _TABLE, "%d %d 0", ("$a0", "$r")),
-    Call("dup3", 292, _TABLE, "%d %d %d", ("$a0", "$r", "$a2")),
+    Call("dup", 32, _TABLE, "%d %d 0", ("$a0", "$r"), names=("$e0",)),
+    Call("dup2", 33, _TABLE, "%d %d 0", ("$a0", "$r"), names=("$e0", "$e1")),
+    Call("dup3", 292, _TABLE, "%d %d %d", ("$a0", "$r", "$a2"), names=("$e0", "$e1")),
     # F_DUPFD (0), F_DUPFD_CLOEXEC (1030), F_SETFD (2): the others change no fd table
     Call(
         "fcntl",
@@ -156,6 +162,7 @@ CALLS: tuple[Call, ...] = (
         "%d %d %d %d",
         ("$a0", "$a1", "$a2", "$r"),
         enter_if="$e1 == 0 || $e1 == 1030 || $e1 == 2",
+        names=("$e0",),
     ),
     # FIONCLEX (0x5450), FIOCLEX (0x5451): os.set_inheritable() uses them
     Call(
@@ -166,6 +173,7 @@ CALLS: tuple[Call, ...] = (
         ("$a0", "$a1"),
         when="$r == 0",
         enter_if="$e1 == 0x5450 || $e1 == 0x5451",
+        names=("$e0",),
     ),
     Call("eventfd", 284, _PAIRED, "%d 0", ("$r",), hold=Hold()),
     Call("eventfd2", 290, _PAIRED, "%d %d", ("$r", "$a1"), hold=Hold()),
@@ -202,7 +210,7 @@ CALLS: tuple[Call, ...] = (
         ),
         when="$n > 0",
     ),
-    Call("close", 3, _PAIRED, "%d %d", ("$a0", "$r"), when="$r != -9"),
+    Call("close", 3, _PAIRED, "%d %d", ("$a0", "$r"), when="$r != -9", names=("$e0",)),
     Call("close_range", 436, _TABLE, "%d %lu %d", ("$a0", "$a1", "$a2"), when="$r == 0"),
     # unshare(CLONE_FILES): a private copy of the table
     Call("unshare", 272, _TABLE, "%d", ("$a0",), when="$r == 0"),
@@ -220,25 +228,43 @@ _CLONE_THREAD = 0x10000
 # what a thread keeps from a call's entry for its exit: its arguments and clone flags, and
 # with BTF a close of a held fd
 _SLOTS = ("in", "ar", "nr", "a0", "a1", "a2", "a3", "cf")
-_SLOTS_BTF = ("pc",)
+_SLOTS_BTF = ("pc", "pct")
 # the calls that free fd numbers: timed at their entry (see the module's docstring)
 _FREEING = ("close", "close_range")
-# a process's held create, one tuple (one map update holds it): @hv (when, by which thread,
-# its numbers, its call, which of its fds are still open as bits), there while one is
-# held; and @pct, when and by which thread its first end was closed (a pipe whose other
-# end is still open). A close marked at its entry pairs only with the create held then,
-# which its time tells apart.
+# a thread's held create, one tuple (one map update holds it), keyed by the thread: @hv
+# (when, its process, its numbers, its call, its state: which of its fds are still open
+# as bits, _SHARED, and the thread's id from bit 8), there while one is held; and @pct,
+# when its first end was closed (a pipe whose other end is still open). A close marked at
+# its entry pairs only with the create held then, which its time tells apart.
 HELD_SLOTS = ("hv", "pct")
-_HELD_CALL, _HELD_OPEN = 6, 7  # @hv's fields: the call, the open fds
+_HELD_CALL, _HELD_STATE = 6, 7  # @hv's fields: the call, the state
+# held while the process had other threads: they may name its fds, which @hf[pid, fd]
+# maps to the holder, or fork (see _others)
+_SHARED = 4
+# creates are held while the process has at most this many threads: the walk of its
+# threads that finds every holder goes no further
+HOLDING_THREADS = 32
 # the held maps' types, given where bpftrace 0.17 first meets them (it types a map by the
 # first assignment it reads, and the probe reading @hv comes before the one filling it);
 # never run: no call's number is negative here
 _HELD_TYPES = (
     "  if ($id < 0) {",
-    "    @hv[pid] = (" + ", ".join(("(uint64)0",) * 8) + ");",
-    "    @pct[pid] = ((uint64)0, (uint64)0);",
+    "    @hv[tid] = (" + ", ".join(("(uint64)0",) * 8) + ");",
+    "    @pct[tid] = (uint64)0; @hf[pid, (uint64)0] = (uint64)0; @ep[pid] = (uint64)0;",
     "  }",
 )
+# calls after which another thread's held create could be wrong in the reader's tables
+# whatever fd they name: clone, clone3, fork, vfork (a child copies the table; not a new
+# thread, which shares it), close_range, unshare (a thread's own copy). (An execve ends
+# the other threads first, which print what they held as they exit.)
+_NAME_ALL = {
+    56: f"!($e0 & {_CLONE_THREAD})",
+    435: f"!(*(uint64*)uptr($e0) & {_CLONE_THREAD})",
+    57: "1",
+    58: "1",
+    436: "1",
+    272: "1",
+}
 # besides the fd calls, the ones a held create must be printed before: clone, clone3,
 # fork, vfork (the child copies the table), execve, execveat (close-on-exec)
 _FLUSHED_BY = (56, 435, 57, 58, 59, 322)
@@ -255,13 +281,9 @@ def build(pids: list[int], group_dead: bool, btf: bool) -> str:
     traced = "(" + "".join(f"pid == {pid} || " for pid in pids) + "@traced[pid])"
     out: list[str] = []
     # creates are held only with BTF (a process's thread count is read from the kernel's types)
-    held = (
-        [*_HELD_TYPES, "  $hv = @hv[pid];", f"  if ($hv.{_HELD_CALL} != 0) {{", *_enter_held(), "  }"]
-        if btf
-        else []
-    )
+    held = [*_HELD_TYPES, *_enter_held(), *_others()] if btf else []
     out.append(
-        _probe("tracepoint:raw_syscalls:sys_enter", _FD_CALLS, [f"  if {traced} {{", *_enter(), "  }", *held])
+        _probe("tracepoint:raw_syscalls:sys_enter", _FD_CALLS, [f"  if {traced} {{", *_enter(), *held, "  }"])
     )
     for groups in _EXIT_PROBES:
         numbers = [call.nr for call in CALLS if call.group in groups]
@@ -285,7 +307,7 @@ def build(pids: list[int], group_dead: bool, btf: bool) -> str:
     # its fds close with it: what it held is printed first (a probe of its own, as in
     # _enter_held: the reader orders lines by time, and the held one is older)
     if btf:
-        out.append(f"tracepoint:sched:sched_process_exit {{\n  $hv = @hv[pid];\n{_flush('  ')}\n}}")
+        out.append(f"tracepoint:sched:sched_process_exit {{\n  $hv = @hv[tid];\n{_flush('  ')}\n}}")
     out.append(
         f"tracepoint:sched:sched_process_exit /{traced}/ {{\n"
         f'  printf({_HEAD}exit %d %d\\n", {_PREFIX_ARGS}, {code}, {dead});\n'
@@ -293,9 +315,7 @@ def build(pids: list[int], group_dead: bool, btf: bool) -> str:
         # window by another process, traced then too)
         + (
             "  if (args->group_dead) {\n"
-            "    delete(@traced[pid]);\n"
-            + ("    delete(@hv[pid]); delete(@pct[pid]);\n" if btf else "")
-            + "  }\n"
+            "    delete(@traced[pid]);\n" + ("    delete(@ep[pid]);\n" if btf else "") + "  }\n"
             if group_dead
             else ""
         )
@@ -330,23 +350,129 @@ def _enter() -> list[str]:
 
 
 def _enter_held() -> list[str]:
-    """The calls of a process holding a create: a close of a fd it made may complete a pair
-    (marked, and held on); any other fd call, clone or exec prints it first."""
+    """The thread's own held create ($own: to be printed first): a close of a fd it made may
+    complete a pair (marked, and held on); any other fd call, clone or exec prints it."""
     # every call the probe runs for does, but an ioctl or fcntl that changes no fd table
     # (such as isatty()'s)
     not_kept = "".join(
-        f" if ($id == {call.nr} && !({call.enter_if})) {{ $f = 0; }}" for call in CALLS if call.enter_if
+        f" if ($id == {call.nr} && !({call.enter_if})) {{ $own = 0; }}" for call in CALLS if call.enter_if
     )
     return [
-        "  $e0 = args->args[0]; $e1 = args->args[1]; $k = 0;",
-        f"  if ($id == {_CLOSE}) {{",
-        f"    $m = $hv.{_HELD_OPEN};",
-        "    if (($m & 1) && $e0 == $hv.2) { $k = 1; }",
-        "    if (($m & 2) && $e0 == $hv.3) { $k = 2; }",
+        "  $e0 = args->args[0]; $e1 = args->args[1]; $k = 0; $own = 0;",
+        "  $hv = @hv[tid];",
+        f"  if ($hv.{_HELD_CALL} != 0) {{",
+        f"    if ($id == {_CLOSE}) {{",
+        f"      $m = $hv.{_HELD_STATE};",
+        "      if (($m & 1) && $e0 == $hv.2) { $k = 1; }",
+        "      if (($m & 2) && $e0 == $hv.3) { $k = 2; }",
+        "    }",
+        "    if ($k != 0) {",
+        "      @pc[tid] = ($k, $hv.0);",
+        # (before the number is free: another thread may be given it and hold it)
+        f"      if ($hv.{_HELD_STATE} & {_SHARED}) {{ delete(@hf[pid, $e0]); }}",
+        f"    }} else {{ $own = 1;{not_kept} }}",
         "  }",
-        "  if ($k != 0) { @pc[tid] = ($k, $hv.0); }",
-        f"  else {{\n   $f = 1;{not_kept}\n    if ($f) {{\n{_flush('    ')}\n  }} }}",
     ]
+
+
+def _others() -> list[str]:
+    """In a process with other threads, the creates they hold that this call names ($h1,
+    $h2, from @hf), or all of them ($all: a fork, close_range, unshare), are printed
+    before it, and the thread's own ($own); walking the process's threads finds them all.
+
+    The holder alone pairs or forgets its create; another thread printing it first raises
+    the process's epoch (@ep), and a holder whose create is older than the epoch prints
+    it again rather than count a pair (the reader keeps the first of the same held
+    lines). Each side writes, then reads what the other wrote (the holder deletes its
+    create; the printer raises the epoch, then reads the create): of two writes, one is
+    always seen. A map update takes a lock, which on x86 orders the writes before it
+    before the reads after it; so the epoch is written twice, and the holder's count of
+    its pair comes between its delete and its read. Only a create older than the epoch is
+    printed by another thread. Left: two threads raising the epoch within nanoseconds of
+    each other may leave the older time, and a create made between the two, printed by
+    the second, could then be counted as a pair as well."""
+    named = "".join(
+        f"      if ($id == {call.nr}"
+        + (f" && ({call.enter_if})" if call.enter_if else "")
+        + f") {{ $x1 = {call.names[0]};"
+        + (f" $x2 = {call.names[1]};" if len(call.names) > 1 else "")
+        + " }\n"
+        for call in CALLS
+        if call.names
+    )
+    every = " || ".join(f"($id == {nr} && {test})" for nr, test in _NAME_ALL.items())
+    return [
+        "  $now = nsecs; $all = 0; $h1 = (uint64)0; $h2 = (uint64)0;",
+        "  $nt = curtask->signal->nr_threads;",
+        "  if ($nt > 1) {",
+        f"    if ({every}) {{ $all = 1; }}",
+        "    else {",
+        "      $x1 = (uint64)0x80000000; $x2 = $x1;",
+        named.rstrip("\n"),
+        "      if ($x1 < 0x80000000) { $h1 = @hf[pid, $x1]; if ($h1 == tid) { $h1 = 0; } }",
+        "      if ($x2 < 0x80000000) { $h2 = @hf[pid, $x2]; if ($h2 == tid || $h2 == $h1) { $h2 = 0; } }",
+        "    }",
+        "    if ($all || $h1 != 0 || $h2 != 0) { @ep[pid] = $now; @ep[pid] = $now; }",
+        "  }",
+        "  if ($own || $all || $h1 != 0 || $h2 != 0) {",
+        "    $i = 0; $node = (uint64)0; $off = (uint64)0;",
+        # the first task of the thread list is the group's leader: the offset of the
+        # list's node in a task_struct, without offsetof (bpftrace 0.17 has none)
+        "    if ($all) {",
+        "      $node = (uint64)curtask->signal->thread_head.next;",
+        "      $off = $node - (uint64)curtask->group_leader;",
+        "    }",
+        f"    while ($i < {HOLDING_THREADS + 3}) {{",
+        "      $h = (uint64)0;",
+        "      if ($i == 0) { if ($own) { $h = tid; } }",
+        "      else if ($i == 1) { $h = $h1; }",
+        "      else if ($i == 2) { $h = $h2; }",
+        "      else {",
+        "        if (!$all || $i - 3 >= $nt) { break; }",
+        "        $h = (uint64)((struct task_struct *)($node - $off))->pid;",
+        "        $node = (uint64)((struct list_head *)$node)->next;",
+        "        if ($h == tid) { $h = 0; }",
+        "      }",
+        "      if ($h != 0) {",
+        "        $o = @hv[$h];",
+        f"        $ok = $o.{_HELD_CALL} != 0;",
+        # another thread's, made before this call, read whole: read again, the same (a
+        # deleted entry of a preallocated map may be reused meanwhile)
+        "        if ($h != tid) {",
+        "          $p = @hv[$h];",
+        f"          $ok = $ok && $o.1 == pid && ($o.{_HELD_STATE} >> 8) == $h && $o.0 < $now && $p.0 == $o.0",
+        f"            && $p.{_HELD_STATE} == $o.{_HELD_STATE} && $p.2 == $o.2 && $p.3 == $o.3;",
+        "        }",
+        "        if ($ok) {",
+        f"          {_print_held('$o', '$h')}",
+        "          if ($h == tid) {",
+        "            delete(@hv[tid]);",
+        f"            {_unindex('$o')}",
+        "          }",
+        "        }",
+        "      }",
+        "      $i++;",
+        "    }",
+        "  }",
+    ]
+
+
+def _print_held(held: str, holder: str) -> str:
+    """The ``held`` line of the create in tuple ``held``, held by thread ``holder``: its
+    time, call and numbers, which of its fds are still open and when the other was closed."""
+    return (
+        f'printf({_HEAD}held %d %lu %lu %lu %lu %d %lu\\n", {held}.0, {holder}, pid, {held}.{_HELD_CALL}, '
+        f"{held}.2, {held}.3, {held}.4, {held}.5, {held}.{_HELD_STATE} & 3, @pct[{holder}]);"
+    )
+
+
+def _unindex(held: str) -> str:
+    """Forget the open fds of the create in tuple ``held`` in @hf, if it was held shared."""
+    state = f"{held}.{_HELD_STATE}"
+    return (
+        f"if ({state} & {_SHARED}) {{ if ({state} & 1) {{ delete(@hf[pid, {held}.2]); }} "
+        f"if ({state} & 2) {{ delete(@hf[pid, {held}.3]); }} }}"
+    )
 
 
 def _exit(group: int, btf: bool) -> list[str]:
@@ -365,11 +491,11 @@ def _exit(group: int, btf: bool) -> list[str]:
         lines.append(_path_hash())
     holding = btf and any(call.hold is not None for call in CALLS if call.group == group)
     if holding:
-        # held while the process holds nothing else and has no other thread: the slots are
-        # then only ever read and written by that thread, one call at a time (a clone
-        # prints them first)
+        # held while the thread holds nothing else, in a process with few enough threads
+        # that a walk finds every holder (see _others)
         lines.append(
-            f"  $free = @hv[pid].{_HELD_CALL} == 0 && curtask->signal->nr_threads == 1;\n"
+            "  $nt = curtask->signal->nr_threads;\n"
+            f"  $free = @hv[tid].{_HELD_CALL} == 0 && $nt <= {HOLDING_THREADS};\n"
             "  $hold = 0; $two = 0;\n"
             "  $v0 = (uint64)0; $v1 = (uint64)0; $v2 = (uint64)0; $v3 = (uint64)0;"
         )
@@ -408,8 +534,10 @@ def _exit(group: int, btf: bool) -> list[str]:
         # one place that writes the slots: a tuple built in each branch would take stack
         lines.append(
             "  if ($hold) {\n"
-            "    @hv[pid] = ((uint64)nsecs, (uint64)tid, $v0, $v1, $v2, $v3, (uint64)$id,\n"
-            "      (uint64)($two ? 3 : 1));\n"
+            f"    $sh = $nt > 1 ? {_SHARED} : 0;\n"
+            "    @hv[tid] = ((uint64)nsecs, (uint64)pid, $v0, $v1, $v2, $v3, (uint64)$id,\n"
+            "      (uint64)(($two ? 3 : 1) | $sh | (tid << 8)));\n"
+            "    if ($sh) { @hf[pid, $v0] = tid; if ($two) { @hf[pid, $v1] = tid; } }\n"
             "  }"
         )
     # (@ar is left: the next call's entry overwrites it, a delete would cost as much)
@@ -483,11 +611,6 @@ def _hold(call: Call) -> str:
     return f"$hold = 1; $two = {int(call.hold.ends == 2)}; {values}"
 
 
-def _two_ends(variable: str) -> str:
-    """The test that the held call in ``variable`` made two fds (a pipe, a socketpair)."""
-    return " || ".join(f"{variable} == {nr}" for nr in HELD_CALLS if two_ends(nr))
-
-
 def _close_of_held(printed: str) -> str:
     """A close: of a held fd (marked at its entry, and nothing printed the create since),
     it pairs: a pair is counted in @pairs (bpftrace prints the map at its exit) once every
@@ -497,50 +620,43 @@ def _close_of_held(printed: str) -> str:
         for call in CALLS
         if call.hold is not None
     )
+    pair = "@pairs[pid, tid, $hn, $k1, $k2]"
     return (
-        f"$hc = @pc[tid]; $hv = @hv[pid]; $hn = $hv.{_HELD_CALL};\n"
+        f"$hc = @pc[tid]; $hv = @hv[tid]; $hn = $hv.{_HELD_CALL};\n"
         "    if ($hc.0 != 0 && $hn != 0 && $hv.0 == $hc.1) {\n"
-        f"      $m = $hv.{_HELD_OPEN} & (3 - $hc.0); $v0 = $hv.2; $v1 = $hv.3; $v2 = $hv.4; $v3 = $hv.5;\n"
+        f"      $st = $hv.{_HELD_STATE}; $m = $st & (3 - $hc.0);\n"
+        "      $v0 = $hv.2; $v1 = $hv.3; $v2 = $hv.4; $v3 = $hv.5;\n"
         "      if ($m == 0) {\n"
         "        $k1 = (uint64)0; $k2 = (uint64)0;\n"
         f"        {keys}\n"
-        "        @pairs[pid, $hn, $k1, $k2] = @pairs[pid, $hn, $k1, $k2] + 1;\n"
-        "        delete(@hv[pid]);\n"
+        "        delete(@hv[tid]);\n"
+        f"        {pair} = {pair} + 1;\n"
+        # printed by another thread meanwhile (see _others): printed again, not counted
+        f"        $late = ($st & {_SHARED}) && @ep[pid] > $hv.0;\n"
+        f"        if ($late) {{ {pair} = {pair} - 1; }}\n"
         # a full @pairs (bpftrace's 4,096 keys: paths of their own, such as report_N.csv)
         # takes no more: print what the pair was, as if nothing had been held
-        "        if (@pairs[pid, $hn, $k1, $k2] == 0) {\n"
-        f'          printf({_HEAD}held %d %lu %lu %lu %lu\\n", $hv.0, $hv.1, pid, $hn, $v0, $v1, $v2, $v3);\n'
-        f"          if ({_two_ends('$hn')}) {{\n"
-        "            $ct = @pct[pid];\n"
-        f'            printf({_HEAD}close %d 0\\n", $ct.0, $ct.1, pid, $hc.0 == 1 ? $v1 : $v0);\n'
-        "          }\n"
+        f"        if ($late || {pair} == 0) {{\n"
+        f"          {_print_held('$hv', 'tid')}\n"
         f"          {printed}\n"
         "        }\n"
         "      } else {\n"
-        "        @hv[pid] = ($hv.0, $hv.1, $v0, $v1, $v2, $v3, $hn, (uint64)$m);\n"
-        "        @pct[pid] = ($ts, (uint64)tid);\n"
+        f"        @hv[tid] = ($hv.0, $hv.1, $v0, $v1, $v2, $v3, $hn, ($st & ~3) | $m);\n"
+        "        @pct[tid] = $ts;\n"
         "      }\n"
         f"    }} else {{ {printed} }}"
     )
 
 
 def _flush(indent: str) -> str:
-    """Print the process's held create (in $hv, read from @hv) as a ``held`` line (and the
-    close of a pipe's or socketpair's end already closed), and forget it."""
-    closed = f'printf({_HEAD}close %d 0\\n", $ct.0, $ct.1, pid, '
+    """Print the thread's held create (in $hv, read from @hv) as a ``held`` line, and forget it."""
     return "\n".join(
         indent + line
         for line in (
-            f"$n = $hv.{_HELD_CALL};",
-            "if ($n != 0) {",
-            f'  printf({_HEAD}held %d %lu %lu %lu %lu\\n", $hv.0, $hv.1, pid, $n,',
-            "    $hv.2, $hv.3, $hv.4, $hv.5);",
-            f"  if ({_two_ends('$n')}) {{",
-            f"    $m = $hv.{_HELD_OPEN}; $ct = @pct[pid];",
-            f"    if ($m == 2) {{ {closed}$hv.2); }}",
-            f"    if ($m == 1) {{ {closed}$hv.3); }}",
-            "  }",
-            "  delete(@hv[pid]);",
+            f"if ($hv.{_HELD_CALL} != 0) {{",
+            f"  {_print_held('$hv', 'tid')}",
+            "  delete(@hv[tid]); delete(@pct[tid]);",
+            f"  {_unindex('$hv')}",
             "}",
         )
     )

@@ -6,9 +6,11 @@ open-first). Records are held in a heap by their kernel timestamp and released o
 line REORDER_NS younger has been read, or at the end.
 
 What the kernel held back comes two ways (program.py): a ``held`` line, printed when its
-process did something else, and, at bpftrace's exit, its maps: the creates still held
-(@hv and @pct, per process) and the open/close pairs counted in @pairs, which become
-``pairs`` for the engine (counted, never in a table).
+thread did something else (or another thread named its fds, or forked), and, at
+bpftrace's exit, its maps: the creates still held (@hv and @pct, per thread) and the
+open/close pairs counted in @pairs, which become ``pairs`` for the engine (counted, never
+in a table). The same create may be printed more than once (by its thread and by
+another): the first line of each (thread, time) is kept.
 """
 
 from __future__ import annotations
@@ -77,7 +79,9 @@ class Reader:
         self._cwd: dict[int, str] = {}
         # open/close pairs the kernel counted: (pid, kind, signature) -> [count, first seq]
         self.pairs: dict[tuple[int, FdKind, str], list[int]] = {}
-        self._held_at_exit: dict[int, dict[str, str]] = {}  # pid -> its held slots
+        self._held_at_exit: dict[int, dict[str, str]] = {}  # tid -> its held slots
+        self._held_seen: set[tuple[int, int]] = set()  # (tid, nsecs) of the held lines read
+        self._closed_seen: set[tuple[int, int]] = set()  # ... whose first end's close was
         self.names: dict[int, str] = {}  # a path's hash -> its text (the "name" lines)
 
     def events(self, lines: Iterator[str]) -> Iterator[FdEvent]:
@@ -90,7 +94,7 @@ class Reader:
         raw = self._parse(line)
         if raw is None:
             return
-        heapq.heappush(self._heap, raw)
+        self._push(raw)
         if raw[0] > self._newest:
             self._newest = raw[0]
         limit = self._newest - REORDER_NS
@@ -98,15 +102,14 @@ class Reader:
             yield from self._decode(heapq.heappop(self._heap))
 
     def flush(self) -> Iterator[FdEvent]:
-        for pid, slots in self._held_at_exit.items():
+        for tid, slots in self._held_at_exit.items():
             try:
-                lines = _held_lines(pid, slots)
+                line = _held_line(tid, slots)
             except (ValueError, KeyError):
-                self._unparsed(f"held at exit by {pid}: {slots}")
+                self._unparsed(f"held at exit by {tid}: {slots}")
                 continue
-            for line in lines:
-                if (raw := self._parse(line)) is not None:
-                    heapq.heappush(self._heap, raw)
+            if line and (raw := self._parse(line)) is not None:
+                heapq.heappush(self._heap, raw)
         self._held_at_exit.clear()
         while self._heap:
             yield from self._decode(heapq.heappop(self._heap))
@@ -142,9 +145,11 @@ class Reader:
                 return None
             if name == "held":  # a create the kernel held back: as its own line would be
                 nr, *numbers = rest.split(" ")
+                if not self._first_held(ns, tid, tgid, int(nr), numbers):
+                    return None
                 name, fields = held_fields(int(nr), numbers)
                 rest = " ".join(fields)
-        except (ValueError, KeyError):
+        except (ValueError, KeyError, IndexError):
             self._unparsed(line)
             return None
         self.counts.lines += 1
@@ -161,6 +166,25 @@ class Reader:
                 self.on_process("exit", tgid, 1)
         return (ns, self._read, tid, tgid, name, fields)
 
+    def _first_held(self, ns: int, tid: int, tgid: int, nr: int, numbers: list[str]) -> bool:
+        """Whether this held create is read for the first time; and the close of a pipe's or
+        socketpair's end already closed, the first time a line says so (its thread's line
+        may say it after another thread printed the create with both ends open)."""
+        key = (tid, ns)
+        first = key not in self._held_seen
+        self._held_seen.add(key)
+        still, closed_at = int(numbers[4]), int(numbers[5])
+        if two_ends(nr) and still in (1, 2) and closed_at and key not in self._closed_seen:
+            self._closed_seen.add(key)
+            end = numbers[0] if still == 2 else numbers[1]
+            self._read += 1
+            self.counts.lines += 1
+            self._push((closed_at, self._read, tid, tgid, "close", [end, "0"]))
+        return first
+
+    def _push(self, raw: _Raw) -> None:
+        heapq.heappush(self._heap, raw)
+
     def _map_entry(self, name: str, key: str, value: str) -> None:
         """One entry of a map bpftrace printed at its exit: a held slot, or a pair count
         (the rest, such as @traced, tell nothing more)."""
@@ -169,7 +193,7 @@ class Reader:
                 self._held_at_exit.setdefault(int(key), {})[name] = value
             elif name == "pairs":
                 # bpftrace prints a map's numbers signed; a path's hash was printed unsigned
-                pid, nr, key1, key2 = (int(part) & _U64 for part in key.split(", "))
+                pid, _, nr, key1, key2 = (int(part) & _U64 for part in key.split(", "))
                 self._count_pairs(pid, nr, key1, key2, int(value))
         except (ValueError, KeyError):
             self._unparsed(f"@{name}[{key}]: {value}")
@@ -230,20 +254,16 @@ class Reader:
         self._cwd.pop(tgid, None)
 
 
-def _held_lines(pid: int, slots: dict[str, str]) -> list[str]:
-    """The lines the kernel would have printed for a create still held at bpftrace's exit
-    (its ``held`` line, and the close of an end already closed). A tuple slot is printed
-    as ``(a, b, ...)``, its numbers signed."""
+def _held_line(tid: int, slots: dict[str, str]) -> str:
+    """The ``held`` line the kernel would have printed for a create still held at bpftrace's
+    exit by thread ``tid``. A tuple slot is printed as ``(a, b, ...)``, its numbers signed."""
     if "hv" not in slots:
-        return []
-    at, tid, *numbers, nr, still = _numbers(slots["hv"])
+        return ""
+    at, pid, *numbers, nr, state = _numbers(slots["hv"])
     if nr == 0:
-        return []
-    lines = [f"{at} {tid} {pid} held {nr} {' '.join(map(str, numbers))}"]
-    if two_ends(nr) and still in (1, 2):  # one end of a pipe or socketpair was closed
-        closed_at, closer = _numbers(slots["pct"])
-        lines.append(f"{closed_at} {closer} {pid} close {numbers[0] if still == 2 else numbers[1]} 0")
-    return lines
+        return ""
+    closed_at = int(slots.get("pct", "0")) & _U64
+    return f"{at} {tid} {pid} held {nr} {' '.join(map(str, numbers))} {state & 3} {closed_at}"
 
 
 def _numbers(text: str) -> list[int]:
