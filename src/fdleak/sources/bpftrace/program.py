@@ -225,10 +225,9 @@ _CLONES = (
     (58, "0x4111"),  # vfork: CLONE_VM | CLONE_VFORK | SIGCHLD
 )
 _CLONE_THREAD = 0x10000
-# what a thread keeps from a call's entry for its exit: its arguments and clone flags, and
-# with BTF a close of a held fd
-_SLOTS = ("in", "ar", "nr", "a0", "a1", "a2", "a3", "cf")
-_SLOTS_BTF = ("pc", "pct")
+# what a thread keeps from a call's entry for its exit: its arguments and clone flags
+_SLOTS = ("ar", "nr", "a0", "a1", "a2", "a3", "cf")
+_SLOTS_BTF = ("pct",)
 # the calls that free fd numbers: timed at their entry (see the module's docstring)
 _FREEING = ("close", "close_range")
 # a thread's held create, one tuple (one map update holds it), keyed by the thread: @hv
@@ -251,6 +250,7 @@ _HELD_TYPES = (
     "  if ($id < 0) {",
     "    @hv[tid] = (" + ", ".join(("(uint64)0",) * 8) + ");",
     "    @pct[tid] = (uint64)0; @hf[pid, (uint64)0] = (uint64)0; @ep[pid] = (uint64)0;",
+    "    @pairs[pid, tid, (uint64)0, (uint64)0, (uint64)0] = (uint64)0;",
     "  }",
 )
 # calls after which another thread's held create could be wrong in the reader's tables
@@ -283,12 +283,16 @@ def build(pids: list[int], group_dead: bool, btf: bool) -> str:
     # creates are held only with BTF (a process's thread count is read from the kernel's types)
     held = [*_HELD_TYPES, *_enter_held(), *_others()] if btf else []
     out.append(
-        _probe("tracepoint:raw_syscalls:sys_enter", _FD_CALLS, [f"  if {traced} {{", *_enter(), *held, "  }"])
+        _probe(
+            "tracepoint:raw_syscalls:sys_enter",
+            _FD_CALLS,
+            [f"  if {traced} {{", *_enter(), *held, *_keep(), "  }"],
+        )
     )
     for groups in _EXIT_PROBES:
         numbers = [call.nr for call in CALLS if call.group in groups]
         branches = [f"if ($g == {group}) {{\n" + "\n".join(_exit(group, btf)) + "\n  }" for group in groups]
-        body = ["  $g = @in[tid];", "  " + " else ".join(branches)]
+        body = [*_group(groups), "  " + " else ".join(branches)]
         out.append(_probe("tracepoint:raw_syscalls:sys_exit", numbers, body))
     out.append(
         f"tracepoint:sched:sched_process_fork /{traced}/ {{\n"
@@ -327,25 +331,38 @@ def build(pids: list[int], group_dead: bool, btf: bool) -> str:
 
 
 def _enter() -> list[str]:
-    """At entry, a clone keeps its flags for the fork's probe, and a traced fd call its
-    arguments and its time for its exit."""
+    """At entry, a clone keeps its flags for the fork's probe; a traced fd call's group of
+    calls ($g), and what _keep keeps of its arguments ($c2, $c3: its third and fourth)."""
     lines = ["  $e0 = args->args[0]; $e1 = args->args[1]; $g = 0;"]
+    lines.append("  $c2 = args->args[2]; $c3 = args->args[3];")
     for nr, flags in _CLONES:
         lines.append(f"  if ($id == {nr}) {{ @cf[tid] = (uint64)({flags}); }}")
     for call in CALLS:
         test = f"$id == {call.nr}" + (f" && ({call.enter_if})" if call.enter_if else "")
         lines.append(f"  if ({test}) {{ $g = {call.group}; }}")
-    lines.append(
-        # one tuple, not a map per argument: map updates are most of what a probe costs
-        "  if ($g != 0) {\n"
-        "    @in[tid] = $g;\n"
-        # (a sockaddr's printing leaves no stack for the tuple: a map per argument there)
-        f"    if ($g == {_ADDRESS} || $g == {_BOUND}) {{\n"
-        "      @nr[tid] = $id; @a0[tid] = $e0; @a1[tid] = $e1;\n"
-        "      @a2[tid] = args->args[2]; @a3[tid] = args->args[3];\n"
-        "    } else { @ar[tid] = ($id, $e0, $e1, args->args[2], args->args[3], nsecs); }\n"
-        "  }"
-    )
+    return lines
+
+
+def _keep() -> list[str]:
+    """A traced fd call keeps its number, arguments and time for its exit, which deletes
+    them (a call its entry did not keep finds none): one tuple, not a map per argument
+    (map updates are most of what a probe costs); a sockaddr's printing leaves no stack for
+    the tuple, so a map per argument there."""
+    return [
+        "  if ($g != 0) {",
+        f"    if ($g == {_ADDRESS} || $g == {_BOUND}) {{",
+        "      @nr[tid] = $id; @a0[tid] = $e0; @a1[tid] = $e1; @a2[tid] = $c2; @a3[tid] = $c3;",
+        "    } else { @ar[tid] = ($id, $e0, $e1, $c2, $c3, nsecs); }",
+        "  }",
+    ]
+
+
+def _group(groups: tuple[int, ...]) -> list[str]:
+    """At exit, $g: which of ``groups`` the call $id is in (the probe runs for theirs alone)."""
+    lines = [f"  $g = {groups[-1]};"]
+    for group in groups[:-1]:
+        numbers = [call.nr for call in CALLS if call.group == group]
+        lines += [*_member(numbers, "$gm"), f"  if ($gm) {{ $g = {group}; }}"]
     return lines
 
 
@@ -358,7 +375,7 @@ def _enter_held() -> list[str]:
         f" if ($id == {call.nr} && !({call.enter_if})) {{ $own = 0; }}" for call in CALLS if call.enter_if
     )
     return [
-        "  $e0 = args->args[0]; $e1 = args->args[1]; $k = 0; $own = 0;",
+        "  $k = 0; $own = 0;",
         "  $hv = @hv[tid];",
         f"  if ($hv.{_HELD_CALL} != 0) {{",
         f"    if ($id == {_CLOSE}) {{",
@@ -367,11 +384,12 @@ def _enter_held() -> list[str]:
         "      if (($m & 2) && $e0 == $hv.3) { $k = 2; }",
         "    }",
         "    if ($k != 0) {",
-        "      @pc[tid] = ($k, $hv.0);",
         # (before the number is free: another thread may be given it and hold it)
         f"      if ($hv.{_HELD_STATE} & {_SHARED}) {{ delete(@hf[pid, $e0]); }}",
         f"    }} else {{ $own = 1;{not_kept} }}",
         "  }",
+        # a close keeps which of the held fds it is (0: none) and the hold's time
+        f"  if ($id == {_CLOSE}) {{ $c2 = (uint64)$k; $c3 = $hv.0; }}",
     ]
 
 
@@ -401,19 +419,20 @@ def _others() -> list[str]:
         if call.names
     )
     every = " || ".join(f"($id == {nr} && {test})" for nr, test in _NAME_ALL.items())
+    # (a create names no fd: it reads neither the time nor the thread count here)
     return [
-        "  $now = nsecs; $all = 0; $h1 = (uint64)0; $h2 = (uint64)0;",
-        "  $nt = curtask->signal->nr_threads;",
+        "  $now = (uint64)0; $all = 0; $h1 = (uint64)0; $h2 = (uint64)0; $nt = 0;",
+        "  $x1 = (uint64)0x80000000; $x2 = $x1;",
+        named.rstrip("\n").replace("      if", "  if"),
+        f"  if ({every}) {{ $all = 1; }}",
+        "  if ($all || $x1 < 0x80000000) { $nt = curtask->signal->nr_threads; }",
         "  if ($nt > 1) {",
-        f"    if ({every}) {{ $all = 1; }}",
-        "    else {",
-        "      $x1 = (uint64)0x80000000; $x2 = $x1;",
-        named.rstrip("\n"),
+        "    if (!$all) {",
         "      if ($x1 < 0x80000000) { $h1 = @hf[pid, $x1]; if ($h1 == tid) { $h1 = 0; } }",
         "      if ($x2 < 0x80000000) { $h2 = @hf[pid, $x2]; if ($h2 == tid || $h2 == $h1) { $h2 = 0; } }",
         "    }",
-        "    if ($all || $h1 != 0 || $h2 != 0) { @ep[pid] = $now; @ep[pid] = $now; }",
-        "  }",
+        "    if ($all || $h1 != 0 || $h2 != 0) { $now = nsecs; @ep[pid] = $now; @ep[pid] = $now; }",
+        "  } else { $all = 0; }",
         "  if ($own || $all || $h1 != 0 || $h2 != 0) {",
         "    $i = 0; $node = (uint64)0; $off = (uint64)0;",
         # the first task of the thread list is the group's leader: the offset of the
@@ -476,13 +495,17 @@ def _unindex(held: str) -> str:
 
 
 def _exit(group: int, btf: bool) -> list[str]:
+    """A call's exit: its line, if its entry kept it (see _keep). The call's number is read
+    from what was kept: 0, no call's, where nothing was (an untraced process, an ioctl
+    or fcntl that changes no table). (Not an ``if`` around it all: that passed the 512-byte
+    stack where a close is paired.)"""
     lines = ["  $r = args->ret;"]
     if group in (_ADDRESS, _BOUND):
         lines.append("  $id = @nr[tid]; $a0 = @a0[tid]; $a1 = @a1[tid]; $a2 = @a2[tid]; $a3 = @a3[tid];")
     else:
         lines.append("  $t = @ar[tid]; $id = $t.0; $a0 = $t.1; $a1 = $t.2; $a2 = $t.3; $a3 = $t.4;")
     if group in (_ADDRESS, _BOUND):
-        lines.append("  $fam = $a1 != 0 ? *(uint16*)uptr($a1) : 0;")
+        lines.append("  $fam = $id != 0 && $a1 != 0 ? *(uint16*)uptr($a1) : 0;")
     if group == _TABLE:
         lines.append("  $c = (uint64)0; $n = 0;")
     if group == _PAIRED:
@@ -491,11 +514,11 @@ def _exit(group: int, btf: bool) -> list[str]:
         lines.append(_path_hash())
     holding = btf and any(call.hold is not None for call in CALLS if call.group == group)
     if holding:
-        # held while the thread holds nothing else, in a process with few enough threads
-        # that a walk finds every holder (see _others)
+        # held in a process with few enough threads that a walk finds every holder (see
+        # _others); the thread holds nothing now: its create's entry printed what it held
         lines.append(
-            "  $nt = curtask->signal->nr_threads;\n"
-            f"  $free = @hv[tid].{_HELD_CALL} == 0 && $nt <= {HOLDING_THREADS};\n"
+            "  $nt = $id != 0 ? curtask->signal->nr_threads : 0;\n"
+            f"  $free = $nt <= {HOLDING_THREADS};\n"
             "  $hold = 0; $two = 0;\n"
             "  $v0 = (uint64)0; $v1 = (uint64)0; $v2 = (uint64)0; $v3 = (uint64)0;"
         )
@@ -541,7 +564,7 @@ def _exit(group: int, btf: bool) -> list[str]:
             "  }"
         )
     # (@ar is left: the next call's entry overwrites it, a delete would cost as much)
-    lines.append("  delete(@in[tid]);" + (" delete(@pc[tid]);" if btf and group == _PAIRED else ""))
+    lines.append("  delete(@nr[tid]);" if group in (_ADDRESS, _BOUND) else "  delete(@ar[tid]);")
     return lines
 
 
@@ -555,8 +578,8 @@ def _probe(probe: str, numbers: Iterable[int], body: list[str]) -> str:
     )
 
 
-def _member(numbers: Iterable[int]) -> list[str]:
-    """$in: 1 when the call $id is one of ``numbers``, tested as a bit of a 64-bit word:
+def _member(numbers: Iterable[int], into: str = "$in") -> list[str]:
+    """``into``: 1 when the call $id is one of ``numbers``, tested as a bit of a 64-bit word:
     a chain of ``||`` would cost more, and take 8 bytes of the 512-byte BPF stack for each
     of its tests (bpftrace 0.17 keeps each intermediate result there)."""
     words: dict[int, int] = {}
@@ -565,7 +588,7 @@ def _member(numbers: Iterable[int]) -> list[str]:
     tests = " else ".join(
         f"if ($id < {(word + 1) * 64}) {{ $w = {words.get(word, 0):#x}; }}" for word in range(max(words) + 1)
     )
-    return ["  $w = (uint64)0;", f"  if ($id >= 0) {{ {tests} }}", "  $in = ($w >> ($id & 63)) & 1;"]
+    return ["  $w = (uint64)0;", f"  if ($id >= 0) {{ {tests} }}", f"  {into} = ($w >> ($id & 63)) & 1;"]
 
 
 # FNV-1a's offset basis and prime, over the path's 8-byte words
@@ -583,7 +606,7 @@ def _path_hash() -> str:
         (
             "  $p = ($id == 257 || $id == 437) ? $a1 : $a0;",
             f"  $h = (uint64){_FNV_BASIS:#x}; $i = 0;",
-            "  if ($r >= 0) {",
+            "  if ($id != 0 && $r >= 0) {",
             f"    while ($i < {_WORDS}) {{",
             "      $w = *(uint64*)uptr($p + $i * 8);",
             f"      $z = {zeros};",
@@ -622,21 +645,22 @@ def _close_of_held(printed: str) -> str:
     )
     pair = "@pairs[pid, tid, $hn, $k1, $k2]"
     return (
-        f"$hc = @pc[tid]; $hv = @hv[tid]; $hn = $hv.{_HELD_CALL};\n"
-        "    if ($hc.0 != 0 && $hn != 0 && $hv.0 == $hc.1) {\n"
-        f"      $st = $hv.{_HELD_STATE}; $m = $st & (3 - $hc.0);\n"
+        f"$hv = @hv[tid]; $hn = $hv.{_HELD_CALL};\n"
+        # (its entry kept which held fd it closes in $a2, the hold's time in $a3)
+        "    if ($a2 != 0 && $hn != 0 && $hv.0 == $a3) {\n"
+        f"      $st = $hv.{_HELD_STATE}; $m = $st & (3 - $a2);\n"
         "      $v0 = $hv.2; $v1 = $hv.3; $v2 = $hv.4; $v3 = $hv.5;\n"
         "      if ($m == 0) {\n"
         "        $k1 = (uint64)0; $k2 = (uint64)0;\n"
         f"        {keys}\n"
         "        delete(@hv[tid]);\n"
-        f"        {pair} = {pair} + 1;\n"
+        f"        $pc = {pair}; {pair} = $pc + 1;\n"
         # printed by another thread meanwhile (see _others): printed again, not counted
         f"        $late = ($st & {_SHARED}) && @ep[pid] > $hv.0;\n"
-        f"        if ($late) {{ {pair} = {pair} - 1; }}\n"
+        f"        if ($late) {{ {pair} = $pc; }}\n"
         # a full @pairs (bpftrace's 4,096 keys: paths of their own, such as report_N.csv)
-        # takes no more: print what the pair was, as if nothing had been held
-        f"        if ($late || {pair} == 0) {{\n"
+        # takes no new key: print what the pair was, as if nothing had been held
+        f"        if ($late || ($pc == 0 && {pair} == 0)) {{\n"
         f"          {_print_held('$hv', 'tid')}\n"
         f"          {printed}\n"
         "        }\n"
