@@ -5,12 +5,13 @@
 Prints "ready" and waits for a line on stdin. Then each of nine holder threads makes one
 fd (a file, a socket or a pipe) as its last fd call, which the kernel may hold back, and
 waits, while the main thread names each of those fds: it closes one, dups one, dup2s
-onto one, connects one, makes one inheritable (ioctl), closes a pipe's read end. It then
-prints lines for longer than the reader's reorder window, so that a create printed only
-by its own thread would come too late; closes one with close_range and forks a child that
-keeps the others; prints lines as long again; and the holders carry on: each closes its
-fd (those already closed fail, as they should), but the socket and the inheritable file,
-which stay open.
+onto one, connects one, makes one inheritable (ioctl), closes a pipe's read end, and
+closes one whose number a second holder then makes again, and that one too once the first
+holder has made another fd call. It then prints lines for longer than the reader's
+reorder window, so that a create printed only by its own thread would come too late;
+closes one with close_range and forks a child that keeps the others; prints lines as
+long again; and the holders carry on: each closes its fd (those already closed fail, as
+they should), but the socket and the inheritable file, which stay open.
 
 Then, in a second child (whose numbers cannot hide a wrong one of the parent's by being
 reused), producer threads open files that consumer threads close (every 10th kept open),
@@ -101,6 +102,7 @@ def named_by_others(listener: socket.socket) -> int:
     os.set_inheritable(fd, True)
     read_end, _ = holders["pipe"].fds
     os.close(read_end)
+    reused(null, go)
     # (close_range and fork print every thread's held create: after the wait, too late for
     # the calls above)
     move_the_window_on(null)
@@ -115,6 +117,23 @@ def named_by_others(listener: socket.socket) -> int:
         holder.join()
     os.close(null)
     return child
+
+
+def reused(null: int, go: threading.Event) -> None:
+    """A holder's fd closed by the main thread, its number made again by a second holder;
+    then the first makes another fd call, which must leave the second's create findable
+    when the main thread closes it too."""
+    step = threading.Event()
+    first = Holder(lambda: (opened("first_holder.txt"),), lambda fd: os.close(os.dup(null)), step)
+    first.start()
+    first.made.wait()
+    os.close(first.fds[0])
+    second = Holder(lambda: (opened("second_holder.txt"),), close_quietly, go)
+    second.start()
+    second.made.wait()
+    step.set()
+    first.join()
+    os.close(second.fds[0])
 
 
 def move_the_window_on(fd: int) -> None:

@@ -486,12 +486,15 @@ def _print_held(held: str, holder: str) -> str:
 
 
 def _unindex(held: str) -> str:
-    """Forget the open fds of the create in tuple ``held`` in @hf, if it was held shared."""
+    """Forget the open fds of the thread's create in tuple ``held`` in @hf, if it was held
+    shared: those still its own (another thread may have closed one, and a third made and
+    holds a fd of the same number since)."""
     state = f"{held}.{_HELD_STATE}"
-    return (
-        f"if ({state} & {_SHARED}) {{ if ({state} & 1) {{ delete(@hf[pid, {held}.2]); }} "
-        f"if ({state} & 2) {{ delete(@hf[pid, {held}.3]); }} }}"
+    ends = (
+        f"if (({state} & {bit}) && @hf[pid, {held}.{at}] == tid) {{ delete(@hf[pid, {held}.{at}]); }}"
+        for bit, at in ((1, 2), (2, 3))
     )
+    return f"if ({state} & {_SHARED}) {{ {' '.join(ends)} }}"
 
 
 def _exit(group: int, btf: bool) -> list[str]:

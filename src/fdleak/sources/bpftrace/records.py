@@ -94,7 +94,7 @@ class Reader:
         raw = self._parse(line)
         if raw is None:
             return
-        self._push(raw)
+        heapq.heappush(self._heap, raw)
         if raw[0] > self._newest:
             self._newest = raw[0]
         limit = self._newest - REORDER_NS
@@ -179,11 +179,8 @@ class Reader:
             end = numbers[0] if still == 2 else numbers[1]
             self._read += 1
             self.counts.lines += 1
-            self._push((closed_at, self._read, tid, tgid, "close", [end, "0"]))
+            heapq.heappush(self._heap, (closed_at, self._read, tid, tgid, "close", [end, "0"]))
         return first
-
-    def _push(self, raw: _Raw) -> None:
-        heapq.heappush(self._heap, raw)
 
     def _map_entry(self, name: str, key: str, value: str) -> None:
         """One entry of a map bpftrace printed at its exit: a held slot, or a pair count
