@@ -412,6 +412,7 @@ def _others() -> list[str]:
     named = "".join(
         f"      if ($id == {call.nr}"
         + (f" && ({call.enter_if})" if call.enter_if else "")
+        + (" && $k == 0" if call.nr == _CLOSE else "")  # (not of its own held fd)
         + f") {{ $x1 = {call.names[0]};"
         + (f" $x2 = {call.names[1]};" if len(call.names) > 1 else "")
         + " }\n"
