@@ -301,6 +301,52 @@ def test_trace_ebpf_is_exact_when_threads_name_each_others_held_fds(tmp_path: Pa
     assert len([link for link in truth[worker].values() if "/handed_" in link]) >= 80  # of 900
 
 
+HANDOFFS = Path(__file__).parent / "trace_workloads" / "handoffs.py"
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_trace_ebpf_is_exact_when_threads_hand_fds_to_each_other(tmp_path: Path, seed: int) -> None:
+    """Eight threads make fds (files, pipes, socketpairs, sockets), close, dup and dup2
+    them, hand them to each other and now and then fork, as the random steps of ``seed``
+    say: the fds open at the end are /proc's, in the process and in every child."""
+    need_ebpf()
+    out = tmp_path / "report.json"
+    proc = subprocess.Popen(
+        [sys.executable, str(HANDOFFS), str(tmp_path), str(seed)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdin is not None and proc.stdout is not None
+    try:
+        assert proc.stdout.readline().strip() == "ready"
+        before = proc_fds(proc.pid)
+        with tracing(
+            "-p", str(proc.pid), "--backend", "ebpf", "--duration", "60", "--json", str(out)
+        ) as fdleak:
+            proc.stdin.write("go\n")
+            proc.stdin.flush()
+            pids = [int(word) for word in proc.stdout.readline().split()[1:]]
+            truth = {pid: proc_fds(pid) for pid in pids}
+            fdleak.send_signal(signal.SIGINT)
+            fdleak.communicate(timeout=30)
+    finally:
+        proc.stdin.close()
+        proc.wait(timeout=30)
+        proc.stdout.close()
+    report = json.loads(out.read_text())
+    assert report["window"]["lost_events"] == 0
+    assert len(pids) > 1 and sum(len(fds) for fds in truth.values()) > 100  # children, fds
+    for pid, now in truth.items():
+        expected = {fd: link for fd, link in now.items() if before.get(fd) != link}
+        reported = {e["fd"]: e["target"] for e in report["open_fds"] if e["pid"] == pid}
+        differ = {fd: (reported.get(fd), expected.get(fd)) for fd in set(reported) ^ set(expected)}
+        assert not differ, (pid, differ)
+        for fd, link in expected.items():
+            if link.startswith("/"):
+                assert reported[fd] == link, (pid, fd)
+
+
 def test_sigkill_of_fdleak_leaves_no_bpftrace_and_the_target_runs_on(tmp_path: Path) -> None:
     need_ebpf()
     with (
