@@ -250,20 +250,17 @@ def test_trace_ebpf_rebuilds_the_tree_exactly_and_reports_only_the_windows_leaks
 
 
 SHARED_FDS = Path(__file__).parent / "trace_workloads" / "shared_fds.py"
+HANDOFFS = Path(__file__).parent / "trace_workloads" / "handoffs.py"
 
 
-def test_trace_ebpf_is_exact_when_threads_name_each_others_held_fds(tmp_path: Path) -> None:
-    """Creates the kernel holds back per thread, in a process whose other threads close,
-    dup, dup2 onto, connect, ioctl, close_range and fork them, or close a pipe's end, while
-    the holder waits past the reader's reorder window; then producer threads whose files
-    consumer threads close. The fds open at the end: /proc's, process by process."""
-    need_ebpf()
-    out = tmp_path / "report.json"
+def traced_to_its_end(script: Path, *args: str) -> dict[int, dict[int, str]]:
+    """``script ARGS`` (it says "ready", waits for a line, works, says "done" and the pids of
+    its tree, and waits for a line), traced by ``trace -p --backend ebpf`` from "ready" on:
+    the report's fds open at the end must be /proc's then (less those from before),
+    process by process. Returns /proc's fds by pid, the script's own first."""
+    out = Path(args[0]) / "report.json"
     proc = subprocess.Popen(
-        [sys.executable, str(SHARED_FDS), str(tmp_path)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
+        [sys.executable, str(script), *args], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
     )
     assert proc.stdin is not None and proc.stdout is not None
     try:
@@ -274,8 +271,9 @@ def test_trace_ebpf_is_exact_when_threads_name_each_others_held_fds(tmp_path: Pa
         ) as fdleak:
             proc.stdin.write("go\n")
             proc.stdin.flush()
-            keeper, worker = (int(word) for word in proc.stdout.readline().split()[1:])
-            truth = {pid: proc_fds(pid) for pid in (proc.pid, keeper, worker)}
+            done, *pids = proc.stdout.readline().split()
+            assert done == "done" and int(pids[0]) == proc.pid
+            truth = {int(pid): proc_fds(int(pid)) for pid in pids}
             fdleak.send_signal(signal.SIGINT)
             fdleak.communicate(timeout=30)
     finally:
@@ -286,6 +284,7 @@ def test_trace_ebpf_is_exact_when_threads_name_each_others_held_fds(tmp_path: Pa
     validate_report(report)
     assert report["window"]["lost_events"] == 0
     for pid, now in truth.items():
+        # (a child's copies of fds from before the attach are from before too)
         expected = {fd: link for fd, link in now.items() if before.get(fd) != link}
         reported = {e["fd"]: e["target"] for e in report["open_fds"] if e["pid"] == pid}
         differ = {fd: (reported.get(fd), expected.get(fd)) for fd in set(reported) ^ set(expected)}
@@ -293,58 +292,33 @@ def test_trace_ebpf_is_exact_when_threads_name_each_others_held_fds(tmp_path: Pa
         for fd, link in expected.items():
             if link.startswith("/"):
                 assert reported[fd] == link, (pid, fd)
-    names = {pid: {link.rpartition("/")[2] for link in truth[pid].values()} for pid in truth}
+    return truth
+
+
+def test_trace_ebpf_is_exact_when_threads_name_each_others_held_fds(tmp_path: Path) -> None:
+    """Creates the kernel holds back per thread, in a process whose other threads close,
+    dup, dup2 onto, connect, ioctl, close_range and fork them, or close a pipe's end, while
+    the holder waits past the reader's reorder window; then producer threads whose files
+    consumer threads close."""
+    need_ebpf()
+    truth = traced_to_its_end(SHARED_FDS, str(tmp_path))
+    parent, keeper, worker = truth
+    names = {pid: {link.rpartition("/")[2] for link in fds.values()} for pid, fds in truth.items()}
     # the dup of a held file, the file made inheritable; the keeper's copies of what the
     # threads held when it was forked; the worker's handed files
-    assert {"dup_source.txt", "inheritable.txt"} <= names[proc.pid]
+    assert {"dup_source.txt", "inheritable.txt"} <= names[parent]
     assert {"inherited.txt", "dup_source.txt", "own.txt"} <= names[keeper]
     assert len([link for link in truth[worker].values() if "/handed_" in link]) >= 80  # of 900
-
-
-HANDOFFS = Path(__file__).parent / "trace_workloads" / "handoffs.py"
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_trace_ebpf_is_exact_when_threads_hand_fds_to_each_other(tmp_path: Path, seed: int) -> None:
     """Eight threads make fds (files, pipes, socketpairs, sockets), close, dup and dup2
     them, hand them to each other and now and then fork, as the random steps of ``seed``
-    say: the fds open at the end are /proc's, in the process and in every child."""
+    say."""
     need_ebpf()
-    out = tmp_path / "report.json"
-    proc = subprocess.Popen(
-        [sys.executable, str(HANDOFFS), str(tmp_path), str(seed)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert proc.stdin is not None and proc.stdout is not None
-    try:
-        assert proc.stdout.readline().strip() == "ready"
-        before = proc_fds(proc.pid)
-        with tracing(
-            "-p", str(proc.pid), "--backend", "ebpf", "--duration", "60", "--json", str(out)
-        ) as fdleak:
-            proc.stdin.write("go\n")
-            proc.stdin.flush()
-            pids = [int(word) for word in proc.stdout.readline().split()[1:]]
-            truth = {pid: proc_fds(pid) for pid in pids}
-            fdleak.send_signal(signal.SIGINT)
-            fdleak.communicate(timeout=30)
-    finally:
-        proc.stdin.close()
-        proc.wait(timeout=30)
-        proc.stdout.close()
-    report = json.loads(out.read_text())
-    assert report["window"]["lost_events"] == 0
-    assert len(pids) > 1 and sum(len(fds) for fds in truth.values()) > 100  # children, fds
-    for pid, now in truth.items():
-        expected = {fd: link for fd, link in now.items() if before.get(fd) != link}
-        reported = {e["fd"]: e["target"] for e in report["open_fds"] if e["pid"] == pid}
-        differ = {fd: (reported.get(fd), expected.get(fd)) for fd in set(reported) ^ set(expected)}
-        assert not differ, (pid, differ)
-        for fd, link in expected.items():
-            if link.startswith("/"):
-                assert reported[fd] == link, (pid, fd)
+    truth = traced_to_its_end(HANDOFFS, str(tmp_path), str(seed))
+    assert len(truth) > 1 and sum(len(fds) for fds in truth.values()) > 100  # children, fds
 
 
 def test_sigkill_of_fdleak_leaves_no_bpftrace_and_the_target_runs_on(tmp_path: Path) -> None:

@@ -17,7 +17,7 @@ Then, in a second child (whose numbers cannot hide a wrong one of the parent's b
 reused), producer threads open files that consumer threads close (every 10th kept open),
 so creates held by one thread are closed by another while both run.
 
-Prints "children KEEPER WORKER" and waits for a line on stdin before it exits (the
+Prints "done PID KEEPER WORKER" and waits for a line on stdin before it exits (the
 children with it).
 """
 
@@ -192,7 +192,7 @@ def main() -> None:
         os.write(working, b"x")
         wait_for_the_end()
     os.read(worked, 1)
-    print(f"children {keeper} {worker}", flush=True)
+    print("done", os.getpid(), keeper, worker, flush=True)
     sys.stdin.readline()
     for child in (keeper, worker):
         os.kill(child, signal.SIGKILL)
