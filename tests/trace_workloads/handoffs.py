@@ -5,10 +5,12 @@
 Prints "ready" and waits for a line on stdin. Then eight threads run for a second or so,
 each step drawn from a random generator seeded with SEED and the thread's number: make a
 file, pipe, socketpair or socket; close one of its fds; dup one or dup2 one onto another
-of its own; hand one to another thread (which owns it from then on); or, rarely, fork a
-child that keeps them all and waits. Every fd has one owner at a time, as in a program
-without races, but which thread runs when is the scheduler's. Each thread keeps what it
-owns at the end. Prints "done PID..." (the process, then its children) and waits for a
+of its own; or hand one to another thread (which owns it from then on). Twice all stop,
+most of them holding what they made last, while one forks a child that keeps every fd and
+waits. (Not while others run: the kernel copies the table inside the fork at a moment no
+probe sees, so a create or close in flight then may or may not be the child's.) Every fd
+has one owner at a time, as in a program without races, but which thread runs when is the
+scheduler's. Each thread keeps what it owns at the end. Prints "done PID..." (the process, then its children) and waits for a
 line on stdin before it exits (the children with it).
 """
 
@@ -25,9 +27,9 @@ import time
 
 DIR, SEED = sys.argv[1], int(sys.argv[2])
 THREADS, STEPS = 8, 400
+FORKS = (STEPS // 3, 2 * STEPS // 3)  # the steps after which a child is forked
 mailboxes: list[queue.SimpleQueue[int]] = [queue.SimpleQueue() for _ in range(THREADS)]
 children: list[int] = []
-forking = threading.Lock()
 
 
 def make(rng: random.Random) -> list[int]:
@@ -58,27 +60,30 @@ def step(rng: random.Random, number: int, owned: list[int]) -> None:
     elif action < 90 and len(owned) > 1:
         source, target = rng.sample(owned, 2)
         os.dup2(source, target)
-    elif action < 99:
+    else:
         mailboxes[rng.randrange(THREADS)].put(owned.pop(rng.randrange(len(owned))))
-    elif rng.randrange(4) == 0:
-        with forking:
-            parent = os.getpid()
-            child = os.fork()
-            if child == 0:  # (no ctypes here: another thread may have held a lock it takes)
-                while os.getppid() == parent:
-                    time.sleep(0.1)
-                os._exit(0)
-            children.append(child)
 
 
-def work(number: int, start: threading.Barrier, end: threading.Barrier) -> None:
+def fork_a_child() -> None:
+    parent = os.getpid()
+    child = os.fork()
+    if child == 0:  # (no ctypes here: another thread may have held a lock it takes)
+        while os.getppid() == parent:
+            time.sleep(0.1)
+        os._exit(0)
+    children.append(child)
+
+
+def work(number: int, start: threading.Barrier, pause: threading.Barrier, end: threading.Barrier) -> None:
     rng = random.Random(SEED * 100 + number)
     owned: list[int] = []
     start.wait()
-    for _ in range(STEPS):
+    for at in range(STEPS):
         step(rng, number, owned)
         if rng.randrange(8) == 0:
             time.sleep(0.001)
+        if at in FORKS:
+            pause.wait()  # its action, fork_a_child, runs in one thread once all have come
     end.wait()  # every thread done: nothing more is handed over
     while True:
         try:
@@ -91,7 +96,8 @@ def main() -> None:
     print("ready", flush=True)
     sys.stdin.readline()
     start, end = threading.Barrier(THREADS), threading.Barrier(THREADS)
-    threads = [threading.Thread(target=work, args=(n, start, end)) for n in range(THREADS)]
+    pause = threading.Barrier(THREADS, action=fork_a_child)
+    threads = [threading.Thread(target=work, args=(n, start, pause, end)) for n in range(THREADS)]
     for thread in threads:
         thread.start()
     for thread in threads:

@@ -33,7 +33,10 @@ Other threads share the table: a call of theirs that names a held fd (@hf maps i
 holder) prints the create first, and a fork, close_range or unshare prints every
 thread's, found by walking the process's threads (see _others). The reader orders lines
 by time and keeps the first of the same held lines. Not seen: another process sharing the
-table (clone with CLONE_FILES alone) closing a held fd.
+table (clone with CLONE_FILES alone) closing a held fd. Not exact: a fork while another
+thread of the process is inside a create or a close. The kernel copies the table inside
+the fork at a moment no probe sees, so the child may hold an fd more or less than the
+order of the lines says (the test workloads fork while their other threads wait).
 """
 
 from __future__ import annotations
