@@ -12,6 +12,7 @@ four threads, four forked children) and for a real Celery worker's task throughp
   fdleak trace -p PID (attached)
   fdleak run --backend ebpf -- CMD
   fdleak trace -p PID --backend ebpf (attached)
+  bpftrace with the same probes doing nothing (attached; bench/bare_probes.py): the floor
 and, apart, how long the ebpf backend takes to start (until attached) and to end; then
 two untraced Celery workers raced side by side, one of them traced by the ebpf backend
 in each round (and a control round with neither), compared at equal CPU with the
@@ -77,6 +78,8 @@ class Result:
 
 
 EBPF_RUN = "fdleak run --backend ebpf"
+# the ebpf backend's probes testing each call's number and nothing more (bench/bare_probes.py)
+FLOOR = "bpftrace, the same probes doing nothing (attached)"
 EBPF_TRACE = "fdleak trace -p --backend ebpf (attached)"
 STRACE_TRACE = "fdleak trace -p (attached)"
 
@@ -239,6 +242,13 @@ def workload_rows(variant: str, pairs: int, scratch: str, rounds: int) -> list[R
             pairs,
             ebpf=True,
         ),
+        lambda: attached(
+            FLOOR,
+            lambda pid: [sys.executable, str(HERE / "bare_probes.py"), str(pid)],
+            variant,
+            pairs,
+            ebpf=True,
+        ),
     ]
     # round after round of every row, not each row's rounds in a row: a noisy minute on this
     # shared machine then slows one run of every row, and the best of each still compares
@@ -283,6 +293,7 @@ def print_workload(variant: str, pairs: int, rows: list[Result]) -> None:
         f"{EBPF_TRACE}: {slower:.2f}x untraced (medians; target at most 1.5x: {met}; best runs "
         f"{ebpf.inside / base:.2f}x); {STRACE_TRACE}: {strace.inside / base:.1f}x"
     )
+    print(f"  the floor, {FLOOR}: {by_label[FLOOR] / rows[0].median:.2f}x untraced (medians)")
     print(
         f"ebpf backend start-up (until attached) {ebpf.start:.2f} s, end (after the workload) "
         f"{ebpf.end:.2f} s; strace attach {strace.start:.2f} s, {strace.end:.2f} s"

@@ -1,0 +1,56 @@
+"""The floor of the ebpf backend's cost, for bench/overhead.py: its raw_syscalls probes doing
+nothing but test each call's number, attached until a process ends.
+
+    python3 bench/bare_probes.py PID
+
+The same probes as fdleak's program (one at entry, one per exit probe), the same number
+test (program.py's ``_member``), bpftrace started and its perf sampling stopped the same
+way (``run_bpftrace``), but no map, no printing: what any tracer built on these
+tracepoints costs every system call. Says "fdleak: tracing" on stderr once attached,
+like ``fdleak trace``, and ends when PID does.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import time
+
+from fdleak.sources.bpftrace.launch import run_bpftrace
+from fdleak.sources.bpftrace.program import _EXIT_PROBES, _FD_CALLS, CALLS, _member
+
+
+def bare_program() -> str:
+    """The probes and their number tests, each with a body that does next to nothing (init,
+    pid 1, makes no fd calls while the bench runs) but keeps bpftrace from dropping the test."""
+    probes = [("sys_enter", list(_FD_CALLS))]
+    probes += [("sys_exit", [call.nr for call in CALLS if call.group in groups]) for groups in _EXIT_PROBES]
+    return "\n".join(
+        f"tracepoint:raw_syscalls:{kind} {{\n  $id = args->id;\n"
+        + "\n".join(_member(numbers))
+        + "\n  if ($in) { if (pid == 1) { @x = 1; } }\n}"
+        for kind, numbers in probes
+    )
+
+
+def main() -> int:
+    pid = int(sys.argv[1])
+    path = shutil.which("bpftrace")
+    if path is None:
+        print("bare_probes: bpftrace is not installed", file=sys.stderr)
+        return 2
+    with run_bpftrace(path, bare_program()) as trace:
+        if not trace.wait_attached():
+            raise trace.failure()
+        print("fdleak: tracing (bare probes)", file=sys.stderr, flush=True)
+        while os.path.exists(f"/proc/{pid}"):
+            time.sleep(0.05)
+        trace.stop()
+        for _ in trace.lines():  # until bpftrace has ended
+            pass
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
