@@ -297,9 +297,10 @@ def traced_to_its_end(script: Path, *args: str) -> dict[int, dict[int, str]]:
 
 def test_trace_ebpf_is_exact_when_threads_name_each_others_held_fds(tmp_path: Path) -> None:
     """Creates the kernel holds back per thread, in a process whose other threads close,
-    dup, dup2 onto, connect, ioctl, close_range and fork them, or close a pipe's end, while
-    the holder waits past the reader's reorder window; then producer threads whose files
-    consumer threads close."""
+    dup, dup2 onto, connect, ioctl, close_range and fork them, close a pipe's end, or close
+    one whose number a second holder then makes again, while the holders wait past the
+    reader's reorder window; then producer threads whose files consumer threads close.
+    (Each part of the kernel's protocol, left out, fails this test.)"""
     need_ebpf()
     truth = traced_to_its_end(SHARED_FDS, str(tmp_path))
     parent, keeper, worker = truth
