@@ -315,8 +315,8 @@ def test_trace_ebpf_is_exact_when_threads_name_each_others_held_fds(tmp_path: Pa
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_trace_ebpf_is_exact_when_threads_hand_fds_to_each_other(tmp_path: Path, seed: int) -> None:
     """Eight threads make fds (files, pipes, socketpairs, sockets), close, dup and dup2
-    them, hand them to each other and now and then fork, as the random steps of ``seed``
-    say."""
+    them and hand them to each other, as the random steps of ``seed`` say; twice a child is
+    forked while they wait."""
     need_ebpf()
     truth = traced_to_its_end(HANDOFFS, str(tmp_path), str(seed))
     assert len(truth) > 1 and sum(len(fds) for fds in truth.values()) > 100  # children, fds

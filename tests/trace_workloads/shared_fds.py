@@ -34,8 +34,10 @@ import threading
 import time
 from collections.abc import Callable
 
+from fdleak.sources.bpftrace.records import REORDER_NS
+
 DIR = sys.argv[1]
-REORDER_WINDOW = 1.0  # seconds: the reader's (fdleak.sources.bpftrace.records.REORDER_NS)
+REORDER_WINDOW = REORDER_NS / 1e9  # seconds
 kept: list[object] = []
 
 

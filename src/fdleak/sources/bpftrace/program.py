@@ -230,7 +230,6 @@ _CLONES = (
 _CLONE_THREAD = 0x10000
 # what a thread keeps from a call's entry for its exit: its arguments and clone flags
 _SLOTS = ("ar", "nr", "a0", "a1", "a2", "a3", "cf")
-_SLOTS_BTF = ("pct",)
 # the calls that free fd numbers: timed at their entry (see the module's docstring)
 _FREEING = ("close", "close_range")
 # a thread's held create, one tuple (one map update holds it), keyed by the thread: @hv
@@ -327,7 +326,7 @@ def build(pids: list[int], group_dead: bool, btf: bool) -> str:
             else ""
         )
         # a task killed inside a call never reaches its exit probe: drop what it kept
-        + "".join(f"  delete(@{slot}[tid]);\n" for slot in (*_SLOTS, *(_SLOTS_BTF if btf else ())))
+        + "".join(f"  delete(@{slot}[tid]);\n" for slot in _SLOTS)
         + "}"
     )
     return "\n".join(out) + "\n"
@@ -570,7 +569,7 @@ def _exit(group: int, btf: bool) -> list[str]:
             "    if ($sh) { @hf[pid, $v0] = tid; if ($two) { @hf[pid, $v1] = tid; } }\n"
             "  }"
         )
-    # (@ar is left: the next call's entry overwrites it, a delete would cost as much)
+    # (deleted: a later call its entry does not keep must find nothing)
     lines.append("  delete(@nr[tid]);" if group in (_ADDRESS, _BOUND) else "  delete(@ar[tid]);")
     return lines
 
@@ -680,15 +679,18 @@ def _close_of_held(printed: str) -> str:
 
 
 def _flush(indent: str) -> str:
-    """Print the thread's held create (in $hv, read from @hv) as a ``held`` line, and forget it."""
+    """Print the exiting thread's held create (in $hv, read from @hv) as a ``held`` line,
+    and forget it; and when its first end was closed (@pct, which only this probe deletes,
+    after reading it)."""
     return "\n".join(
         indent + line
         for line in (
             f"if ($hv.{_HELD_CALL} != 0) {{",
             f"  {_print_held('$hv', 'tid')}",
-            "  delete(@hv[tid]); delete(@pct[tid]);",
+            "  delete(@hv[tid]);",
             f"  {_unindex('$hv')}",
             "}",
+            "delete(@pct[tid]);",
         )
     )
 
