@@ -3,7 +3,7 @@ nothing but test each call's number, attached until a process ends.
 
     python3 bench/bare_probes.py PID
 
-The same probes as fdleak's program (one at entry, one per exit probe), the same number
+The same probes as fdleak's program (one at entry, one at exit), the same number
 test (program.py's ``_member``), bpftrace started and its perf sampling stopped the same
 way (``run_bpftrace``), but no map, no printing: what any tracer built on these
 tracepoints costs every system call. Says "fdleak: tracing" on stderr once attached,
@@ -18,14 +18,13 @@ import sys
 import time
 
 from fdleak.sources.bpftrace.launch import run_bpftrace
-from fdleak.sources.bpftrace.program import _EXIT_PROBES, _FD_CALLS, CALLS, _member
+from fdleak.sources.bpftrace.program import _EXIT_CALLS, _FD_CALLS, _member
 
 
 def bare_program() -> str:
     """The probes and their number tests. Each body only sets a map for pid 1 (init, which
     makes no fd call while the bench runs): an empty one might not keep the test."""
-    probes = [("sys_enter", list(_FD_CALLS))]
-    probes += [("sys_exit", [call.nr for call in CALLS if call.group in groups]) for groups in _EXIT_PROBES]
+    probes = [("sys_enter", list(_FD_CALLS)), ("sys_exit", list(_EXIT_CALLS))]
     return "\n".join(
         f"tracepoint:raw_syscalls:{kind} {{\n  $id = args->id;\n"
         + "\n".join(_member(numbers))

@@ -251,6 +251,7 @@ def test_trace_ebpf_rebuilds_the_tree_exactly_and_reports_only_the_windows_leaks
 
 SHARED_FDS = Path(__file__).parent / "trace_workloads" / "shared_fds.py"
 HANDOFFS = Path(__file__).parent / "trace_workloads" / "handoffs.py"
+EVERY_KIND = Path(__file__).parent / "trace_workloads" / "every_kind.py"
 
 
 def traced_to_its_end(script: Path, *args: str) -> dict[int, dict[int, str]]:
@@ -291,8 +292,24 @@ def traced_to_its_end(script: Path, *args: str) -> dict[int, dict[int, str]]:
         assert not differ, (pid, differ)
         for fd, link in expected.items():
             if link.startswith("/"):
-                assert reported[fd] == link, (pid, fd)
+                # (a memfd is in no directory: its link says " (deleted)", its name does not)
+                named = link.removesuffix(" (deleted)") if link.startswith("/memfd:") else link
+                assert reported[fd] == named, (pid, fd)
     return truth
+
+
+def test_trace_ebpf_names_every_kind_of_fd(tmp_path: Path) -> None:
+    """Each call the program prints, its arguments read where the kernel saved them (strings
+    as hashes and their text once): files, a directory, a memfd, UNIX sockets on a path and
+    an abstract name, TCP and UDP, eventfd, epoll, pidfd, inotify, timerfd, signalfd, dups by
+    fcntl and dup3, a pipe end received with SCM_RIGHTS. The fds are /proc's, each named as
+    fdleak names it (an accepted UNIX socket whose peer never bound as strace's backend does)."""
+    need_ebpf()
+    traced_to_its_end(EVERY_KIND, str(tmp_path))
+    report = json.loads((tmp_path / "report.json").read_text())
+    reported = {e["fd"]: e["target"] for e in report["open_fds"]}
+    names = {int(fd): text for fd, text in json.loads((tmp_path / "names.json").read_text()).items()}
+    assert {fd: reported.get(fd) for fd in names} == names
 
 
 def test_trace_ebpf_is_exact_when_threads_name_each_others_held_fds(tmp_path: Path) -> None:
@@ -564,6 +581,40 @@ def test_the_program_for_a_kernel_without_btf_loads_and_sees_every_call(tmp_path
     assert len(created) == 20 and set(kept) <= set(created) and len(closed) == 15
 
 
+def test_calls_whose_arguments_are_not_found_are_counted_as_lost(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On a kernel that saves a task's registers elsewhere than the program looks, the exit
+    probe prints nothing of a call (it cannot read its arguments) and counts it as lost."""
+    import fdleak.sources.bpftrace.program as program
+    from fdleak.model.events import Op
+    from fdleak.sources.bpftrace.launch import run_bpftrace
+    from fdleak.system import find_bpftrace
+
+    need_ebpf()
+    monkeypatch.setattr(program, "_REGS_AT", (8,))  # no struct pt_regs there
+    target = subprocess.Popen(
+        [sys.executable, "-c", "import os, sys\nsys.stdin.readline()\n"
+         f"for i in range(20):\n    os.close(os.open({str(tmp_path)!r} + f'/f{{i}}', os.O_CREAT | os.O_WRONLY))\n"
+         "print('done', flush=True)\nsys.stdin.readline()\n"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert target.stdin is not None and target.stdout is not None
+    with run_bpftrace(find_bpftrace().path, program.build([target.pid], True, btf=True)) as trace:
+        assert trace.wait_attached()
+        target.stdin.write("go\n")
+        target.stdin.flush()
+        assert target.stdout.readline() == "done\n"
+        target.stdin.close()
+        target.stdout.close()
+        assert target.wait(timeout=30) == 0
+        trace.stop()
+        reader = Reader(0.0)
+        events = [e for e in reader.events(trace.lines()) if e.pid == target.pid]
+    assert not [e for e in events if e.op == Op.CREATE and e.target.startswith(str(tmp_path))]
+    assert reader.counts.lost >= 20
+
+
 # -- requirements: one line each, exit status 2 ----------------------------------------------
 
 
@@ -705,15 +756,21 @@ def test_reader_orders_by_kernel_time_counts_loss_and_cut_paths() -> None:
     long_path = "/tmp/" + "x" * 194  # 199 bytes: bpftrace's 200-byte strings end there
     lines = [
         "Attaching 8 probes...\n",
-        "1000 11 10 name 77 /etc/hostname\n",  # a path's text, once, before its hash is used
-        "2000 11 10 close 3 0\n",  # read first, happened second (another CPU's buffer)
+        "name 77 /etc/hostname\n",  # a string's text, once, with the first use of its hash
+        "2000 11 10 close 3\n",  # read first, happened second (another CPU's buffer)
         "1000 11 10 openat 3 524288 77\n",
         "Lost 7 events\n",
-        f"3000 11 10 name 78 {long_path}\n",
+        f"name 78 {long_path}\n",
         "3000 11 10 openat 4 0 78\n",
         "4000 11 10 connect 4 2 60184 16777343 0 0\n",
+        # an AF_UNIX path and a memfd's name go out as hashes too
+        "name 79 /run/app.sock\n",
+        "5000 11 10 connect 4 1 0 16 0 79\n",
+        "name 80 jit cache\n",
+        "6000 11 10 memfd_create 5 1 80\n",
         "\n",
         "@traced[10]: 1\n",
+        "@noregs: 2\n",  # calls whose arguments the program did not find: lost
     ]
     reader = Reader(0.0)
     events = list(reader.events(iter(lines)))
@@ -722,11 +779,13 @@ def test_reader_orders_by_kernel_time_counts_loss_and_cut_paths() -> None:
         ("close", 3, ""),
         ("create", 4, long_path + "..."),
         ("annotate", 4, "127.0.0.1:6379"),
+        ("annotate", 4, "/run/app.sock"),
+        ("create", 5, "/memfd:jit cache"),
     ]
-    assert events[0].cloexec and not events[2].cloexec
-    assert [e.seq for e in events] == [1, 2, 3, 4]
+    assert events[0].cloexec and not events[2].cloexec and events[5].cloexec
+    assert [e.seq for e in events] == [1, 2, 3, 4, 5, 6]
     counts = reader.counts
-    assert (counts.lost, counts.truncated_paths, counts.unparsed, counts.lines) == (7, 1, 0, 4)
+    assert (counts.lost, counts.truncated_paths, counts.unparsed, counts.lines) == (9, 1, 0, 6)
 
 
 # thread 12 of process 10 made fds 5 and 6 with socketpair (53) at 3000; 6 is still open
@@ -742,11 +801,11 @@ def test_reader_turns_what_the_kernel_held_into_events_and_pairs() -> None:
     from fdleak.model.kinds import FdKind
 
     lines = [
-        "1000 11 10 name 77 /etc/hostname\n",
+        "name 77 /etc/hostname\n",
         "1500 11 10 openat 3 524288 77\n",
         # openat's fields: fd 4, flags 0, path #77; then its one fd open, no end closed
         "2500 11 10 held 257 4 0 77 0 1 0\n",
-        "2600 11 10 close 3 0\n",
+        "2600 11 10 close 3\n",
         "2500 11 10 held 257 4 0 77 0 1 0\n",  # printed again (by another thread): kept once
         # thread 13's pipe (fds 8, 9, inode 41), printed by another thread with both ends
         # open, then by 13 itself once its end 8 was closed at 2800: one create, one close
@@ -758,13 +817,13 @@ def test_reader_turns_what_the_kernel_held_into_events_and_pairs() -> None:
         "@pairs[10, 11, 293, 1, 0]: 2\n",  # two pipes, their inodes known, both ends closed
         "@pairs[10, 11, 293, 1, 0]: 0\n",  # counted, then printed after all: nothing
         # a hash of 2^63 or more: printed unsigned in its name line, signed in a map's key
-        f"1600 11 10 name {2**64 - 5} /tmp/x.csv\n",
+        f"name {2**64 - 5} /tmp/x.csv\n",
         "@pairs[10, 11, 2, 65, -5]: 3\n",  # open(2) of /tmp/x.csv, three times
         # the socketpair still held at the exit: fds 5 and 6, 5 closed at 3500
         *(f"@{slot}[12]: {value}\n" for slot, value in HELD_SOCKETPAIR.items()),
         "@pairs[10, 11, 999, 0, 0]: 1\n",  # a call the program never holds: unparsed
         "5000 11 10 held 999 1 2 3 4 1 0\n",  # the same in a held line
-        "5000 11 10 name x77 /etc/hostname\n",  # a hash that is not a number
+        "name x77 /etc/hostname\n",  # a hash that is not a number
         # process 20 still holds an openat of fd 7; its @pct is left from an earlier pipe
         *(f"@{slot}[20]: {value}\n" for slot, value in HELD_OPENAT.items()),
     ]

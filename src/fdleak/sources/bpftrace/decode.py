@@ -34,6 +34,7 @@ _CLOSE_RANGE_UNSHARE = 2
 _CLOSE_RANGE_CLOEXEC = 4
 _MSG_CMSG_CLOEXEC = 0x40000000
 _AF_UNIX, _AF_INET, _AF_INET6 = 1, 2, 10
+_SUN_PATH_AT = 2  # sockaddr_un: sun_family, then sun_path
 _FAMILIES = {16: "NETLINK", 17: "PACKET", 40: "VSOCK"}
 _TYPES = {1: "TCP", 2: "UDP", 3: "RAW"}  # SOCK_STREAM, SOCK_DGRAM, SOCK_RAW
 
@@ -65,17 +66,19 @@ def _int(text: str) -> int:
     return value - (1 << 32) if value >= 1 << 31 and value < 1 << 32 else value
 
 
-def _address(f: list[str]) -> str | None:
+def _address(reader: Paths, f: list[str]) -> str | None:
     """The five fields program.py prints for a sockaddr -> ``127.0.0.1:6379``,
-    ``[::1]:53``, ``/run/x.sock``, ``@abstract``."""
+    ``[::1]:53``, ``/run/x.sock``, ``@abstract`` (an AF_UNIX path as the hash of its text)."""
     family = int(f[0])
     if family == _AF_UNIX:
         abstract, length = f[1] == "1", int(f[2])
-        path = f[4] if len(f) > 4 else ""
+        if 0 < length <= _SUN_PATH_AT:
+            return None  # unnamed: the family alone (an accepted peer that never bound)
+        path = reader.name(int(f[4])) if len(f) > 4 else ""
         if abstract:
             # an abstract name is not NUL-terminated: its length is addrlen less the family
-            # and the leading NUL (unknown for accept's peer: read to the first NUL)
-            return "@" + (path[: length - 3] if length > 3 else path)
+            # and the leading NUL (not known: read to the first NUL)
+            return "@" + (path[: length - _SUN_PATH_AT - 1] if length > _SUN_PATH_AT + 1 else path)
         return path
     port, v4, lo, hi = (int(x) for x in f[1:5])
     port = ((port & 0xFF) << 8) | (port >> 8)  # network byte order
@@ -137,13 +140,13 @@ def decode(
         )
     if name in ("connect", "bind"):
         fd = _int(f[0])
-        address = _address(f[1:])
+        address = _address(reader, f[1:])
         if address is None:
             return ()
         return (FdEvent(seq, ts, tid, Op.ANNOTATE, fd, target=address, syscall=name, kind=FdKind.SOCKET),)
     if name in ("accept", "accept4"):
         ret, listener, flags, family = int(f[0]), _int(f[1]), _int(f[2]), int(f[3])
-        peer = _address(f[3:])
+        peer = _address(reader, f[3:])
         proto = "TCPv6" if family == _AF_INET6 else "UNIX" if family == _AF_UNIX else "TCP"
         # the engine puts the listener's bound address before the arrow
         target = f"{proto} ->{peer}" if peer else proto
@@ -182,7 +185,7 @@ def decode(
         return (FdEvent(seq, ts, tid, Op.SET_CLOEXEC, _int(f[0]), syscall=name, cloexec=int(f[1]) == 0x5451),)
     if name == "memfd_create":
         ret, flags = int(f[0]), _int(f[1])
-        label = f[2] if len(f) > 2 else ""
+        label = reader.name(int(f[2])) if len(f) > 2 else ""
         return (
             FdEvent(seq, ts, tid, Op.CREATE, ret, -1, FdKind.MEMFD, f"/memfd:{label}", name, bool(flags & 1)),
         )

@@ -2,20 +2,22 @@
 
 A handful of probes, not one per syscall: bpftrace detaches each at its exit, which took
 6 s to a minute here for 88 per-syscall tracepoints, and under a second for one
-raw_syscalls probe at entry, three at exit and four sched ones. The raw_syscalls probes
-test the syscall's number first, then the targets' pids and ``@traced[pid]`` (pid is the
-thread-group id, so every thread of a traced process passes), which forks extend.
+raw_syscalls probe at entry, one at exit and four sched ones. The raw_syscalls probes run
+on every system call of every process: they test the syscall's number first, then the
+targets' pids and ``@traced[pid]`` (pid is the thread-group id, so every thread of a
+traced process passes), which forks extend.
 
-At entry a traced fd call keeps its first four arguments and its time per thread (and
-which group of calls it is, for its exit); at exit one line per call: ``NSECS TID TGID
-NAME FIELDS...``, a string field always last (a path may hold spaces). A close's NSECS is
-its entry's, not its exit's:
-the number is free from some moment inside the call, and another thread of the process
-may take it and return before the close does; what was freed at entry sorts first.
-User memory behind a pointer is read at exit: the kernel has just read it, so it is
-resident. Socket addresses go out as raw numbers that records.py formats. An opened
-path goes out as a 64-bit hash of its text, the text itself in a ``name`` line the
-first time that hash is met. Syscall numbers are x86_64's.
+One line per call: ``NSECS TID TGID NAME FIELDS...`` (a string, the exec's file, always
+last). A close is printed at its entry, with its entry's time: the number is free from
+some moment inside the call, and another thread of the process may take it and return
+before the close does; what was freed at entry sorts first. Every other call is printed
+at its exit, with its result, and its arguments read where the kernel saved them at its
+entry (the task's pt_regs, through the kernel's types: BTF; without, its entry keeps them
+in a map). User memory behind a pointer is read at exit: the kernel has just read it, so
+it is resident. Socket addresses go out as raw numbers that records.py formats. A string
+(an opened path, a memfd's name, an AF_UNIX address) goes out as a 64-bit hash of its
+text, the text itself in a ``name`` line the first time that hash is met. Syscall
+numbers are x86_64's.
 
 Printing is most of what tracing costs the traced program (bpftrace formats each record
 and writes it out, and wakes its reader with an interrupt in the traced thread), and most
@@ -24,8 +26,9 @@ socket, pipe, socketpair, eventfd or epoll) is held in a map keyed by the thread
 than printed. Closing every fd it made before the thread does anything else to the table
 counts one pair in @pairs, keyed by what tells the pair's group apart (call, flags or
 family and type, path hash), and prints nothing. Anything else the thread does first
-prints the held create as a ``held`` line: another fd call, a clone or an exec, its
-exit. When bpftrace exits it prints its maps: the pairs, and the creates still held. A
+prints the held create as a ``held`` line: another fd call (a close of another fd, at its
+entry; a create, at its entry before it makes its own), a clone or an exec, its exit.
+When bpftrace exits it prints its maps: the pairs, and the creates still held. A
 held line comes later than the create happened, but with the create's own time, and
 before anything else its thread did to the table.
 
@@ -49,23 +52,21 @@ STRLEN = 200
 
 _HEAD = '"%lu %d %d '
 _PREFIX_ARGS = "nsecs, tid, pid"
-# the groups of calls whose exits are printed alike
+# the groups of calls, the branches of the exit probe
 _OPEN, _MEMFD, _ADDRESS, _NUMBERS = 1, 2, 3, 4
-_PAIRED = 5  # the calls whose creates are held, and close, which pairs with them
+_PAIRED = 5  # the calls whose creates are held, and close (at entry), which pairs with them
 _TABLE = 6  # dups, fcntl, ioctl, recvmsg, close_range, unshare: the rest of the numbers
 _BOUND = 7  # connect and bind: sockaddrs as _ADDRESS's accepts
-# the exit probes, each for some groups. As few as fit: every raw_syscalls probe runs on
-# every system call of every process (and costs a perf sample on one CPU where its perf
-# event cannot be disabled: perf_events.py). More groups in one would not fit the 512-byte
-# BPF stack: bpftrace gives every printf's arguments, strings included, their own room.
-# bpftrace loads and attaches them one at a time, in this order, while the targets run:
-# close's comes first, so that a create seen in that time never misses its close.
-_EXIT_PROBES = ((_PAIRED,), (_OPEN, _NUMBERS, _TABLE), (_MEMFD, _ADDRESS, _BOUND))
+# in the order the exit probe tests for them, the likeliest first. One exit probe for them
+# all: each raw_syscalls probe costs every system call of every process (and a perf sample
+# on one CPU where its perf event cannot be disabled: perf_events.py). bpftrace attaches
+# the enter probe first, so a create seen at its exit never misses its close.
+_GROUPS = (_PAIRED, _OPEN, _TABLE, _NUMBERS, _MEMFD, _ADDRESS, _BOUND)
 
 
 @dataclass(frozen=True, slots=True)
 class Call:
-    """One syscall: its number, which exit probe prints it, and what it prints."""
+    """One syscall: its number, its group (the exit probe's branch), and what it prints."""
 
     name: str
     nr: int
@@ -73,11 +74,15 @@ class Call:
     fmt: str  # printf format after "NAME " (without the newline)
     values: tuple[str, ...]  # printf values: $r is the result, $a0..$a3 the arguments
     when: str = "$r >= 0"  # condition on the result for a line to be printed
-    enter_if: str = ""  # condition on the arguments ($e0..) for the call to be kept
+    # condition on its arguments ($e0.. at entry) for the call to change a fd table at all
+    enter_if: str = ""
     hold: Hold | None = None  # a create the kernel may hold back (see Hold)
     # the existing fds it names, of its arguments at entry ($e0, $e1): another thread's
     # create held back must be printed before them
     names: tuple[str, ...] = ()
+    # the address of a string it names (a path, a memfd's name, an AF_UNIX address), which
+    # goes out as its hash $h (see _string_hash)
+    text: str = ""
 
     def fields(self) -> tuple[str, ...]:
         """What the call's line prints, field by field: its values, and the literal
@@ -97,11 +102,13 @@ class Hold:
     key: tuple[str, str] = ("0", "0")  # of the held numbers, $v0 to $v3
 
 
+# an AF_UNIX sockaddr's path (see _family), past the leading NUL of an abstract one
+_UNIX_PATH = "$fam == 1 ? $a1 + 2 + $s1 : 0"
 _PIPE_ENDS = ("*(int32*)uptr($a0)", "*(int32*)uptr($a0 + 4)")
 
 CALLS: tuple[Call, ...] = (
-    # a path goes out as its hash ($h, see _path_hash), its text once per distinct path
-    Call("open", 2, _OPEN, "%d %d %lu", ("$r", "$a1", "$h"), hold=Hold(key=("$v1", "$v2"))),
+    # a path goes out as its hash ($h, see _string_hash), its text once per distinct path
+    Call("open", 2, _OPEN, "%d %d %lu", ("$r", "$a1", "$h"), hold=Hold(key=("$v1", "$v2")), text="$a0"),
     Call(
         "openat",
         257,
@@ -109,15 +116,18 @@ CALLS: tuple[Call, ...] = (
         "%d %d %lu",
         ("$r", "$a2", "$h"),
         hold=Hold(key=("$v1", "$v2")),
+        text="$a1",
     ),
-    Call("creat", 85, _OPEN, "%d 0 %lu", ("$r", "$h"), hold=Hold(key=("0", "$v2"))),
-    Call("openat2", 437, _OPEN, "%d %lu %lu", ("$r", "*(uint64*)uptr($a2)", "$h")),
-    Call("memfd_create", 319, _MEMFD, "%d %d %s", ("$r", "$a1", "str(uptr($a0))")),
-    Call("accept", 43, _ADDRESS, "%d %d 0", ("$r", "$a0"), names=("$e0",)),
-    Call("accept4", 288, _ADDRESS, "%d %d %d", ("$r", "$a0", "$a3"), names=("$e0",)),
+    Call("creat", 85, _OPEN, "%d 0 %lu", ("$r", "$h"), hold=Hold(key=("0", "$v2")), text="$a0"),
+    Call("openat2", 437, _OPEN, "%d %lu %lu", ("$r", "*(uint64*)uptr($a2)", "$h"), text="$a1"),
+    Call("memfd_create", 319, _MEMFD, "%d %d %lu", ("$r", "$a1", "$h"), text="$a0"),
+    Call("accept", 43, _ADDRESS, "%d %d 0", ("$r", "$a0"), names=("$e0",), text=_UNIX_PATH),
+    Call("accept4", 288, _ADDRESS, "%d %d %d", ("$r", "$a0", "$a3"), names=("$e0",), text=_UNIX_PATH),
     # a non-blocking connect says EINPROGRESS (-115) but has its peer already
-    Call("connect", 42, _BOUND, "%d", ("$a0",), when="$r == 0 || $r == -115", names=("$e0",)),
-    Call("bind", 49, _BOUND, "%d", ("$a0",), when="$r == 0", names=("$e0",)),
+    Call(
+        "connect", 42, _BOUND, "%d", ("$a0",), when="$r == 0 || $r == -115", names=("$e0",), text=_UNIX_PATH
+    ),
+    Call("bind", 49, _BOUND, "%d", ("$a0",), when="$r == 0", names=("$e0",), text=_UNIX_PATH),
     Call("open_by_handle_at", 304, _NUMBERS, "%d %d", ("$r", "$a2")),
     Call(
         "socket",
@@ -213,7 +223,8 @@ CALLS: tuple[Call, ...] = (
         ),
         when="$n > 0",
     ),
-    Call("close", 3, _PAIRED, "%d %d", ("$a0", "$r"), when="$r != -9", names=("$e0",)),
+    # printed (or paired) at its entry: see _close
+    Call("close", 3, _PAIRED, "%d", ("$e0",), names=("$e0",)),
     Call("close_range", 436, _TABLE, "%d %lu %d", ("$a0", "$a1", "$a2"), when="$r == 0"),
     # unshare(CLONE_FILES): a private copy of the table
     Call("unshare", 272, _TABLE, "%d", ("$a0",), when="$r == 0"),
@@ -228,10 +239,7 @@ _CLONES = (
     (58, "0x4111"),  # vfork: CLONE_VM | CLONE_VFORK | SIGCHLD
 )
 _CLONE_THREAD = 0x10000
-# what a thread keeps from a call's entry for its exit: its arguments and clone flags
-_SLOTS = ("ar", "nr", "a0", "a1", "a2", "a3", "cf")
-# the calls that free fd numbers: timed at their entry (see the module's docstring)
-_FREEING = ("close", "close_range")
+_CLOSE, _CLOSE_RANGE = 3, 436
 # a thread's held create, one tuple (one map update holds it), keyed by the thread: @hv
 # (when, its process, its numbers, its call, its state: which of its fds are still open
 # as bits, _SHARED, and the thread's id from bit 8), there while one is held; and @pct,
@@ -270,9 +278,15 @@ _NAME_ALL = {
 # besides the fd calls, the ones a held create must be printed before: clone, clone3,
 # fork, vfork (the child copies the table), execve, execveat (close-on-exec)
 _FLUSHED_BY = (56, 435, 57, 58, 59, 322)
-_CLOSE = 3
-# every call the enter probes look at
+# every call the enter probe looks at, and the exit probe (all but close)
 _FD_CALLS = (*(call.nr for call in CALLS), *_FLUSHED_BY)
+_EXIT_CALLS = tuple(call.nr for call in CALLS if call.nr != _CLOSE)
+# where the kernel saved a task's registers at its system call (task_pt_regs): struct
+# pt_regs (168 bytes) at the top of its kernel stack: 16 KiB, 32 KiB with KASAN, less 16
+# bytes with FRED (Linux 6.9+). Tried in turn: the first whose orig_ax is the call's number.
+_REGS_AT = tuple(top - pad - 168 for top in (16384, 32768) for pad in (0, 16))
+_ORIG_AX = 120
+_ARGS_AT = (112, 104, 96, 56)  # pt_regs' di, si, dx, r10: x86_64's first four arguments
 
 
 def build(pids: list[int], group_dead: bool, btf: bool) -> str:
@@ -288,14 +302,10 @@ def build(pids: list[int], group_dead: bool, btf: bool) -> str:
         _probe(
             "tracepoint:raw_syscalls:sys_enter",
             _FD_CALLS,
-            [f"  if {traced} {{", *_enter(), *held, *_keep(), "  }"],
+            [f"  if {traced} {{", *_enter(), *held, *_close(btf), *_keep(btf), "  }"],
         )
     )
-    for groups in _EXIT_PROBES:
-        numbers = [call.nr for call in CALLS if call.group in groups]
-        branches = [f"if ($g == {group}) {{\n" + "\n".join(_exit(group, btf)) + "\n  }" for group in groups]
-        body = [*_group(groups), "  " + " else ".join(branches)]
-        out.append(_probe("tracepoint:raw_syscalls:sys_exit", numbers, body))
+    out.append(_probe("tracepoint:raw_syscalls:sys_exit", _EXIT_CALLS, _exit(btf, traced)))
     out.append(
         f"tracepoint:sched:sched_process_fork /{traced}/ {{\n"
         f'  printf({_HEAD}fork %d %lu\\n", {_PREFIX_ARGS}, args->child_pid, @cf[tid]);\n'
@@ -326,46 +336,52 @@ def build(pids: list[int], group_dead: bool, btf: bool) -> str:
             else ""
         )
         # a task killed inside a call never reaches its exit probe: drop what it kept
-        + "".join(f"  delete(@{slot}[tid]);\n" for slot in _SLOTS)
+        + "".join(f"  delete(@{slot}[tid]);\n" for slot in ("ct" if btf else "ar", "cf"))
         + "}"
     )
     return "\n".join(out) + "\n"
 
 
 def _enter() -> list[str]:
-    """At entry, a clone keeps its flags for the fork's probe; a traced fd call's group of
-    calls ($g), and what _keep keeps of its arguments ($c2, $c3: its third and fourth)."""
-    lines = ["  $e0 = args->args[0]; $e1 = args->args[1]; $g = 0;"]
-    lines.append("  $c2 = args->args[2]; $c3 = args->args[3];")
+    """At entry, a clone keeps its flags for the fork's probe; $e0, $e1: the call's first
+    two arguments."""
+    lines = ["  $e0 = args->args[0]; $e1 = args->args[1];"]
     for nr, flags in _CLONES:
         lines.append(f"  if ($id == {nr}) {{ @cf[tid] = (uint64)({flags}); }}")
-    for call in CALLS:
-        test = f"$id == {call.nr}" + (f" && ({call.enter_if})" if call.enter_if else "")
-        lines.append(f"  if ({test}) {{ $g = {call.group}; }}")
     return lines
 
 
-def _keep() -> list[str]:
-    """A traced fd call keeps its number, arguments and time for its exit, which deletes
-    them (a call its entry did not keep finds none): one tuple, not a map per argument
-    (map updates are most of what a probe costs); a sockaddr's printing leaves no stack for
-    the tuple, so a map per argument there."""
+def _keep(btf: bool) -> list[str]:
+    """What a call's exit needs of its entry. With BTF, only a close_range's time (the exit
+    reads the arguments the kernel saved, see _exit): it frees numbers, timed at its entry
+    as a close is. Without, the arguments and time of every call the exit probe prints (a
+    call the exit finds nothing of is not printed), in one tuple: map updates are most of
+    what a probe costs."""
+    if btf:
+        return [f"  if ($id == {_CLOSE_RANGE}) {{ @ct[tid] = nsecs; }}"]
+    skipped = "".join(
+        f" if ($id == {call.nr} && !({call.enter_if})) {{ $kept = 0; }}" for call in CALLS if call.enter_if
+    )
     return [
-        "  if ($g != 0) {",
-        f"    if ($g == {_ADDRESS} || $g == {_BOUND}) {{",
-        "      @nr[tid] = $id; @a0[tid] = $e0; @a1[tid] = $e1; @a2[tid] = $c2; @a3[tid] = $c3;",
-        "    } else { @ar[tid] = ($id, $e0, $e1, $c2, $c3, nsecs); }",
-        "  }",
+        *_member(_EXIT_CALLS, "$kept"),
+        f" {skipped}",
+        "  if ($kept) { @ar[tid] = ($id, $e0, $e1, args->args[2], args->args[3], nsecs); }",
     ]
 
 
-def _group(groups: tuple[int, ...]) -> list[str]:
-    """At exit, $g: which of ``groups`` the call $id is in (the probe runs for theirs alone)."""
-    lines = [f"  $g = {groups[-1]};"]
-    for group in groups[:-1]:
-        numbers = [call.nr for call in CALLS if call.group == group]
-        lines += [*_member(numbers, "$gm"), f"  if ($gm) {{ $g = {group}; }}"]
-    return lines
+def _close(btf: bool) -> list[str]:
+    """A close, at its entry: after it, another thread may be given the number it frees.
+    Its own thread's held create, the last of whose fds it closes, counts a pair (see
+    _pair); anything else is printed. Its result is not waited for: a close of a number
+    not open (EBADF) changes nothing in the reader's table either."""
+    line = f'printf({_HEAD}close %d\\n", {_PREFIX_ARGS}, $e0);'
+    if not btf:
+        return [f"  if ($id == {_CLOSE}) {{ {line} }}"]
+    return [
+        f"  if ($id == {_CLOSE}) {{",
+        f"    if ($k != 0) {{\n{_pair(line)}\n    }} else {{ {line} }}",
+        "  }",
+    ]
 
 
 def _enter_held() -> list[str]:
@@ -390,8 +406,6 @@ def _enter_held() -> list[str]:
         f"      if ($hv.{_HELD_STATE} & {_SHARED}) {{ delete(@hf[pid, $e0]); }}",
         f"    }} else {{ $own = 1;{not_kept} }}",
         "  }",
-        # a close keeps which of the held fds it is (0: none) and the hold's time
-        f"  if ($id == {_CLOSE}) {{ $c2 = (uint64)$k; $c3 = $hv.0; }}",
     ]
 
 
@@ -500,66 +514,39 @@ def _unindex(held: str) -> str:
     return f"if ({state} & {_SHARED}) {{ {' '.join(ends)} }}"
 
 
-def _exit(group: int, btf: bool) -> list[str]:
-    """A call's exit: its line, if its entry kept it (see _keep). The call's number is read
-    from what was kept: 0, no call's, where nothing was (an untraced process, an ioctl
-    or fcntl that changes no table). (Not an ``if`` around it all: that passed the 512-byte
-    stack where a close is paired.)"""
-    lines = ["  $r = args->ret;"]
-    if group in (_ADDRESS, _BOUND):
-        lines.append("  $id = @nr[tid]; $a0 = @a0[tid]; $a1 = @a1[tid]; $a2 = @a2[tid]; $a3 = @a3[tid];")
-    else:
-        lines.append("  $t = @ar[tid]; $id = $t.0; $a0 = $t.1; $a1 = $t.2; $a2 = $t.3; $a3 = $t.4;")
-    if group in (_ADDRESS, _BOUND):
-        lines.append("  $fam = $id != 0 && $a1 != 0 ? *(uint16*)uptr($a1) : 0;")
-    if group == _TABLE:
-        lines.append("  $c = (uint64)0; $n = 0;")
-    if group == _PAIRED:
-        lines.append("  $ino = (uint64)0;")
-    if group == _OPEN:
-        lines.append(_path_hash())
-    holding = btf and any(call.hold is not None for call in CALLS if call.group == group)
-    if holding:
+def _exit(btf: bool, traced: str) -> list[str]:
+    """A call's exit (any but a close's): its line, or its create held. Its arguments: with
+    BTF, those the kernel saved at its entry (_REGS_AT), in a traced process; without,
+    those its entry kept (see _keep). None found: no line.
+
+    The probe's stack is 512 bytes, a string's printing takes 416 of them (bpftrace's
+    str() its 200, its printf as many more), and what a probe keeps across a helper call
+    it keeps there too: so the string comes first, and the rest is read after it."""
+    calls = [call for call in CALLS if call.nr != _CLOSE]
+    lines = [
+        "  $r = args->ret;",
+        *_arguments(btf, traced),
+        f"  if ($g) {{\n{chr(10).join(_group())}\n  }}",
+        *_string_hash(),
+        *_more_arguments(btf),
+        *_family(),
+        "  $c = (uint64)0; $n = 0; $ino = (uint64)0;",
+    ]
+    if btf:
         # held in a process with few enough threads that a walk finds every holder (see
         # _others); the thread holds nothing now: its create's entry printed what it held
         lines.append(
-            "  $nt = $id != 0 ? curtask->signal->nr_threads : 0;\n"
+            f"  $nt = $g == {_PAIRED} || $g == {_OPEN} ? curtask->signal->nr_threads : 0;\n"
             f"  $free = $nt <= {HOLDING_THREADS};\n"
             "  $hold = 0; $two = 0;\n"
             "  $v0 = (uint64)0; $v1 = (uint64)0; $v2 = (uint64)0; $v3 = (uint64)0;"
         )
     branches = []
-    for call in CALLS:
-        if call.group != group:
-            continue
-        body = []
-        if call.name in ("pipe", "pipe2") and btf:
-            # the pipe's inode, as /proc/PID/fd and strace -y name it (pipe:[N]): from the
-            # new fd's struct file, through the kernel's types (BTF)
-            file = "*(uint64*)kptr((uint64)curtask->files->fdt->fd + (uint64)*(int32*)uptr($a0) * 8)"
-            body.append(f"if ($r == 0) {{ $ino = ((struct file*){file})->f_inode->i_ino; }}")
-        if call.name == "recvmsg":
-            body.append(
-                "if ($r >= 0) { $c = *(uint64*)uptr($a1 + 32); "
-                "if ($c != 0 && *(uint64*)uptr($a1 + 40) >= 20 && *(int32*)uptr($c + 8) == 1 "
-                "&& *(int32*)uptr($c + 12) == 1) { $n = (int32)((*(uint64*)uptr($c) - 16) / 4); } }"
-            )
-        values = ", ".join(call.values)
-        if group in (_ADDRESS, _BOUND):
-            body.append(_address_branches(call, values))
-        else:
-            prefix = _PREFIX_ARGS.replace("nsecs", "$ts") if call.name in _FREEING else _PREFIX_ARGS
-            if call.name in _FREEING:
-                body.append("$ts = $t.5;")  # its entry's time (see the module's docstring)
-            line = f'printf({_HEAD}{call.name} {call.fmt}\\n", {prefix}, {values});'
-            if call.hold is not None and btf:
-                line = f"if ($free) {{ {_hold(call)} }} else {{ {line} }}"
-            if call.nr == _CLOSE and btf:
-                line = _close_of_held(line)
-            body.append(f"if ({call.when}) {{ {line} }}")
-        branches.append(f"if ($id == {call.nr}) {{\n    " + "\n    ".join(body) + "\n  }")
+    for group in _GROUPS:
+        of_group = " else ".join(_exit_of(call, btf) for call in calls if call.group == group)
+        branches.append(f"if ($g == {group}) {{\n  {of_group}\n  }}")
     lines.append("  " + " else ".join(branches))
-    if holding:
+    if btf:
         # one place that writes the slots: a tuple built in each branch would take stack
         lines.append(
             "  if ($hold) {\n"
@@ -569,9 +556,112 @@ def _exit(group: int, btf: bool) -> list[str]:
             "    if ($sh) { @hf[pid, $v0] = tid; if ($two) { @hf[pid, $v1] = tid; } }\n"
             "  }"
         )
-    # (deleted: a later call its entry does not keep must find nothing)
-    lines.append("  delete(@nr[tid]);" if group in (_ADDRESS, _BOUND) else "  delete(@ar[tid]);")
+        lines.append(f"  if ($id == {_CLOSE_RANGE}) {{ delete(@ct[tid]); }}")
+    else:
+        # (deleted: a later call its entry does not keep must find nothing)
+        lines.append("  if ($g) { delete(@ar[tid]); }")
     return lines
+
+
+def _group() -> list[str]:
+    """$g: the group of the call $id, which branch of the exit probe it takes."""
+    lines = [f"    $g = {_GROUPS[-1]};"]
+    for group in _GROUPS[:-1]:
+        numbers = [call.nr for call in CALLS if call.group == group and call.nr != _CLOSE]
+        lines += [*_member(numbers, "$gm"), f"  if ($gm) {{ $g = {group}; }}"]
+    return lines
+
+
+def _exit_of(call: Call, btf: bool) -> str:
+    """The branch of ``call`` in the exit probe: its line, or its create held."""
+    body = []
+    if call.name in ("pipe", "pipe2") and btf:
+        # the pipe's inode, as /proc/PID/fd and strace -y name it (pipe:[N]): from the
+        # new fd's struct file, through the kernel's types (BTF)
+        file = "*(uint64*)kptr((uint64)curtask->files->fdt->fd + (uint64)*(int32*)uptr($a0) * 8)"
+        body.append(f"if ($r == 0) {{ $ino = ((struct file*){file})->f_inode->i_ino; }}")
+    if call.name == "recvmsg":
+        body.append(
+            "if ($r >= 0) { $c = *(uint64*)uptr($a1 + 32); "
+            "if ($c != 0 && *(uint64*)uptr($a1 + 40) >= 20 && *(int32*)uptr($c + 8) == 1 "
+            "&& *(int32*)uptr($c + 12) == 1) { $n = (int32)((*(uint64*)uptr($c) - 16) / 4); } }"
+        )
+    values = ", ".join(call.values)
+    fmt = call.fmt
+    prefix = _PREFIX_ARGS
+    if call.nr == _CLOSE_RANGE:
+        # timed at its entry, as a close (see the module's docstring)
+        prefix = _PREFIX_ARGS.replace("nsecs", "$ts")
+        body.append(f"$ts = @{'ct[tid]' if btf else 'ar[tid].5'}; if ($ts == 0) {{ $ts = nsecs; }}")
+    line = f'printf({_HEAD}{call.name} {fmt}\\n", {prefix}, {values});'
+    if call.group in (_ADDRESS, _BOUND):
+        line = _sockaddr(call, values)
+    if call.hold is not None and btf:
+        line = f"if ($free) {{ {_hold(call)} }} else {{ {line} }}"
+    # (an ioctl or fcntl that changes no table: without BTF, its entry kept nothing)
+    when = f"({call.when}) && ({call.enter_if.replace('$e', '$a')})" if call.enter_if else call.when
+    body.append(f"if ({when}) {{ {line} }}")
+    return f"if ($id == {call.nr}) {{\n    " + "\n    ".join(body) + "\n  }"
+
+
+def _arguments(btf: bool, traced: str) -> list[str]:
+    """$a0, $a1: the call's first two arguments; $g: 1 where they were found (a traced
+    process), else 0. ($a2, $a3: _more_arguments.)"""
+    if not btf:
+        return [
+            "  $g = @ar[tid].0 != 0; $a0 = (uint64)0; $a1 = (uint64)0;",
+            "  if ($g) { $a0 = @ar[tid].1; $a1 = @ar[tid].2; }",
+        ]
+    found = " ".join(f"$a{i} = *(uint64*)kptr($regs + {at});" for i, at in enumerate(_ARGS_AT[:2]))
+    return [
+        "  $g = 0; $a0 = (uint64)0; $a1 = (uint64)0; $regs = (uint64)0;",
+        f"  if {traced} {{",
+        "    $stack = (uint64)curtask->stack;",
+        *(
+            f"    if ($regs == 0 && *(uint64*)kptr($stack + {at + _ORIG_AX}) == (uint64)$id) {{"
+            f" $regs = $stack + {at}; }}"
+            for at in _REGS_AT
+        ),
+        f"    if ($regs != 0) {{ {found} $g = 1; }}",
+        # a kernel whose registers are elsewhere: every call is lost, and counted
+        "    else { @noregs = count(); }",
+        "  }",
+    ]
+
+
+def _more_arguments(btf: bool) -> list[str]:
+    """$a2, $a3, read after the string's printing (fewer values kept across it); and the
+    call's number and result again."""
+    if not btf:
+        # (field by field: a tuple read whole would take its room on the stack throughout)
+        reads = "$a2 = @ar[tid].3; $a3 = @ar[tid].4;"
+    else:
+        reads = f"$a2 = *(uint64*)kptr($regs + {_ARGS_AT[2]}); $a3 = *(uint64*)kptr($regs + {_ARGS_AT[3]});"
+    return ["  $id = args->id; $r = args->ret; $a2 = (uint64)0; $a3 = (uint64)0;", f"  if ($g) {{ {reads} }}"]
+
+
+def _family() -> list[str]:
+    """$fam: the family of a connect's, bind's or accept's sockaddr at $a1; $s1, whether an
+    AF_UNIX address is abstract (its name after a NUL)."""
+    return [
+        "  $fam = (uint64)0; $s1 = (uint64)0;",
+        f"  if (($g == {_ADDRESS} || $g == {_BOUND}) && $a1 != 0) {{",
+        "    $fam = *(uint16*)uptr($a1); if ($fam == 1) { $s1 = *(uint8*)uptr($a1 + 2) == 0 ? 1 : 0; }",
+        "  }",
+    ]
+
+
+def _sockaddr(call: Call, values: str) -> str:
+    """The call's line with its sockaddr at $a1 in five more fields: for IPv4 and IPv6
+    ``FAMILY PORT V4 LO HI`` (IPv4's address at +4, IPv6's 16 bytes at +8); for AF_UNIX ``1
+    ABSTRACT LENGTH 0 HASH``, its path's text in a ``name`` line (see _string_hash). Read
+    as they are printed, not kept in variables before: that would pass the 512-byte stack."""
+    head = f'printf({_HEAD}{call.name} {call.fmt} %d %lu %lu %lu %lu\\n", {_PREFIX_ARGS}, {values}'
+    # its length: addrlen; accept's, what the kernel wrote to *addrlen
+    length = "$a2" if call.group == _BOUND else "($a2 != 0 ? *(uint32*)uptr($a2) : 0)"
+    field = "$a1 != 0 ? *(uint{bits}*)uptr($a1 + {at}) : 0"
+    inet = ", ".join(field.format(bits=bits, at=at) for bits, at in ((16, 2), (32, 4), (64, 8), (64, 16)))
+    return f"if ($fam == 1) {{ {head}, 1, $s1, {length}, 0, $h); }} else {{ {head}, $fam, {inet}); }}"
 
 
 def _probe(probe: str, numbers: Iterable[int], body: list[str]) -> str:
@@ -602,33 +692,37 @@ _FNV_BASIS, _FNV_PRIME = 0xCBF29CE484222325, 0x100000001B3
 _WORDS = STRLEN // 8  # a path is hashed as far as its text is printed
 
 
-def _path_hash() -> str:
-    """$h: a hash of the opened path, read 8 bytes at a time up to its NUL; and, the first
-    time a hash is met (@names), a ``name`` line with the path's text. A record then
-    carries the number, not the text: a held create keeps no string in the 512-byte stack
-    it would share with the printing of one."""
+def _string_hash() -> list[str]:
+    """$h: a hash of the string the call names (Call.text), read 8 bytes at a time up to its
+    NUL; and, the first time a hash is met (@names), a ``name`` line with its text. A
+    record then carries the number, not the text: one printf of a string in the probe
+    (bpftrace 0.17 gives each its own 200 bytes of the 512-byte stack)."""
     zeros = "(($w - 0x0101010101010101) & ~$w & 0x8080808080808080)"
-    return "\n".join(
-        (
-            "  $p = ($id == 257 || $id == 437) ? $a1 : $a0;",
-            f"  $h = (uint64){_FNV_BASIS:#x}; $i = 0;",
-            "  if ($id != 0 && $r >= 0) {",
-            f"    while ($i < {_WORDS}) {{",
-            "      $w = *(uint64*)uptr($p + $i * 8);",
-            f"      $z = {zeros};",
-            # the word holding the NUL: only its bytes before it (the lowest zero byte's
-            # high bit is the lowest bit set in $z; little-endian)
-            "      if ($z != 0) { $w = $w & ((($z & (~$z + 1)) >> 7) - 1); }",
-            f"      $h = ($h ^ $w) * {_FNV_PRIME:#x};",
-            f"      $i = $z != 0 ? {_WORDS} : $i + 1;",
-            "    }",
-            "    if (@names[$h] == 0) {",
-            "      @names[$h] = 1;",
-            f'      printf({_HEAD}name %lu %s\\n", {_PREFIX_ARGS}, $h, str(uptr($p)));',
-            "    }",
-            "  }",
-        )
+    texts = " else ".join(
+        f"if ($id == {call.nr}) {{ if ({call.when}) {{ $p = {call.text}; }} }}" for call in CALLS if call.text
     )
+    return [
+        *_family(),
+        "  $p = (uint64)0;",
+        f"  if ($g) {{ {texts} }}",
+        f"  $h = (uint64){_FNV_BASIS:#x}; $i = 0;",
+        "  if ($p != 0) {",
+        f"    while ($i < {_WORDS}) {{",
+        "      $w = *(uint64*)uptr($p + $i * 8);",
+        f"      $z = {zeros};",
+        # the word holding the NUL: only its bytes before it (the lowest zero byte's
+        # high bit is the lowest bit set in $z; little-endian)
+        "      if ($z != 0) { $w = $w & ((($z & (~$z + 1)) >> 7) - 1); }",
+        f"      $h = ($h ^ $w) * {_FNV_PRIME:#x};",
+        f"      $i = $z != 0 ? {_WORDS} : $i + 1;",
+        "    }",
+        "    if (@names[$h] == 0) {",
+        "      @names[$h] = 1;",
+        # (no time nor thread: not needed, and 16 bytes of a stack this string fills)
+        '      printf("name %lu %s\\n", $h, str(uptr($p)));',
+        "    }",
+        "  }",
+    ]
 
 
 def _hold(call: Call) -> str:
@@ -640,41 +734,42 @@ def _hold(call: Call) -> str:
     return f"$hold = 1; $two = {int(call.hold.ends == 2)}; {values}"
 
 
-def _close_of_held(printed: str) -> str:
-    """A close: of a held fd (marked at its entry, and nothing printed the create since),
-    it pairs: a pair is counted in @pairs (bpftrace prints the map at its exit) once every
-    fd the create made is closed; of anything else, ``printed``."""
+def _pair(printed: str) -> str:
+    """A close of the thread's own held create ($hv; which of its fds: $k): once every fd
+    it made is closed, a pair is counted in @pairs (bpftrace prints the map at its exit),
+    keyed by what tells its group apart; the other end of a pipe or socketpair stays held,
+    with when this one was closed (@pct). Else, or where the pair cannot be counted,
+    ``printed``, after the create."""
     keys = " else ".join(
         f"if ($hn == {call.nr}) {{ $k1 = (uint64)({call.hold.key[0]}); $k2 = (uint64)({call.hold.key[1]}); }}"
         for call in CALLS
         if call.hold is not None
     )
     pair = "@pairs[pid, tid, $hn, $k1, $k2]"
-    return (
-        f"$hv = @hv[tid]; $hn = $hv.{_HELD_CALL};\n"
-        # (its entry kept which held fd it closes in $a2, the hold's time in $a3)
-        "    if ($a2 != 0 && $hn != 0 && $hv.0 == $a3) {\n"
-        f"      $st = $hv.{_HELD_STATE}; $m = $st & (3 - $a2);\n"
-        "      $v0 = $hv.2; $v1 = $hv.3; $v2 = $hv.4; $v3 = $hv.5;\n"
-        "      if ($m == 0) {\n"
-        "        $k1 = (uint64)0; $k2 = (uint64)0;\n"
-        f"        {keys}\n"
-        "        delete(@hv[tid]);\n"
-        f"        $pc = {pair}; {pair} = $pc + 1;\n"
-        # printed by another thread meanwhile (see _others): printed again, not counted
-        f"        $late = ($st & {_SHARED}) && @ep[pid] > $hv.0;\n"
-        f"        if ($late) {{ {pair} = $pc; }}\n"
-        # a full @pairs (bpftrace's 4,096 keys: paths of their own, such as report_N.csv)
-        # takes no new key: print what the pair was, as if nothing had been held
-        f"        if ($late || ($pc == 0 && {pair} == 0)) {{\n"
-        f"          {_print_held('$hv', 'tid')}\n"
-        f"          {printed}\n"
-        "        }\n"
-        "      } else {\n"
-        f"        @hv[tid] = ($hv.0, $hv.1, $v0, $v1, $v2, $v3, $hn, ($st & ~3) | $m);\n"
-        "        @pct[tid] = $ts;\n"
-        "      }\n"
-        f"    }} else {{ {printed} }}"
+    return "\n".join(
+        "      " + line
+        for line in (
+            f"$hn = $hv.{_HELD_CALL}; $st = $hv.{_HELD_STATE}; $m = $st & (3 - $k);",
+            "$v0 = $hv.2; $v1 = $hv.3; $v2 = $hv.4; $v3 = $hv.5;",
+            "if ($m == 0) {",
+            "  $k1 = (uint64)0; $k2 = (uint64)0;",
+            f"  {keys}",
+            "  delete(@hv[tid]);",
+            f"  $pc = {pair}; {pair} = $pc + 1;",
+            # printed by another thread meanwhile (see _others): printed again, not counted
+            f"  $late = ($st & {_SHARED}) && @ep[pid] > $hv.0;",
+            f"  if ($late) {{ {pair} = $pc; }}",
+            # a full @pairs (bpftrace's 4,096 keys: paths of their own, such as report_N.csv)
+            # takes no new key: print what the pair was, as if nothing had been held
+            f"  if ($late || ($pc == 0 && {pair} == 0)) {{",
+            f"    {_print_held('$hv', 'tid')}",
+            f"    {printed}",
+            "  }",
+            "} else {",
+            "  @hv[tid] = ($hv.0, $hv.1, $v0, $v1, $v2, $v3, $hn, ($st & ~3) | $m);",
+            "  @pct[tid] = nsecs;",
+            "}",
+        )
     )
 
 
@@ -692,28 +787,6 @@ def _flush(indent: str) -> str:
             "}",
             "delete(@pct[tid]);",
         )
-    )
-
-
-def _address_branches(call: Call, values: str) -> str:
-    """The call's fields, then the sockaddr at $a1 in five more: ``FAMILY PORT V4 LO HI``
-    (numbers: IPv4's address at +4, IPv6's 16 bytes at +8), or for AF_UNIX ``1 ABSTRACT
-    LENGTH 0 PATH`` (the path last, as strings always are). Two printfs, not one: a string
-    and ten numbers in one record would pass the 512-byte BPF stack."""
-    head = f"printf({_HEAD}{call.name} {call.fmt}"
-    length = "$a2" if call.name in ("connect", "bind") else "0"
-    return (
-        f"if ({call.when}) {{\n"
-        "      if ($fam == 1) {\n"
-        "        $abs = *(uint8*)uptr($a1 + 2) == 0 ? 1 : 0;\n"
-        f'        {head} 1 %d %d 0 %s\\n", {_PREFIX_ARGS}, {values}, $abs, {length}, '
-        "str(uptr($a1 + 2 + $abs)));\n"
-        "      } else {\n"
-        f'        {head} %d %d %lu %lu %lu\\n", {_PREFIX_ARGS}, {values}, $fam, '
-        "$a1 != 0 ? *(uint16*)uptr($a1 + 2) : 0, $a1 != 0 ? *(uint32*)uptr($a1 + 4) : 0, "
-        "$a1 != 0 ? *(uint64*)uptr($a1 + 8) : 0, $a1 != 0 ? *(uint64*)uptr($a1 + 16) : 0);\n"
-        "      }\n"
-        "    }"
     )
 
 

@@ -34,6 +34,10 @@ REORDER_NS = 1_000_000_000
 _LOST = re.compile(r"^Lost (\d+) events")
 _U64 = (1 << 64) - 1
 _MAP_LINE = re.compile(r"^@(\w+)\[(.*)\]: (.*)$")
+# the text of a string the records name by its hash, printed the first time it is met
+_NAME_LINE = re.compile(r"^name (\d+) (.*)$")
+# calls whose arguments the program could not find, and printed nothing of (program.py)
+_NOT_FOUND = re.compile(r"^@noregs: (\d+)$")
 _HELD_SLOTS = frozenset(HELD_SLOTS)
 _CLONE_THREAD = 0x10000
 
@@ -82,7 +86,7 @@ class Reader:
         self._held_at_exit: dict[int, dict[str, str]] = {}  # tid -> its held slots
         self._held_seen: set[tuple[int, int]] = set()  # (tid, nsecs) of the held lines read
         self._closed_seen: set[tuple[int, int]] = set()  # ... whose first end's close was
-        self.names: dict[int, str] = {}  # a path's hash -> its text (the "name" lines)
+        self.names: dict[int, str] = {}  # a string's hash -> its text (the "name" lines)
 
     def events(self, lines: Iterator[str]) -> Iterator[FdEvent]:
         """Every event of ``lines`` in kernel time order."""
@@ -122,6 +126,10 @@ class Reader:
         if not head.isdigit():
             if (match := _LOST.match(line)) is not None:
                 self.counts.lost += int(match.group(1))
+            elif (match := _NAME_LINE.match(line)) is not None:
+                self.names[int(match.group(1))] = match.group(2)  # a string's text, once
+            elif (match := _NOT_FOUND.match(line)) is not None:
+                self.counts.lost += int(match.group(1))
             elif (match := _MAP_LINE.match(line)) is not None:
                 self._map_entry(*match.groups())  # bpftrace's maps, at its exit
             elif not line.startswith(("@", "Attaching ")):  # "Attaching 8 probes..."
@@ -139,10 +147,6 @@ class Reader:
         name = parts[3]
         rest = parts[4] if len(parts) > 4 else ""
         try:
-            if name == "name":  # a path's text, the first time its hash is printed
-                number, _, text = rest.partition(" ")
-                self.names[int(number)] = text
-                return None
             if name == "held":  # a create the kernel held back: as its own line would be
                 nr, *numbers = rest.split(" ")
                 if not self._first_held(ns, tid, tgid, int(nr), numbers):
@@ -179,7 +183,7 @@ class Reader:
             end = numbers[0] if still == 2 else numbers[1]
             self._read += 1
             self.counts.lines += 1
-            heapq.heappush(self._heap, (closed_at, self._read, tid, tgid, "close", [end, "0"]))
+            heapq.heappush(self._heap, (closed_at, self._read, tid, tgid, "close", [end]))
         return first
 
     def _map_entry(self, name: str, key: str, value: str) -> None:
@@ -244,7 +248,7 @@ class Reader:
         return os.path.normpath(os.path.join(cwd, text))
 
     def name(self, number: int) -> str:
-        """The text of the path whose hash is ``number`` (printed once, before its first use)."""
+        """The text of the string whose hash is ``number`` (printed once, with its first use)."""
         return self.names.get(number, "")
 
     def forget_cwd(self, tgid: int) -> None:
@@ -268,11 +272,4 @@ def _numbers(text: str) -> list[int]:
 
 
 # how many spaces to split a record's fields on: a string field comes last, whole
-_STRING_AT = {
-    "memfd_create": 2,
-    "exec": 1,
-    "connect": 5,
-    "bind": 5,
-    "accept": 7,
-    "accept4": 7,
-}
+_STRING_AT = {"exec": 1}
