@@ -283,9 +283,10 @@ _FD_CALLS = (*(call.nr for call in CALLS), *_FLUSHED_BY)
 _EXIT_CALLS = tuple(call.nr for call in CALLS if call.nr != _CLOSE)
 # where the kernel saved a task's registers at its system call (task_pt_regs): struct
 # pt_regs (168 bytes) at the top of its kernel stack: 16 KiB, 32 KiB with KASAN, less 16
-# bytes with FRED (Linux 6.9+). Tried in turn: the first whose orig_ax is the call's number.
+# bytes with FRED (Linux 6.9+). Tried in turn: the first whose orig_ax is the call's
+# number and whose ax its result (two words no stale stack is likely to hold)
 _REGS_AT = tuple(top - pad - 168 for top in (16384, 32768) for pad in (0, 16))
-_ORIG_AX = 120
+_AX, _ORIG_AX = 80, 120
 _ARGS_AT = (112, 104, 96, 56)  # pt_regs' di, si, dx, r10: x86_64's first four arguments
 
 
@@ -618,8 +619,8 @@ def _arguments(btf: bool, traced: str) -> list[str]:
         f"  if {traced} {{",
         "    $stack = (uint64)curtask->stack;",
         *(
-            f"    if ($regs == 0 && *(uint64*)kptr($stack + {at + _ORIG_AX}) == (uint64)$id) {{"
-            f" $regs = $stack + {at}; }}"
+            f"    if ($regs == 0 && *(uint64*)kptr($stack + {at + _ORIG_AX}) == (uint64)$id"
+            f" && *(uint64*)kptr($stack + {at + _AX}) == (uint64)$r) {{ $regs = $stack + {at}; }}"
             for at in _REGS_AT
         ),
         f"    if ($regs != 0) {{ {found} $g = 1; }}",
