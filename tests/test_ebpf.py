@@ -768,6 +768,8 @@ def test_reader_orders_by_kernel_time_counts_loss_and_cut_paths() -> None:
         "5000 11 10 connect 4 1 0 16 0 79\n",
         "name 80 jit cache\n",
         "6000 11 10 memfd_create 5 1 80\n",
+        "name 81\n",  # an empty one
+        "7000 11 10 memfd_create 6 0 81\n",
         "\n",
         "@traced[10]: 1\n",
         "@noregs: 2\n",  # calls whose arguments the program did not find: lost
@@ -781,11 +783,12 @@ def test_reader_orders_by_kernel_time_counts_loss_and_cut_paths() -> None:
         ("annotate", 4, "127.0.0.1:6379"),
         ("annotate", 4, "/run/app.sock"),
         ("create", 5, "/memfd:jit cache"),
+        ("create", 6, "/memfd:"),
     ]
     assert events[0].cloexec and not events[2].cloexec and events[5].cloexec
-    assert [e.seq for e in events] == [1, 2, 3, 4, 5, 6]
+    assert [e.seq for e in events] == [1, 2, 3, 4, 5, 6, 7]
     counts = reader.counts
-    assert (counts.lost, counts.truncated_paths, counts.unparsed, counts.lines) == (9, 1, 0, 6)
+    assert (counts.lost, counts.truncated_paths, counts.unparsed, counts.lines) == (9, 1, 0, 7)
 
 
 # thread 12 of process 10 made fds 5 and 6 with socketpair (53) at 3000; 6 is still open

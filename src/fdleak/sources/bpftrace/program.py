@@ -386,8 +386,9 @@ def _close(btf: bool) -> list[str]:
 
 
 def _enter_held() -> list[str]:
-    """The thread's own held create ($own: to be printed first): a close of a fd it made may
-    complete a pair (marked, and held on); any other fd call, clone or exec prints it."""
+    """The thread's own held create ($own: to be printed first): a close of a fd it made
+    ($k: which of them) pairs with it (see _close); any other fd call, clone or exec
+    prints it."""
     # every call the probe runs for does, but an ioctl or fcntl that changes no fd table
     # (such as isatty()'s)
     not_kept = "".join(

@@ -35,7 +35,7 @@ _LOST = re.compile(r"^Lost (\d+) events")
 _U64 = (1 << 64) - 1
 _MAP_LINE = re.compile(r"^@(\w+)\[(.*)\]: (.*)$")
 # the text of a string the records name by its hash, printed the first time it is met
-_NAME_LINE = re.compile(r"^name (\d+) (.*)$")
+_NAME_LINE = re.compile(r"^name (\d+)(?: (.*))?$")
 # calls whose arguments the program could not find, and printed nothing of (program.py)
 _NOT_FOUND = re.compile(r"^@noregs: (\d+)$")
 _HELD_SLOTS = frozenset(HELD_SLOTS)
@@ -127,7 +127,7 @@ class Reader:
             if (match := _LOST.match(line)) is not None:
                 self.counts.lost += int(match.group(1))
             elif (match := _NAME_LINE.match(line)) is not None:
-                self.names[int(match.group(1))] = match.group(2)  # a string's text, once
+                self.names[int(match.group(1))] = match.group(2) or ""  # a string's text, once
             elif (match := _NOT_FOUND.match(line)) is not None:
                 self.counts.lost += int(match.group(1))
             elif (match := _MAP_LINE.match(line)) is not None:
