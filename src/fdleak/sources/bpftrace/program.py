@@ -8,9 +8,10 @@ targets' pids and ``@traced[pid]`` (pid is the thread-group id, so every thread 
 traced process passes), which forks extend.
 
 One line per call: ``NSECS TID TGID NAME FIELDS...`` (a string, the exec's file, always
-last). A close is printed at its entry, with its entry's time: the number is free from
-some moment inside the call, and another thread of the process may take it and return
-before the close does; what was freed at entry sorts first. Every other call is printed
+last). A close is printed at its entry (without BTF, at its exit), with its entry's time:
+the number is free from some moment inside the call, and another thread of the process
+may take it and return before the close does; what was freed at entry sorts first. A
+close of a number not open prints nothing (see _close). Every other call is printed
 at its exit, with its result, and its arguments read where the kernel saved them at its
 entry (the task's pt_regs, through the kernel's types: BTF; without, its entry keeps them
 in a map). User memory behind a pointer is read at exit: the kernel has just read it, so
@@ -223,8 +224,8 @@ CALLS: tuple[Call, ...] = (
         ),
         when="$n > 0",
     ),
-    # printed (or paired) at its entry: see _close
-    Call("close", 3, _PAIRED, "%d", ("$e0",), names=("$e0",)),
+    # with BTF, printed (or paired) at its entry: see _close
+    Call("close", 3, _PAIRED, "%d", ("$a0",), when="$r != -9", names=("$e0",)),
     Call("close_range", 436, _TABLE, "%d %lu %d", ("$a0", "$a1", "$a2"), when="$r == 0"),
     # unshare(CLONE_FILES): a private copy of the table
     Call("unshare", 272, _TABLE, "%d", ("$a0",), when="$r == 0"),
@@ -278,7 +279,7 @@ _NAME_ALL = {
 # besides the fd calls, the ones a held create must be printed before: clone, clone3,
 # fork, vfork (the child copies the table), execve, execveat (close-on-exec)
 _FLUSHED_BY = (56, 435, 57, 58, 59, 322)
-# every call the enter probe looks at, and the exit probe (all but close)
+# every call the enter probe looks at, and the exit probe (with BTF, all but close)
 _FD_CALLS = (*(call.nr for call in CALLS), *_FLUSHED_BY)
 _EXIT_CALLS = tuple(call.nr for call in CALLS if call.nr != _CLOSE)
 # where the kernel saved a task's registers at its system call (task_pt_regs): struct
@@ -306,7 +307,8 @@ def build(pids: list[int], group_dead: bool, btf: bool) -> str:
             [f"  if {traced} {{", *_enter(), *held, *_close(btf), *_keep(btf), "  }"],
         )
     )
-    out.append(_probe("tracepoint:raw_syscalls:sys_exit", _EXIT_CALLS, _exit(btf, traced)))
+    exits = [call.nr for call in _exit_calls(btf)]
+    out.append(_probe("tracepoint:raw_syscalls:sys_exit", exits, _exit(btf, traced)))
     out.append(
         f"tracepoint:sched:sched_process_fork /{traced}/ {{\n"
         f'  printf({_HEAD}fork %d %lu\\n", {_PREFIX_ARGS}, args->child_pid, @cf[tid]);\n'
@@ -364,23 +366,32 @@ def _keep(btf: bool) -> list[str]:
         f" if ($id == {call.nr} && !({call.enter_if})) {{ $kept = 0; }}" for call in CALLS if call.enter_if
     )
     return [
-        *_member(_EXIT_CALLS, "$kept"),
+        *_member((call.nr for call in _exit_calls(btf)), "$kept"),
         f" {skipped}",
         "  if ($kept) { @ar[tid] = ($id, $e0, $e1, args->args[2], args->args[3], nsecs); }",
     ]
 
 
 def _close(btf: bool) -> list[str]:
-    """A close, at its entry: after it, another thread may be given the number it frees.
-    Its own thread's held create, the last of whose fds it closes, counts a pair (see
-    _pair); anything else is printed. Its result is not waited for: a close of a number
-    not open (EBADF) changes nothing in the reader's table either."""
-    line = f'printf({_HEAD}close %d\\n", {_PREFIX_ARGS}, $e0);'
+    """With BTF a close is done at its entry, not at its exit, which does not run for it:
+    its own thread's held create, the last of whose fds it closes, counts a pair (see
+    _pair); a close of any other fd open in the process's table is printed; one of a
+    number not open (EBADF: a loop closing every number, say) is not. (Not waiting for its
+    result: another thread could make that number between this test and the close. Only
+    a program that closes numbers it does not hold does that.) Without BTF, the exit
+    prints it, with its result, and its entry's time."""
     if not btf:
-        return [f"  if ($id == {_CLOSE}) {{ {line} }}"]
+        return []
+    line = f'printf({_HEAD}close %d\\n", {_PREFIX_ARGS}, $e0);'
+    table = "(uint64)curtask->files->fdt"
+    is_open = (
+        "$e0 < (uint64)((struct fdtable *)$fdt)->max_fds"
+        " && *(uint64*)kptr((uint64)((struct fdtable *)$fdt)->fd + $e0 * 8) != 0"
+    )
     return [
         f"  if ($id == {_CLOSE}) {{",
-        f"    if ($k != 0) {{\n{_pair(line)}\n    }} else {{ {line} }}",
+        f"    if ($k != 0) {{\n{_pair(line)}\n    }}",
+        f"    else {{ $fdt = {table}; if ({is_open}) {{ {line} }} }}",
         "  }",
     ]
 
@@ -524,11 +535,11 @@ def _exit(btf: bool, traced: str) -> list[str]:
     The probe's stack is 512 bytes, a string's printing takes 416 of them (bpftrace's
     str() its 200, its printf as many more), and what a probe keeps across a helper call
     it keeps there too: so the string comes first, and the rest is read after it."""
-    calls = [call for call in CALLS if call.nr != _CLOSE]
+    calls = _exit_calls(btf)
     lines = [
         "  $r = args->ret;",
         *_arguments(btf, traced),
-        f"  if ($g) {{\n{chr(10).join(_group())}\n  }}",
+        f"  if ($g) {{\n{chr(10).join(_group(calls))}\n  }}",
         *_string_hash(),
         *_more_arguments(btf),
         *_family(),
@@ -565,11 +576,16 @@ def _exit(btf: bool, traced: str) -> list[str]:
     return lines
 
 
-def _group() -> list[str]:
+def _exit_calls(btf: bool) -> list[Call]:
+    """The calls the exit probe prints: with BTF, all but close (see _close)."""
+    return [call for call in CALLS if call.nr != _CLOSE or not btf]
+
+
+def _group(calls: list[Call]) -> list[str]:
     """$g: the group of the call $id, which branch of the exit probe it takes."""
     lines = [f"    $g = {_GROUPS[-1]};"]
     for group in _GROUPS[:-1]:
-        numbers = [call.nr for call in CALLS if call.group == group and call.nr != _CLOSE]
+        numbers = [call.nr for call in calls if call.group == group]
         lines += [*_member(numbers, "$gm"), f"  if ($gm) {{ $g = {group}; }}"]
     return lines
 
@@ -591,8 +607,8 @@ def _exit_of(call: Call, btf: bool) -> str:
     values = ", ".join(call.values)
     fmt = call.fmt
     prefix = _PREFIX_ARGS
-    if call.nr == _CLOSE_RANGE:
-        # timed at its entry, as a close (see the module's docstring)
+    if call.nr in (_CLOSE, _CLOSE_RANGE):
+        # timed at its entry (see the module's docstring)
         prefix = _PREFIX_ARGS.replace("nsecs", "$ts")
         body.append(f"$ts = @{'ct[tid]' if btf else 'ar[tid].5'}; if ($ts == 0) {{ $ts = nsecs; }}")
     line = f'printf({_HEAD}{call.name} {fmt}\\n", {prefix}, {values});'
