@@ -528,11 +528,11 @@ def _unindex(held: str) -> str:
 
 
 def _exit(btf: bool, traced: str) -> list[str]:
-    """A call's exit (any but a close's): its line, or its create held. Its arguments: with
-    BTF, those the kernel saved at its entry (_REGS_AT), in a traced process; without,
-    those its entry kept (see _keep). None found: no line.
+    """A call's exit (with BTF, any but a close's): its line, or its create held. Its
+    arguments: with BTF, those the kernel saved at its entry (_REGS_AT), in a traced
+    process; without, those its entry kept (see _keep). None found: no line.
 
-    The probe's stack is 512 bytes, a string's printing takes 416 of them (bpftrace's
+    The probe's stack is 512 bytes, a string's printing takes over 400 of them (bpftrace's
     str() its 200, its printf as many more), and what a probe keeps across a helper call
     it keeps there too: so the string comes first, and the rest is read after it."""
     calls = _exit_calls(btf)
